@@ -1,0 +1,106 @@
+// The fault model: what a user asks for, already parsed and validated. Pure data, no syscalls.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fl::core {
+
+// A canonical CIDR: host bits are zero, IPv4 stored in the first 4 bytes of addr.
+struct Cidr {
+  uint8_t family = 4;  // 4 or 6
+  uint8_t prefix = 0;  // 0..32 or 0..128
+  std::array<uint8_t, 16> addr{};
+
+  bool contains(const Cidr& inner) const;  // same family, prefix <= inner.prefix, bits match
+  std::string str() const;                 // "10.0.0.0/8", "fd00::/64"; /32 and /128 kept
+  auto operator<=>(const Cidr&) const = default;
+};
+
+enum class Proto : uint8_t { all = 0, tcp, udp, icmp };  // icmp means ICMP and ICMPv6
+enum class Direction : uint8_t { ingress = 1, egress = 2, both = 3 };
+enum class FaultKind : uint8_t { partition = 1, loss = 2, isolate = 3 };
+
+const char* proto_name(Proto p);
+const char* direction_name(Direction d);
+const char* kind_name(FaultKind k);
+
+struct PortRange {
+  uint16_t lo = 0, hi = 65535;
+  bool any() const { return lo == 0 && hi == 65535; }
+  std::string str() const;  // "80", "1000-2000", "any"
+  auto operator<=>(const PortRange&) const = default;
+};
+
+// An allowlist entry: traffic with either endpoint in cidr (and matching proto/port on either
+// side, when given) is never touched by a fault. port != 0 requires proto tcp or udp.
+struct Exemption {
+  Cidr cidr;
+  Proto proto = Proto::all;
+  uint16_t port = 0;  // 0: any port
+  std::string str() const;  // "0.0.0.0/0/tcp:22", "169.254.169.254/32"
+  auto operator<=>(const Exemption&) const = default;
+};
+
+// The exemptions every fault carries unless it says --no-default-exempt:
+// tcp and udp 22 and 53 from/to anywhere (v4 and v6), and 169.254.169.254.
+std::vector<Exemption> default_exemptions();
+
+struct Target {
+  enum class Kind : uint8_t { host, netns_name, netns_path, pid };
+  Kind kind = Kind::host;
+  std::string value;        // empty for host
+  std::string str() const;  // "host", "netns:NAME", "netns-path:PATH", "pid:PID"
+  auto operator<=>(const Target&) const = default;
+};
+
+struct Side {
+  std::string name;  // user's name or "s1", "s2"...
+  std::vector<Cidr> cidrs;
+};
+
+struct Match {
+  std::vector<Cidr> src, dst;  // empty: any address
+  Proto proto = Proto::all;
+  PortRange sport, dport;
+  Direction direction = Direction::both;
+  bool new_only = false;  // TCP SYN without ACK only
+};
+
+// Limits shared by validation, the wire protocol and the kernel ABI.
+inline constexpr size_t kMaxSidesPerFault = 16;
+inline constexpr size_t kMaxCidrsPerFault = 65536;
+inline constexpr size_t kMaxExemptionsPerFault = 16;
+inline constexpr size_t kMaxTargetsPerFault = 16;
+inline constexpr size_t kMaxNameLen = 63;
+inline constexpr auto kMinDuration = std::chrono::milliseconds(100);
+inline constexpr auto kMaxDuration = std::chrono::hours(24 * 7);
+inline constexpr auto kDefaultDuration = std::chrono::minutes(5);
+
+struct FaultSpec {
+  FaultKind kind = FaultKind::partition;
+  std::string name;  // optional; unique among active faults when set
+
+  // partition: >= 2 sides; isolate: exactly one side (the isolated nodes).
+  std::vector<Side> sides;
+  bool one_way = false;  // partition: drop only sides[0] -> others
+
+  // loss
+  double loss_percent = 0;         // (0, 100]
+  double correlation_percent = 0;  // [0, 100): lag-1 correlation of drop decisions
+  std::optional<uint64_t> seed;    // reproducible decisions per CPU
+
+  Match match;
+  std::vector<Exemption> exempt;  // in addition to daemon and default exemptions
+  bool default_exempt = true;
+
+  std::vector<Target> targets;    // empty after validation never happens: default {host}
+  std::vector<std::string> devs;  // empty: every non-loopback interface of each target
+  std::chrono::milliseconds duration = kDefaultDuration;
+};
+
+}  // namespace fl::core

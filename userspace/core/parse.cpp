@@ -1,0 +1,589 @@
+#include "core/parse.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <iterator>
+#include <limits>
+#include <set>
+#include <string>
+
+namespace fl::core {
+
+namespace {
+
+constexpr size_t kQuoteMax = 128;
+// Longest names the kernel accepts for the two things a target names: a file in /run/netns
+// (NAME_MAX) and a path (PATH_MAX, counting the terminating NUL).
+constexpr size_t kMaxNetnsName = 255;
+constexpr size_t kMaxPath = 4095;
+
+Error invalid(std::string_view what, std::string_view input, const std::string& reason) {
+  return make_error(Errc::invalid_argument,
+                    "invalid " + std::string(what) + " " + quote(input) + ": " + reason);
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+// The C locale's isspace, without depending on the process locale.
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+bool is_control(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!is_digit(c)) return false;
+  }
+  return true;
+}
+
+// Surrounding whitespace is almost always a quoting mistake in a script ("a, b" split on ',');
+// silently trimming would hide it, and a name with a trailing space would never match again.
+bool has_surrounding_space(std::string_view s) {
+  return !s.empty() && (is_space(s.front()) || is_space(s.back()));
+}
+
+// Decimal digits only (no sign, no spaces), value <= max. Leading zeros are accepted: the
+// value is read as decimal, never octal.
+enum class Num { ok, not_number, too_large };
+Num parse_dec(std::string_view s, uint64_t max, uint64_t& out) {
+  if (!all_digits(s)) return Num::not_number;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, unsigned(c - '0'), &v) ||
+        v > max) {
+      return Num::too_large;
+    }
+  }
+  out = v;
+  return Num::ok;
+}
+
+size_t max_prefix(uint8_t family) { return family == 4 ? 32 : 128; }
+
+Cidr network_of(const Cidr& c) {
+  Cidr n = c;
+  for (size_t i = 0; i < n.addr.size(); ++i) {
+    const size_t bit = i * 8;
+    if (bit >= c.prefix) {
+      n.addr[i] = 0;
+    } else if (c.prefix - bit < 8) {
+      n.addr[i] &= static_cast<uint8_t>(0xff << (8 - (c.prefix - bit)));
+    }
+  }
+  return n;
+}
+
+constexpr const char* kDurationUnits = "(ms, s, m, h)";
+
+}  // namespace
+
+std::string quote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t n = std::min(s.size(), kQuoteMax);
+  std::string out;
+  out.reserve(n + 8);
+  out += '"';
+  for (size_t i = 0; i < n; ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u == '"' || u == '\\') {
+      out += '\\';
+      out += static_cast<char>(u);
+    } else if (u < 0x20 || u >= 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += static_cast<char>(u);
+    }
+  }
+  out += '"';
+  if (s.size() > n) out += "...";
+  return out;
+}
+
+Result<Cidr> parse_cidr(std::string_view s) {
+  constexpr std::string_view what = "CIDR";
+  if (s.empty()) return invalid(what, s, "empty; expected an address like 10.0.0.0/8 or fd00::/64");
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+
+  const size_t slash = s.find('/');
+  const std::string_view addr = s.substr(0, slash);
+  if (addr.empty()) return invalid(what, s, "missing address before '/'");
+
+  Cidr c;
+  bool v4_chars = true, v6_chars = true;
+  for (char ch : addr) {
+    v4_chars = v4_chars && (is_digit(ch) || ch == '.');
+    v6_chars = v6_chars && (is_hex(ch) || ch == '.' || ch == ':');
+  }
+  // The character checks also keep an embedded NUL away from inet_pton, which reads a C string
+  // and would otherwise accept "10.0.0.1\0junk".
+  const std::string addr_z(addr);
+  if (addr.find(':') != std::string_view::npos) {
+    c.family = 6;
+    if (!v6_chars || inet_pton(AF_INET6, addr_z.c_str(), c.addr.data()) != 1) {
+      return invalid(what, s, "bad IPv6 address");
+    }
+  } else if (v4_chars) {
+    c.family = 4;
+    // glibc's inet_pton takes only the four-part dotted quad and refuses leading zeros, so
+    // "10.1" and "010.0.0.1" (octal to inet_aton) are errors rather than surprises.
+    if (inet_pton(AF_INET, addr_z.c_str(), c.addr.data()) != 1) {
+      return invalid(what, s, "bad IPv4 address");
+    }
+  } else {
+    return invalid(what, s, "not an IPv4 or IPv6 address (host names are not resolved)");
+  }
+
+  const size_t maxp = max_prefix(c.family);
+  if (slash == std::string_view::npos) {
+    c.prefix = static_cast<uint8_t>(maxp);
+  } else {
+    const std::string_view p = s.substr(slash + 1);
+    if (p.empty()) return invalid(what, s, "missing prefix length after '/'");
+    uint64_t v = 0;
+    switch (parse_dec(p, maxp, v)) {
+      case Num::ok: break;
+      case Num::not_number: return invalid(what, s, "bad prefix length " + quote(p));
+      case Num::too_large:
+        return invalid(what, s,
+                       "prefix length " + quote(p) + " is above " + std::to_string(maxp) +
+                           (c.family == 4 ? " for IPv4" : " for IPv6"));
+    }
+    c.prefix = static_cast<uint8_t>(v);
+  }
+
+  const Cidr net = network_of(c);
+  if (net.addr != c.addr) return invalid(what, s, "host bits set; the network is " + net.str());
+  return c;
+}
+
+Result<std::vector<Cidr>> parse_cidr_list(std::string_view s) {
+  constexpr std::string_view what = "CIDR list";
+  if (s.empty()) return invalid(what, s, "empty; expected CIDR[,CIDR...]");
+  std::vector<Cidr> out;
+  // Lists can hold tens of thousands of entries; a set keeps de-duplication O(n log n).
+  std::set<Cidr> seen;
+  size_t start = 0, item = 1;
+  while (true) {
+    const size_t comma = s.find(',', start);
+    const std::string_view part =
+        s.substr(start, comma == std::string_view::npos ? s.npos : comma - start);
+    if (part.empty()) return invalid(what, s, "item " + std::to_string(item) + " is empty");
+    auto c = parse_cidr(part);
+    if (!c.ok()) return c.take_error();
+    if (seen.insert(*c).second) out.push_back(*c);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+    ++item;
+  }
+  return out;
+}
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  constexpr std::string_view what = "duration";
+  if (s.empty()) {
+    return invalid(what, s, "empty; expected a number and a unit, like 500ms, 30s or 1h30m");
+  }
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s.front() == '-') return invalid(what, s, "negative durations are not allowed");
+
+  struct Unit {
+    std::string_view name;
+    uint64_t ms;
+  };
+  // Largest first: components must follow this order, each at most once, so every duration has
+  // one spelling per set of components and "1m1m" or "30s1h" are reported, not summed.
+  static constexpr Unit kUnits[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const std::string too_large = "too large (at most " + std::to_string(kMax) + "ms)";
+
+  uint64_t total = 0;
+  size_t next_unit = 0;  // kUnits index of the largest unit the next component may use
+  std::string_view prev_unit;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t start = i;
+    if (!is_digit(s[i])) return invalid(what, s, "expected a number at " + quote(s.substr(i)));
+    uint64_t whole = 0;
+    bool overflow = false;
+    for (; i < s.size() && is_digit(s[i]); ++i) {
+      overflow = overflow || __builtin_mul_overflow(whole, 10u, &whole) ||
+                 __builtin_add_overflow(whole, unsigned(s[i] - '0'), &whole);
+    }
+    std::string_view frac;
+    if (i < s.size() && s[i] == '.') {
+      const size_t fstart = ++i;
+      for (; i < s.size() && is_digit(s[i]); ++i) {
+      }
+      frac = s.substr(fstart, i - fstart);
+      if (frac.empty()) return invalid(what, s, "expected digits after '.'");
+    }
+    const std::string_view number = s.substr(start, i - start);
+
+    const size_t ustart = i;
+    for (; i < s.size() && is_alpha(s[i]); ++i) {
+    }
+    const std::string_view unit_name = s.substr(ustart, i - ustart);
+    if (unit_name.empty()) {
+      if (i < s.size()) {
+        return invalid(what, s,
+                       "unexpected character " + quote(s.substr(i, 1)) + " after " + quote(number));
+      }
+      if (start == 0) return invalid(what, s, std::string("missing unit ") + kDurationUnits);
+      return invalid(what, s, "missing unit after " + quote(number) + " " + kDurationUnits);
+    }
+    size_t u = 0;
+    while (u < std::size(kUnits) && kUnits[u].name != unit_name) ++u;
+    if (u == std::size(kUnits)) {
+      return invalid(what, s,
+                     "unknown unit " + quote(unit_name) + "; expected one of " + kDurationUnits);
+    }
+    if (u < next_unit) {
+      return invalid(what, s,
+                     "unit " + quote(unit_name) + " after " + quote(prev_unit) +
+                         "; units must go from largest to smallest, each at most once");
+    }
+    next_unit = u + 1;
+    prev_unit = unit_name;
+    const uint64_t unit_ms = kUnits[u].ms;
+
+    uint64_t value = 0;
+    if (overflow || __builtin_mul_overflow(whole, unit_ms, &value)) {
+      return invalid(what, s, too_large);
+    }
+    // The fraction is exact integer arithmetic, so "0.1s" is 100ms and never 99. Trailing zeros
+    // carry no precision. With k significant digits, 10^k must divide f * unit_ms where f is
+    // not a multiple of 10; the largest unit, 3600000 = 2^7 * 3^2 * 5^5, allows k <= 7, so
+    // refusing k > 9 up front loses nothing and keeps f * unit_ms inside 64 bits.
+    while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
+    if (!frac.empty()) {
+      uint64_t f = 0, scale = 1;
+      if (frac.size() > 9) return invalid(what, s, "finer than a millisecond");
+      for (char c : frac) {
+        f = f * 10 + unsigned(c - '0');
+        scale *= 10;
+      }
+      const uint64_t scaled = f * unit_ms;  // < 1e9 * 3.6e6, no overflow
+      if (scaled % scale != 0) return invalid(what, s, "finer than a millisecond");
+      if (__builtin_add_overflow(value, scaled / scale, &value)) return invalid(what, s, too_large);
+    }
+    if (__builtin_add_overflow(total, value, &total) || total > kMax) {
+      return invalid(what, s, too_large);
+    }
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total));
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  const int64_t v = d.count();
+  if (v == 0) return "0ms";
+  std::string out;
+  // Negate in unsigned arithmetic so the most negative value does not overflow.
+  uint64_t u = static_cast<uint64_t>(v);
+  if (v < 0) {
+    out = "-";
+    u = 0 - u;
+  }
+  const struct {
+    const char* name;
+    uint64_t ms;
+  } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  for (const auto& unit : units) {
+    const uint64_t n = u / unit.ms;
+    u %= unit.ms;
+    if (n != 0) out += std::to_string(n) + unit.name;
+  }
+  return out;
+}
+
+Result<double> parse_percent(std::string_view s) {
+  constexpr std::string_view what = "percent";
+  constexpr const char* expected = "expected a number from 0 to 100, like 30, 0.5 or 12.25%";
+  if (s.empty()) return invalid(what, s, std::string("empty; ") + expected);
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+
+  std::string_view body = s;
+  if (body.back() == '%') body.remove_suffix(1);
+  const bool negative = !body.empty() && body.front() == '-';
+  if (negative) body.remove_prefix(1);
+  // Grammar first, then from_chars: from_chars alone would take "inf", "nan", "1e2" and hex.
+  const size_t dot = body.find('.');
+  const std::string_view int_part = body.substr(0, dot);
+  const bool well_formed =
+      all_digits(int_part) && (dot == std::string_view::npos || all_digits(body.substr(dot + 1)));
+  if (!well_formed) return invalid(what, s, expected);
+  if (negative) return invalid(what, s, "must be between 0 and 100");
+
+  double v = 0;
+  const auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), v);
+  // Out of range is overflow (far above 100) or, with a zero integer part, underflow below the
+  // smallest double: neither is a percentage anyone means.
+  if (ec == std::errc::result_out_of_range) {
+    const bool underflow = int_part.find_first_not_of('0') == std::string_view::npos;
+    return invalid(what, s, underflow ? "too small to represent" : "must be between 0 and 100");
+  }
+  if (ec != std::errc() || end != body.data() + body.size()) return invalid(what, s, expected);
+  if (!(v >= 0 && v <= 100)) return invalid(what, s, "must be between 0 and 100");
+  return v;
+}
+
+Result<PortRange> parse_port_range(std::string_view s) {
+  constexpr std::string_view what = "port range";
+  if (s.empty()) {
+    return invalid(what, s, "empty; expected a port like 80, a range like 1000-2000, or any");
+  }
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s == "any") return PortRange{};
+
+  auto port = [&](std::string_view p, uint16_t& out) -> Status {
+    uint64_t v = 0;
+    switch (parse_dec(p, 65535, v)) {
+      case Num::ok: out = static_cast<uint16_t>(v); return {};
+      case Num::not_number: return invalid(what, s, "bad port " + quote(p));
+      case Num::too_large: return invalid(what, s, "port " + quote(p) + " is above 65535");
+    }
+    return invalid(what, s, "bad port " + quote(p));
+  };
+
+  PortRange r;
+  const size_t dash = s.find('-');
+  if (dash == std::string_view::npos) {
+    FL_TRY(port(s, r.lo));
+    r.hi = r.lo;
+    return r;
+  }
+  const std::string_view lo = s.substr(0, dash), hi = s.substr(dash + 1);
+  if (lo.empty()) return invalid(what, s, "missing start before '-'");
+  if (hi.empty()) return invalid(what, s, "missing end after '-'");
+  FL_TRY(port(lo, r.lo));
+  FL_TRY(port(hi, r.hi));
+  if (r.lo > r.hi) return invalid(what, s, "start is above end");
+  return r;
+}
+
+Result<Proto> parse_proto(std::string_view s) {
+  if (s == "tcp") return Proto::tcp;
+  if (s == "udp") return Proto::udp;
+  if (s == "icmp") return Proto::icmp;
+  if (s == "all") return Proto::all;
+  return invalid("protocol", s, "expected tcp, udp, icmp or all");
+}
+
+Result<Direction> parse_direction(std::string_view s) {
+  if (s == "ingress") return Direction::ingress;
+  if (s == "egress") return Direction::egress;
+  if (s == "both") return Direction::both;
+  return invalid("direction", s, "expected ingress, egress or both");
+}
+
+Result<FaultKind> parse_kind(std::string_view s) {
+  if (s == "partition") return FaultKind::partition;
+  if (s == "loss") return FaultKind::loss;
+  if (s == "isolate") return FaultKind::isolate;
+  return invalid("fault kind", s, "expected partition, loss or isolate");
+}
+
+Result<uint64_t> parse_u64(std::string_view s) {
+  constexpr std::string_view what = "number";
+  constexpr const char* expected = "expected decimal digits, or 0x followed by hex digits";
+  if (s.empty()) return invalid(what, s, std::string("empty; ") + expected);
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s.front() == '-' || s.front() == '+') {
+    return invalid(what, s, std::string("sign not allowed; ") + expected);
+  }
+  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    const std::string_view hex = s.substr(2);
+    if (hex.empty()) return invalid(what, s, "missing hex digits after 0x");
+    uint64_t v = 0;
+    for (char c : hex) {
+      if (!is_hex(c)) return invalid(what, s, "bad hex digit " + quote(std::string_view(&c, 1)));
+      if (v >> 60 != 0) return invalid(what, s, "out of range (max 0xffffffffffffffff)");
+      const unsigned d = is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10;
+      v = (v << 4) | d;
+    }
+    return v;
+  }
+  uint64_t v = 0;
+  switch (parse_dec(s, std::numeric_limits<uint64_t>::max(), v)) {
+    case Num::ok: return v;
+    case Num::not_number: return invalid(what, s, expected);
+    case Num::too_large:
+      return invalid(
+          what, s,
+          "out of range (max " + std::to_string(std::numeric_limits<uint64_t>::max()) + ")");
+  }
+  return invalid(what, s, expected);
+}
+
+Result<Exemption> parse_exemption(std::string_view s) {
+  constexpr std::string_view what = "exemption";
+  if (s.empty()) return invalid(what, s, "empty; expected CIDR, CIDR/PROTO or CIDR/PROTO:PORT");
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  const std::string ctx = "invalid exemption " + quote(s);
+
+  // The CIDR has its own '/', so the protocol is whatever follows the last '/' when that does
+  // not start with a digit (a digit there is a prefix length: "10.0.0.0/8").
+  std::string_view cidr_part = s, spec;
+  bool has_spec = false;
+  const size_t slash = s.rfind('/');
+  if (slash != std::string_view::npos && (slash + 1 == s.size() || !is_digit(s[slash + 1]))) {
+    cidr_part = s.substr(0, slash);
+    spec = s.substr(slash + 1);
+    has_spec = true;
+  }
+
+  Exemption e;
+  auto cidr = parse_cidr(cidr_part);
+  if (!cidr.ok()) return cidr.take_error().wrap(ctx);
+  e.cidr = *cidr;
+  if (!has_spec) return e;
+
+  if (spec.empty()) return invalid(what, s, "missing protocol after '/'");
+  const size_t colon = spec.find(':');
+  auto proto = parse_proto(spec.substr(0, colon));
+  if (!proto.ok()) return proto.take_error().wrap(ctx);
+  e.proto = *proto;
+  if (colon == std::string_view::npos) return e;
+
+  const std::string_view port = spec.substr(colon + 1);
+  if (port.empty()) return invalid(what, s, "missing port after ':'");
+  uint64_t v = 0;
+  // Port 0 is the "any port" encoding, so it cannot be asked for explicitly.
+  switch (parse_dec(port, 65535, v)) {
+    case Num::ok:
+      if (v != 0) break;
+      [[fallthrough]];
+    case Num::too_large:
+      return invalid(what, s, "port " + quote(port) + " is not between 1 and 65535");
+    case Num::not_number: return invalid(what, s, "bad port " + quote(port));
+  }
+  if (e.proto != Proto::tcp && e.proto != Proto::udp) {
+    return invalid(what, s,
+                   std::string("a port needs protocol tcp or udp, not ") + proto_name(e.proto));
+  }
+  e.port = static_cast<uint16_t>(v);
+  return e;
+}
+
+Result<Target> parse_target(std::string_view s) {
+  constexpr std::string_view what = "target";
+  constexpr const char* expected = "expected host, netns:NAME, netns-path:/PATH or pid:PID";
+  if (s.empty()) return invalid(what, s, std::string("empty; ") + expected);
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s == "host") return Target{};
+
+  const size_t colon = s.find(':');
+  if (colon == std::string_view::npos) return invalid(what, s, expected);
+  const std::string_view kind = s.substr(0, colon), value = s.substr(colon + 1);
+  auto has_control = [](std::string_view v) {
+    for (char c : v) {
+      if (is_control(c)) return true;
+    }
+    return false;
+  };
+
+  if (kind == "host") return invalid(what, s, "host takes no value");
+  if (kind == "netns") {
+    // The name is a file under /run/netns (iproute2's convention), never a path.
+    if (value.empty()) return invalid(what, s, "missing namespace name after \"netns:\"");
+    if (value.find('/') != std::string_view::npos) {
+      return invalid(what, s, "namespace name must not contain '/'; use netns-path: for a path");
+    }
+    if (value == "." || value == "..") {
+      return invalid(what, s, "namespace name cannot be \".\" or \"..\"");
+    }
+    if (value.size() > kMaxNetnsName) {
+      return invalid(what, s,
+                     "namespace name is longer than " + std::to_string(kMaxNetnsName) + " bytes");
+    }
+    if (has_control(value)) return invalid(what, s, "namespace name contains a control character");
+    return Target{Target::Kind::netns_name, std::string(value)};
+  }
+  if (kind == "netns-path") {
+    if (value.empty()) return invalid(what, s, "missing path after \"netns-path:\"");
+    // A relative path would resolve against the daemon's working directory, not the caller's.
+    if (value.front() != '/') return invalid(what, s, "path must be absolute");
+    if (value.size() > kMaxPath) {
+      return invalid(what, s, "path is longer than " + std::to_string(kMaxPath) + " bytes");
+    }
+    if (has_control(value)) return invalid(what, s, "path contains a control character");
+    return Target{Target::Kind::netns_path, std::string(value)};
+  }
+  if (kind == "pid") {
+    if (value.empty()) return invalid(what, s, "missing process id after \"pid:\"");
+    uint64_t v = 0;
+    switch (parse_dec(value, INT_MAX, v)) {
+      case Num::ok: break;
+      case Num::not_number: return invalid(what, s, "process id must be a positive integer");
+      case Num::too_large:
+        return invalid(what, s,
+                       "process id is above " + std::to_string(INT_MAX) + " (pid_t range)");
+    }
+    if (v == 0) return invalid(what, s, "process id must be a positive integer");
+    // Canonical digits, so "pid:0042" and "pid:42" are the same target.
+    return Target{Target::Kind::pid, std::to_string(v)};
+  }
+  return invalid(what, s, "unknown kind " + quote(kind) + "; " + expected);
+}
+
+Result<Side> parse_side(std::string_view s, size_t index) {
+  const std::string ctx = "invalid side " + std::to_string(index + 1) + " " + quote(s);
+  auto fail = [&](const std::string& reason) {
+    return make_error(Errc::invalid_argument, ctx + ": " + reason);
+  };
+  if (s.empty()) return fail("empty; expected [NAME=]CIDR[,CIDR...]");
+  if (has_surrounding_space(s)) return fail("leading or trailing whitespace");
+
+  Side side;
+  std::string_view cidrs = s;
+  const size_t eq = s.find('=');
+  if (eq != std::string_view::npos) {
+    const std::string_view name = s.substr(0, eq);
+    FL_TRY_CTX(check_name(name, "side name"), ctx);
+    side.name = std::string(name);
+    cidrs = s.substr(eq + 1);
+    if (cidrs.empty()) return fail("missing CIDRs after '='");
+  } else {
+    side.name = "s" + std::to_string(index + 1);
+  }
+  auto list = parse_cidr_list(cidrs);
+  if (!list.ok()) return list.take_error().wrap(ctx);
+  side.cidrs = std::move(*list);
+  return side;
+}
+
+Status check_name(std::string_view s, std::string_view what) {
+  if (s.empty()) return invalid(what, s, "empty");
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s.size() > kMaxNameLen) {
+    return invalid(what, s,
+                   "longer than " + std::to_string(kMaxNameLen) + " characters (got " +
+                       std::to_string(s.size()) + ")");
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (!(is_digit(c) || is_alpha(c) || c == '_' || c == '.' || c == '-')) {
+      return invalid(what, s,
+                     "character " + quote(s.substr(i, 1)) + " at position " +
+                         std::to_string(i + 1) +
+                         " is not allowed; use letters, digits, '_', '.' and '-'");
+    }
+  }
+  // A leading '-' reads as an option on the command line.
+  if (s.front() == '-') return invalid(what, s, "must not start with '-'");
+  if (all_digits(s)) return invalid(what, s, "must not be all digits (that reads as a fault id)");
+  return {};
+}
+
+}  // namespace fl::core

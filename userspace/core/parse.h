@@ -1,0 +1,56 @@
+// Parsers for everything a user types. Each returns a precise invalid_argument error that quotes
+// the input and says what was expected; none touches the system.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/model.h"
+#include "core/result.h"
+
+namespace fl::core {
+
+// "10.0.0.1" (= /32), "10.0.0.0/8", "fd00::1" (= /128), "fd00::/64". Host bits set is an error
+// that names the network ("10.0.0.1/8 has host bits set; the network is 10.0.0.0/8").
+Result<Cidr> parse_cidr(std::string_view s);
+// Comma-separated, at least one, no empty items; duplicates removed, order kept.
+Result<std::vector<Cidr>> parse_cidr_list(std::string_view s);
+
+// "500ms", "30s", "10m", "2h", also combined "1h30m" and "1.5s"; no bare numbers.
+Result<std::chrono::milliseconds> parse_duration(std::string_view s);
+std::string format_duration(std::chrono::milliseconds d);  // "1h30m", "500ms", "20s"
+
+// "30", "30%", "0.5", "12.25%": [0, 100].
+Result<double> parse_percent(std::string_view s);
+
+// "80" or "1000-2000" (lo <= hi, 0..65535).
+Result<PortRange> parse_port_range(std::string_view s);
+
+Result<Proto> parse_proto(std::string_view s);          // tcp|udp|icmp|all
+Result<Direction> parse_direction(std::string_view s);  // ingress|egress|both
+Result<FaultKind> parse_kind(std::string_view s);       // partition|loss|isolate
+Result<uint64_t> parse_u64(std::string_view s);         // decimal, or 0x hex
+
+// "CIDR", "CIDR/PROTO", "CIDR/PROTO:PORT" (PROTO tcp|udp|icmp|all; PORT needs tcp or udp).
+// A bare address is /32 or /128: "169.254.169.254", "10.0.0.0/8/tcp:22", "fd00::/64/udp:53".
+Result<Exemption> parse_exemption(std::string_view s);
+
+// "host", "netns:NAME", "netns-path:/abs/path", "pid:1234".
+Result<Target> parse_target(std::string_view s);
+
+// "[NAME=]CIDR[,CIDR...]"; a side without a name is called "s<index+1>".
+Result<Side> parse_side(std::string_view s, size_t index);
+
+// The user's input in double quotes for an error message: '"', '\\', control characters and
+// non-ASCII bytes escaped (\", \\, \xNN), so the message is printable ASCII and always valid
+// UTF-8 for JSON. Input over 128 bytes is cut, with "..." after the closing quote.
+std::string quote(std::string_view s);
+
+// A fault or side name: 1..63 chars of [A-Za-z0-9_.-], not starting with '-' and not all digits
+// (an all-digit string is a fault id).
+Status check_name(std::string_view s, std::string_view what);
+
+}  // namespace fl::core

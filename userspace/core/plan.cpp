@@ -1,0 +1,108 @@
+#include "core/plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fl::core {
+
+namespace {
+
+std::vector<Cidr> canonical(std::vector<Cidr> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+}  // namespace
+
+uint8_t proto_class(Proto p) {
+  switch (p) {
+    case Proto::tcp: return FL_PROTO_TCP;
+    case Proto::udp: return FL_PROTO_UDP;
+    case Proto::icmp: return FL_PROTO_ICMP;
+    case Proto::all: return FL_PROTO_ALL;
+  }
+  return FL_PROTO_ALL;
+}
+
+SetNeeds set_needs(const FaultSpec& spec) {
+  SetNeeds n;
+  for (const auto& s : spec.sides) n.sides.push_back(canonical(s.cidrs));
+  n.src = canonical(spec.match.src);
+  n.dst = canonical(spec.match.dst);
+  return n;
+}
+
+uint64_t percent_to_prob(double percent) {
+  if (!(percent > 0)) return 0;
+  if (percent >= 100) return FL_PROB_ONE;
+  return static_cast<uint64_t>(std::llround(percent / 100.0 * static_cast<double>(FL_PROB_ONE)));
+}
+
+fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits) {
+  fl_slot s{};
+  s.kind = static_cast<uint8_t>(spec.kind);
+  s.proto = proto_class(spec.match.proto);
+  s.dir = static_cast<uint8_t>(spec.match.direction);
+  s.src_req = bits.src;
+  s.dst_req = bits.dst;
+  s.exempt_mask = bits.exempt;
+
+  uint64_t all_sides = 0;
+  for (uint64_t b : bits.sides) all_sides |= b;
+
+  switch (spec.kind) {
+    case FaultKind::partition:
+      s.prob = FL_PROB_ONE;
+      s.part = all_sides;
+      if (spec.one_way && !bits.sides.empty()) {
+        s.src_any = bits.sides[0];
+        // Sides equal to the first share its bit; they are not "the others".
+        s.dst_any = all_sides & ~bits.sides[0];
+      } else {
+        s.src_any = all_sides;
+        s.dst_any = all_sides;
+      }
+      break;
+    case FaultKind::isolate:
+      s.prob = FL_PROB_ONE;
+      s.part = all_sides;
+      s.flags |= FL_F_ISOLATE;
+      break;
+    case FaultKind::loss:
+      s.prob = percent_to_prob(spec.loss_percent);
+      s.corr = percent_to_prob(spec.correlation_percent);
+      s.seed = spec.seed.value_or(0);
+      break;
+  }
+
+  if (!spec.match.sport.any() || !spec.match.dport.any()) {
+    s.flags |= FL_F_PORTS;
+    s.sport_lo = spec.match.sport.lo;
+    s.sport_hi = spec.match.sport.hi;
+    s.dport_lo = spec.match.dport.lo;
+    s.dport_hi = spec.match.dport.hi;
+  }
+  if (spec.match.new_only) s.flags |= FL_F_NEW_ONLY;
+  if (bits.ifaces) {
+    s.flags |= FL_F_IFACES;
+    s.if_mask = bits.ifaces;
+  }
+  return s;
+}
+
+std::vector<Exemption> exemptions_for(const FaultSpec& spec, const std::vector<Exemption>& daemon_wide) {
+  std::vector<Exemption> out = daemon_wide;
+  if (spec.default_exempt) {
+    auto d = default_exemptions();
+    out.insert(out.end(), d.begin(), d.end());
+  }
+  out.insert(out.end(), spec.exempt.begin(), spec.exempt.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+uint32_t exempt_port_key(const Exemption& e) { return FL_EXEMPT_PORT_KEY(proto_class(e.proto), e.port); }
+
+}  // namespace fl::core

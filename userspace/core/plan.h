@@ -1,0 +1,43 @@
+// Planning: how a validated FaultSpec becomes one data-path slot plus the node sets and
+// exemption rules it needs. Pure; bit allocation and map writes happen in the daemon.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "abi.h"
+#include "core/model.h"
+
+namespace fl::core {
+
+// The node sets a fault needs, each canonical (sorted, no duplicates) so equal sets of
+// different faults can share one bit.
+struct SetNeeds {
+  std::vector<std::vector<Cidr>> sides;  // in side order
+  std::vector<Cidr> src, dst;            // empty: no selector
+};
+SetNeeds set_needs(const FaultSpec& spec);
+
+struct SlotBits {
+  std::vector<uint64_t> sides;  // one bit per side, in side order
+  uint64_t src = 0, dst = 0;    // 0: no selector
+  uint64_t exempt = 0;          // exemption rules that protect this fault
+  uint64_t ifaces = 0;          // 0: every interface the program is attached to
+};
+
+// The slot for spec, inactive (expires_ns 0) and with gen 0: the daemon sets both.
+fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits);
+
+// percent in [0, 100] -> fixed point with FL_PROB_ONE = 100 %.
+uint64_t percent_to_prob(double percent);
+
+// Exemptions protecting a fault: daemon-wide ones, the defaults unless the fault opted out,
+// then its own; duplicates removed.
+std::vector<Exemption> exemptions_for(const FaultSpec& spec, const std::vector<Exemption>& daemon_wide);
+
+// Key in fl_exempt_ports for a rule (see FL_EXEMPT_PORT_KEY in abi.h).
+uint32_t exempt_port_key(const Exemption& e);
+
+uint8_t proto_class(Proto p);
+
+}  // namespace fl::core
