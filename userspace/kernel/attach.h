@@ -1,0 +1,60 @@
+// Attaching our programs to interfaces: tcx links where the kernel has them, else clsact +
+// cls_bpf in direct-action mode with our own handle and priority. We only ever remove what we
+// created: our link, our filter (checked by handle, priority and program name), and a clsact
+// qdisc only if we created it and nobody else's filter sits on it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/result.h"
+#include "kernel/netns.h"
+
+namespace fl::kernel {
+
+enum class AttachMode : uint8_t { tcx, tc };
+const char* attach_mode_name(AttachMode m);
+
+// Our cls_bpf filter identity on the legacy path. Priority 1 so we run before filters added at
+// the default priority; return codes let the next filter run anyway.
+inline constexpr uint32_t kTcHandle = 0xfa17;
+inline constexpr uint32_t kTcPriority = 1;
+
+// Both hooks of one interface. Create and detach() inside the target namespace.
+class InterfaceAttachment {
+ public:
+  static Result<InterfaceAttachment> attach(const Interface& ifc, int ingress_fd, int egress_fd,
+                                            AttachMode mode);
+  InterfaceAttachment(InterfaceAttachment&& o) noexcept;
+  InterfaceAttachment& operator=(InterfaceAttachment&& o) noexcept;
+  InterfaceAttachment(const InterfaceAttachment&) = delete;
+  ~InterfaceAttachment();
+
+  // Removes our hooks; must run in the interface's namespace. Idempotent. An interface that is
+  // gone counts as detached (the kernel removed everything with it).
+  Status detach();
+
+  const Interface& interface() const { return ifc_; }
+  AttachMode mode() const { return mode_; }
+  bool created_clsact() const { return created_clsact_; }
+
+ private:
+  InterfaceAttachment() = default;
+  Interface ifc_;
+  AttachMode mode_ = AttachMode::tcx;
+  int ingress_link_ = -1, egress_link_ = -1;  // tcx
+  bool tc_ingress_ = false, tc_egress_ = false, created_clsact_ = false;
+};
+
+// Legacy-path cleanup of what a previous instance left (from the journal): removes our filter
+// from both hooks of ifindex if it is still ours, and the clsact qdisc if created_clsact and it
+// holds no other filter. Runs in the namespace already entered.
+Status remove_tc_leftovers(int ifindex, bool created_clsact);
+
+// True if a cls_bpf filter with our handle/priority and an fl_ program sits on the hook.
+Result<bool> tc_filter_present(int ifindex, bool ingress);
+
+// Raw tcx attach/detach-by-close, exposed for the feature probe.
+Result<int> tcx_attach(int ifindex, int prog_fd, bool ingress);
+
+}  // namespace fl::kernel

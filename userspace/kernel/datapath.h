@@ -1,0 +1,80 @@
+// One loaded instance of bpf/faultline.bpf.c: its programs and maps, for one target namespace.
+// Open, configure, load here; attaching is attach.h's job. Move-only; destroying it closes every
+// fd (programs stay only where something still attaches them).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "abi.h"
+#include "core/model.h"
+#include "core/result.h"
+
+struct faultline;  // the bpftool skeleton
+
+namespace fl::kernel {
+
+struct Counters {
+  uint64_t matched = 0, dropped = 0, exempted = 0;
+  Counters& operator+=(const Counters& o) {
+    matched += o.matched;
+    dropped += o.dropped;
+    exempted += o.exempted;
+    return *this;
+  }
+};
+
+// Routes libbpf's messages through spdlog (warnings as warnings, debug output at trace).
+void install_libbpf_logger();
+
+class Datapath {
+ public:
+  static Result<std::unique_ptr<Datapath>> load();
+  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  int ingress_fd() const;
+  int egress_fd() const;
+
+  // Lease and scan bound live in the mmap()ed control map; stores are single atomic writes.
+  void set_lease(uint64_t expires_monotonic_ns);
+  uint64_t lease() const;
+  void set_nslots(uint32_t n);
+
+  // A slot is written with expires_ns = 0, then activated by one atomic store (see abi.h).
+  // write_slot refuses an active slot: the caller must deactivate and wait a grace period.
+  Status write_slot(uint32_t idx, const fl_slot& s);
+  void activate_slot(uint32_t idx, uint64_t expires_ns);
+  void deactivate_slot(uint32_t idx);
+  const fl_slot& slot(uint32_t idx) const;
+
+  Status set_cidr(const core::Cidr& c, uint64_t mask);  // node-set LPM maps
+  Status delete_cidr(const core::Cidr& c);
+  Status set_exempt_cidr(const core::Cidr& c, uint64_t rules);
+  Status delete_exempt_cidr(const core::Cidr& c);
+  Status set_exempt_port(uint32_t key, uint64_t rules);  // key: FL_EXEMPT_PORT_KEY
+  Status delete_exempt_port(uint32_t key);
+  Status set_iface_bit(uint32_t ifindex, uint64_t bit);
+  Status delete_iface(uint32_t ifindex);
+
+  Status reset_slot_state(uint32_t idx);  // zero counters and RNG state on every CPU
+  Result<Counters> counters(uint32_t idx) const;  // summed over CPUs
+  Result<std::array<uint64_t, FL_STAT_MAX>> stats() const;
+
+  // For tests and diagnostics.
+  int map_fd(const char* name) const;
+  Result<uint64_t> lookup_cidr(const core::Cidr& c) const;  // exact key, not LPM match
+
+ private:
+  Datapath() = default;
+  faultline* skel_ = nullptr;
+  fl_ctl* ctl_ = nullptr;
+  fl_slot* slots_ = nullptr;
+  size_t ctl_len_ = 0, slots_len_ = 0;
+  int ncpus_ = 0;
+};
+
+}  // namespace fl::kernel

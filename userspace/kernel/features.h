@@ -1,0 +1,28 @@
+// Kernel features, probed once at start into a plain struct that tests can build by hand to
+// reach fallback paths.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace fl::kernel {
+
+enum class Tri : uint8_t { no, yes, unknown };
+const char* tri_name(Tri t);
+
+struct Features {
+  Tri tcx = Tri::unknown;      // BPF_TCX_INGRESS/EGRESS links (6.6+)
+  Tri clsact = Tri::unknown;   // sch_clsact + cls_bpf, the legacy path
+  Tri btf = Tri::unknown;      // /sys/kernel/btf/vmlinux
+  Tri bpf_loop = Tri::unknown; // our program needs it (5.17+)
+  std::string kernel_release;
+
+  nlohmann::json to_json() const;
+  std::string summary() const;  // one line for the start-up log
+};
+
+// Needs CAP_BPF/CAP_NET_ADMIN; what cannot be probed is reported as unknown, never guessed.
+Features probe_features();
+
+}  // namespace fl::kernel

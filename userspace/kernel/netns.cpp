@@ -1,0 +1,132 @@
+#include "kernel/netns.h"
+
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+namespace fl::kernel {
+
+std::string NetnsId::str() const {
+  char buf[64];
+  snprintf(buf, sizeof buf, "netns %lu@dev %lu", static_cast<unsigned long>(ino),
+           static_cast<unsigned long>(dev));
+  return buf;
+}
+
+Result<Netns> Netns::open_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Errc code = errno == ENOENT ? Errc::target_unavailable
+                : errno == EACCES || errno == EPERM ? Errc::permission_denied
+                                                    : Errc::target_unavailable;
+    return Error::sys(code, "open network namespace " + path, errno);
+  }
+  struct stat st{};
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Error::sys(Errc::target_unavailable, "stat " + path, e);
+  }
+  // Refuse anything that is not a network namespace before anyone setns()es into it.
+  if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+    ::close(fd);
+    return make_error(Errc::target_unavailable, path + " is not a network namespace");
+  }
+  Netns n;
+  n.fd_ = fd;
+  n.id_ = NetnsId{st.st_dev, st.st_ino};
+  n.path_ = path;
+  return n;
+}
+
+Result<Netns> Netns::self() { return open_path("/proc/thread-self/ns/net"); }
+
+Result<Netns> Netns::open(const core::Target& t, const Netns& host) {
+  using K = core::Target::Kind;
+  switch (t.kind) {
+    case K::host: return host.dup();
+    case K::netns_name: return open_path("/run/netns/" + t.value);
+    case K::netns_path: return open_path(t.value);
+    case K::pid: return open_path("/proc/" + t.value + "/ns/net");
+  }
+  return make_error(Errc::internal, "unknown target kind");
+}
+
+Netns::Netns(Netns&& o) noexcept : fd_(o.fd_), id_(o.id_), path_(std::move(o.path_)) { o.fd_ = -1; }
+
+Netns& Netns::operator=(Netns&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    id_ = o.id_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Netns::~Netns() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<Netns> Netns::dup() const {
+  int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return Error::sys(Errc::internal, "dup netns fd", errno);
+  Netns n;
+  n.fd_ = fd;
+  n.id_ = id_;
+  n.path_ = path_;
+  return n;
+}
+
+Result<NetnsGuard> NetnsGuard::enter(const Netns& target) {
+  int orig = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig < 0) return Error::sys(Errc::internal, "open own network namespace", errno);
+  if (setns(target.fd(), CLONE_NEWNET) != 0) {
+    int e = errno;
+    ::close(orig);
+    return Error::sys(e == EPERM ? Errc::permission_denied : Errc::target_unavailable,
+                      "enter " + target.path(), e);
+  }
+  return NetnsGuard(orig);
+}
+
+NetnsGuard::~NetnsGuard() {
+  if (orig_ < 0) return;
+  if (setns(orig_, CLONE_NEWNET) != 0) {
+    spdlog::critical("cannot return to the original network namespace: {}", strerror(errno));
+    std::abort();
+  }
+  ::close(orig_);
+}
+
+Result<std::vector<Interface>> list_interfaces() {
+  struct if_nameindex* names = if_nameindex();
+  if (!names) return Error::sys(Errc::kernel_error, "list interfaces", errno);
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  std::vector<Interface> out;
+  for (auto* p = names; p->if_index != 0 && p->if_name; ++p) {
+    Interface i{p->if_name, static_cast<int>(p->if_index), false};
+    struct ifreq ifr{};
+    std::strncpy(ifr.ifr_name, p->if_name, IFNAMSIZ - 1);
+    if (sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) i.loopback = ifr.ifr_flags & IFF_LOOPBACK;
+    out.push_back(std::move(i));
+  }
+  if (sock >= 0) ::close(sock);
+  if_freenameindex(names);
+  return out;
+}
+
+}  // namespace fl::kernel
