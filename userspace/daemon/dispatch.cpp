@@ -1,0 +1,128 @@
+#include "daemon/dispatch.h"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "core/validate.h"
+#include "protocol/protocol.h"
+
+namespace fl::daemon {
+
+using json = nlohmann::json;
+
+namespace {
+
+const char* kDaemonVersion = "0.1.0";
+
+Result<std::string> fault_ref(const json& req) {
+  auto it = req.find("fault");
+  if (it == req.end()) return make_error(Errc::invalid_request, "missing \"fault\" (an id or a name)");
+  if (it->is_number_unsigned()) return std::to_string(it->get<uint64_t>());
+  if (!it->is_string() || it->get<std::string>().empty())
+    return make_error(Errc::invalid_request, "\"fault\" must be a non-empty string (an id or a name)");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(Engine& engine, std::function<void()> on_change)
+    : engine_(engine), on_change_(std::move(on_change)), started_ns_(monotonic_ns()) {}
+
+std::string Dispatcher::handle(const Peer& peer, std::string_view line) {
+  std::optional<uint64_t> id;
+  auto req = proto::parse_request(line, &id);
+  if (!req.ok()) return proto::reply_error(id, req.error());
+  try {
+    auto r = dispatch(peer, req->op, req->body);
+    if (!r.ok()) {
+      if (proto::op_is_mutating(req->op))
+        spdlog::info("{} by uid {} pid {} refused: {}: {}", req->op, peer.uid, peer.pid,
+                     errc_name(r.error().code), r.error().message);
+      return proto::reply_error(req->id, r.error());
+    }
+    return proto::reply_ok(req->id, *r);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: internal error: {}", req->op, e.what());
+    return proto::reply_error(req->id, make_error(Errc::internal, std::string("internal error: ") + e.what()));
+  }
+}
+
+Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const json& req) {
+  if (proto::op_is_mutating(op) && !peer.may_mutate)
+    return make_error(Errc::permission_denied,
+                      op + " needs root or membership of the faultline group (uid " + std::to_string(peer.uid) + ")");
+
+  if (op == "hello") {
+    auto v = req.find("version");
+    if (v != req.end() && (!v->is_number_integer() || v->get<int64_t>() != proto::kVersion))
+      return make_error(Errc::unsupported_version,
+                        "this daemon speaks protocol version " + std::to_string(proto::kVersion));
+    return json{{"protocol", proto::kVersion}, {"daemon", std::string("faultlined ") + kDaemonVersion}};
+  }
+  if (op == "apply") {
+    auto it = req.find("fault");
+    if (it == req.end() || !it->is_object())
+      return make_error(Errc::invalid_request, "apply needs \"fault\": an object");
+    auto spec = proto::fault_spec_from_json(*it);
+    if (!spec.ok()) return spec.take_error();
+    FL_TRY(core::validate(*spec));
+    auto st = engine_.apply(std::move(*spec));
+    on_change_();
+    if (!st.ok()) return st.take_error();
+    return json{{"fault", *st}};
+  }
+  if (op == "heal") {
+    std::vector<uint64_t> ids;
+    auto all = req.find("all");
+    if (all != req.end() && all->is_boolean() && all->get<bool>()) {
+      ids = engine_.heal_all();
+    } else {
+      auto ref = fault_ref(req);
+      if (!ref.ok()) return make_error(Errc::invalid_request, ref.error().message + ", or \"all\": true");
+      auto r = engine_.heal(*ref);
+      if (!r.ok()) return r.take_error();
+      ids = *r;
+    }
+    on_change_();
+    return json{{"healed", ids}};
+  }
+  if (op == "list") return json{{"faults", engine_.list()}};
+  if (op == "get") {
+    auto ref = fault_ref(req);
+    if (!ref.ok()) return ref.take_error();
+    auto r = engine_.get(*ref);
+    if (!r.ok()) return r.take_error();
+    return json{{"fault", *r}};
+  }
+  if (op == "stats") {
+    if (req.contains("fault")) {
+      auto ref = fault_ref(req);
+      if (!ref.ok()) return ref.take_error();
+      auto r = engine_.get(*ref);
+      if (!r.ok()) return r.take_error();
+      return json{{"faults", json::array({*r})}};
+    }
+    return json{{"faults", engine_.list()}};
+  }
+  if (op == "status") {
+    uint64_t now = monotonic_ns();
+    uint64_t lease = engine_.lease_expires_ns();
+    json ex = json::array();
+    for (const auto& e : engine_.options().exemptions) ex.push_back(e.str());
+    json features = engine_.features().to_json();
+    return json{{"daemon", kDaemonVersion},
+                {"protocol", proto::kVersion},
+                {"pid", getpid()},
+                {"uptime_ms", (now - started_ns_) / 1000000},
+                {"lease_ms", engine_.options().lease.count()},
+                {"lease_remaining_ms", lease > now ? (lease - now) / 1000000 : 0},
+                {"attach_mode", kernel::attach_mode_name(engine_.attach_mode())},
+                {"features", features},
+                {"faults_active", engine_.active_count()},
+                {"exemptions", ex}};
+  }
+  return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
+}
+
+}  // namespace fl::daemon

@@ -1,0 +1,101 @@
+// The fault registry and everything it holds in the kernel: per target namespace one loaded
+// data path, its interface attachments, node-set bits, exemption rules and slots. Every apply is
+// a transaction across all its targets: prepared everywhere, then switched on with one store
+// per target, or rolled back completely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/index_pool.h"
+#include "core/model.h"
+#include "core/result.h"
+#include "core/set_map.h"
+#include "daemon/journal.h"
+#include "kernel/attach.h"
+#include "kernel/datapath.h"
+#include "kernel/features.h"
+#include "kernel/grace.h"
+#include "kernel/netns.h"
+
+namespace fl::daemon {
+
+struct EngineOptions {
+  std::chrono::milliseconds lease{15000};
+  std::vector<core::Exemption> exemptions;  // daemon-wide, on top of every fault's own
+  std::optional<kernel::AttachMode> force_mode;  // default: tcx where the kernel has it
+};
+
+enum class FaultState : uint8_t { active, expired, healed };
+const char* fault_state_name(FaultState s);
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> create(EngineOptions opts, kernel::Features features,
+                                                Journal* journal);
+  ~Engine();
+
+  // spec must have passed core::validate.
+  Result<nlohmann::json> apply(core::FaultSpec spec);
+  // "7" or a name. Returns the ids healed.
+  Result<std::vector<uint64_t>> heal(const std::string& ref);
+  std::vector<uint64_t> heal_all();
+  Result<nlohmann::json> get(const std::string& ref);
+  nlohmann::json list();  // active faults, fresh counters
+
+  // Ends faults whose time is up (state expired). Returns how many.
+  size_t expire_due();
+  // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.
+  std::optional<uint64_t> next_expiry() const;
+  void renew_lease();
+  uint64_t lease_expires_ns() const { return lease_expires_; }
+  size_t active_count() const { return faults_.size(); }
+  const kernel::Features& features() const { return features_; }
+  const EngineOptions& options() const { return opts_; }
+  kernel::AttachMode attach_mode() const { return mode_; }
+
+  // Heals everything and detaches from every interface; used on SIGTERM.
+  Status shutdown();
+
+  // Removes what a previous instance recorded in its journal (legacy tc filters and the clsact
+  // qdiscs it created). Call before serving.
+  static Status clean_leftovers(Journal& journal, const kernel::Netns& host);
+
+ private:
+  struct Target;
+  struct Fault;
+
+  Engine() = default;
+  Result<Target*> target_for(const core::Target& t);
+  Status prepare(Fault& f, Target& t);
+  void release_part(Fault& f, size_t part_idx, uint64_t stamp);
+  void end_fault(Fault& f, FaultState why);
+  void drop_target_if_idle(Target& t);
+  Fault* find(const std::string& ref);
+  nlohmann::json status_of(const Fault& f, FaultState state) const;
+
+  EngineOptions opts_;
+  kernel::Features features_;
+  kernel::AttachMode mode_ = kernel::AttachMode::tcx;
+  Journal* journal_ = nullptr;
+  std::unique_ptr<kernel::GracePeriod> grace_;
+  std::unique_ptr<kernel::Netns> host_;
+  std::vector<std::unique_ptr<Target>> targets_;
+  std::map<uint64_t, std::unique_ptr<Fault>> faults_;
+  std::deque<nlohmann::json> ended_;  // recent ended faults, for get
+  uint64_t next_id_ = 1;
+  uint32_t next_gen_ = 1;
+  uint64_t lease_expires_ = 0;
+};
+
+uint64_t monotonic_ns();
+
+}  // namespace fl::daemon

@@ -1,0 +1,243 @@
+// faultlined: loads the data path into target namespaces and serves faultctl on a Unix socket.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "core/parse.h"
+#include "daemon/dispatch.h"
+#include "daemon/engine.h"
+#include "daemon/event_loop.h"
+#include "daemon/journal.h"
+#include "daemon/server.h"
+#include "protocol/protocol.h"
+
+namespace po = boost::program_options;
+using namespace fl;
+
+namespace {
+
+struct Config {
+  std::string socket = "/run/faultline/faultline.sock";
+  std::string state_dir = "/var/lib/faultline";
+  std::string group = "faultline";
+  std::chrono::milliseconds lease{15000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::vector<core::Exemption> exemptions;
+  std::optional<kernel::AttachMode> mode;
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  bool check_only = false;
+};
+
+constexpr int kExitUsage = 2;
+
+// Command line -> validated, immutable Config. Every error names the flag and quotes the value.
+Result<Config> parse_args(int argc, char** argv, bool* help) {
+  po::options_description desc("faultlined options");
+  std::string lease = "15s", idle = "60s", log_level = "info", mode = "auto";
+  std::vector<std::string> exempt;
+  Config c;
+  desc.add_options()
+      ("help,h", "show this help")
+      ("socket", po::value(&c.socket)->value_name("PATH"), "control socket (default /run/faultline/faultline.sock)")
+      ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "journal and lock (default /var/lib/faultline)")
+      ("group", po::value(&c.group)->value_name("NAME"), "group allowed to change faults (default faultline)")
+      ("lease", po::value(&lease)->value_name("DUR"),
+       "kernel lease: every fault turns off if the daemon stops renewing it for this long (default 15s)")
+      ("exempt", po::value(&exempt)->value_name("SPEC"),
+       "CIDR[/PROTO[:PORT]] that no fault may touch (repeatable), on top of each fault's own")
+      ("log-level", po::value(&log_level)->value_name("LEVEL"), "trace|debug|info|warn|error (default info)")
+      ("attach-mode", po::value(&mode)->value_name("MODE"), "auto|tcx|tc (default auto: tcx where the kernel has it)")
+      ("idle-timeout", po::value(&idle)->value_name("DUR"), "disconnect clients silent this long (default 60s)")
+      ("check-config", "validate the configuration, print it, and exit without touching the kernel");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return make_error(Errc::invalid_argument, e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << "usage: faultlined [options]\n\n" << desc << "\n";
+    *help = true;
+    return c;
+  }
+  c.check_only = vm.count("check-config") > 0;
+  auto l = core::parse_duration(lease);
+  if (!l.ok()) return l.take_error().wrap("--lease");
+  if (*l < std::chrono::milliseconds(500) || *l > std::chrono::hours(1))
+    return make_error(Errc::invalid_argument, "--lease: must be between 500ms and 1h");
+  c.lease = *l;
+  auto it = core::parse_duration(idle);
+  if (!it.ok()) return it.take_error().wrap("--idle-timeout");
+  c.idle_timeout = *it;
+  for (const auto& e : exempt) {
+    auto ex = core::parse_exemption(e);
+    if (!ex.ok()) return ex.take_error().wrap("--exempt");
+    c.exemptions.push_back(*ex);
+  }
+  if (mode == "tcx") c.mode = kernel::AttachMode::tcx;
+  else if (mode == "tc") c.mode = kernel::AttachMode::tc;
+  else if (mode != "auto") return make_error(Errc::invalid_argument, "--attach-mode: \"" + mode + "\" is not auto, tcx or tc");
+  auto lvl = spdlog::level::from_str(log_level);
+  if (lvl == spdlog::level::off && log_level != "off")
+    return make_error(Errc::invalid_argument, "--log-level: \"" + log_level + "\" is not trace, debug, info, warn or error");
+  c.log_level = lvl;
+  if (c.socket.empty() || c.socket[0] != '/') return make_error(Errc::invalid_argument, "--socket: must be an absolute path");
+  if (c.state_dir.empty() || c.state_dir[0] != '/')
+    return make_error(Errc::invalid_argument, "--state-dir: must be an absolute path");
+  return c;
+}
+
+void print_config(const Config& c) {
+  std::printf("socket      %s\nstate-dir   %s\ngroup       %s\nlease       %s\nattach-mode %s\n",
+              c.socket.c_str(), c.state_dir.c_str(), c.group.c_str(), core::format_duration(c.lease).c_str(),
+              c.mode ? kernel::attach_mode_name(*c.mode) : "auto");
+  for (const auto& e : c.exemptions) std::printf("exempt      %s\n", e.str().c_str());
+  std::printf("defaults    ");
+  for (const auto& e : core::default_exemptions()) std::printf("%s ", e.str().c_str());
+  std::printf("(per fault, unless --no-default-exempt)\n");
+}
+
+int run(const Config& cfg) {
+  auto journal = daemon::Journal::open(cfg.state_dir);
+  if (!journal.ok()) {
+    spdlog::critical("{}", journal.error().message);
+    return 1;
+  }
+  kernel::install_libbpf_logger();
+  auto features = kernel::probe_features();
+  spdlog::info("{}", features.summary());
+  if (features.bpf_loop == kernel::Tri::no) {
+    spdlog::critical("this kernel lacks bpf_loop (needs Linux 5.17 or later)");
+    return 1;
+  }
+  {
+    auto host = kernel::Netns::self();
+    if (!host.ok()) {
+      spdlog::critical("{}", host.error().message);
+      return 1;
+    }
+    auto st = daemon::Engine::clean_leftovers(*journal, *host);
+    if (!st.ok()) spdlog::error("cleaning leftovers: {}", st.error().message);
+  }
+
+  daemon::EngineOptions eo;
+  eo.lease = cfg.lease;
+  eo.exemptions = cfg.exemptions;
+  eo.force_mode = cfg.mode;
+  auto engine = daemon::Engine::create(eo, features, &*journal);
+  if (!engine.ok()) {
+    spdlog::critical("{}", engine.error().message);
+    return 1;
+  }
+  spdlog::info("attach mode {}, lease {}", kernel::attach_mode_name((*engine)->attach_mode()),
+               core::format_duration(cfg.lease));
+
+  auto loop = daemon::EventLoop::create();
+  if (!loop.ok()) {
+    spdlog::critical("{}", loop.error().message);
+    return 1;
+  }
+  daemon::EventLoop& ev = **loop;
+  daemon::Engine& eng = **engine;
+
+  daemon::EventLoop::TimerId expiry_timer = 0;
+  std::function<void()> arm_expiry = [&] {
+    if (expiry_timer) ev.cancel_timer(expiry_timer);
+    expiry_timer = 0;
+    auto next = eng.next_expiry();
+    if (!next) return;
+    uint64_t now = daemon::monotonic_ns();
+    auto in = std::chrono::milliseconds(*next > now ? (*next - now) / 1000000 + 1 : 1);
+    auto t = ev.add_timer(in, std::chrono::milliseconds(0), [&] {
+      expiry_timer = 0;
+      eng.expire_due();
+      arm_expiry();
+    });
+    if (t.ok()) expiry_timer = *t;
+    else spdlog::error("expiry timer: {}", t.error().message);
+  };
+
+  daemon::Dispatcher dispatcher(eng, arm_expiry);
+  daemon::ServerOptions so;
+  so.socket_path = cfg.socket;
+  so.group = cfg.group;
+  so.idle_timeout = cfg.idle_timeout;
+  so.max_line = proto::kMaxLine;
+  auto server = daemon::Server::start(ev, so, [&](const daemon::Peer& p, std::string_view line) {
+    return dispatcher.handle(p, line);
+  });
+  if (!server.ok()) {
+    spdlog::critical("{}", server.error().message);
+    return 1;
+  }
+  (*server)->set_overlong_reply([] {
+    return proto::reply_error(std::nullopt, make_error(Errc::invalid_request, "request line exceeds 1 MiB"));
+  });
+  (*server)->set_internal_error_reply(
+      [] { return proto::reply_error(std::nullopt, make_error(Errc::internal, "internal error")); });
+
+  auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] { eng.renew_lease(); });
+  if (!renew.ok()) {
+    spdlog::critical("lease timer: {}", renew.error().message);
+    return 1;
+  }
+  for (int sig : {SIGTERM, SIGINT}) {
+    auto st = ev.on_signal(sig, [&, sig] {
+      spdlog::info("signal {}: healing every fault and exiting", sig);
+      ev.stop();
+    });
+    if (!st.ok()) {
+      spdlog::critical("signal {}: {}", sig, st.error().message);
+      return 1;
+    }
+  }
+  spdlog::info("faultlined listening on {}", cfg.socket);
+  ev.run();
+
+  server->reset();
+  auto st = eng.shutdown();
+  if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);
+  engine->reset();
+  auto jc = journal->clear();
+  if (!jc.ok()) spdlog::error("journal: {}", jc.error().message);
+  spdlog::info("faultlined stopped; nothing of ours is left attached");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("faultlined");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  bool help = false;
+  auto cfg = parse_args(argc, argv, &help);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "faultlined: %s\n", cfg.error().message.c_str());
+    return kExitUsage;
+  }
+  if (help) return 0;
+  spdlog::set_level(cfg->log_level);
+  if (cfg->check_only) {
+    print_config(*cfg);
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  // Block the shutdown signals before any thread exists (the grace-period thread inherits this
+  // mask), so only the event loop's signalfd ever takes them and cleanup always runs.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (geteuid() != 0) spdlog::warn("not running as root: loading BPF programs will likely fail");
+  return run(*cfg);
+}

@@ -1,0 +1,108 @@
+// The control socket: line-oriented requests over a Unix stream socket, served from the event
+// loop. The server frames lines and enforces resource limits; what a line means, and who may do
+// what, is the handler's business.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.h"
+#include "daemon/event_loop.h"
+
+namespace fl::daemon {
+
+// Who is on the other end, from SO_PEERCRED (taken at connect time) and SO_PEERGROUPS.
+// pid is 0 when the client lives in a pid namespace we cannot see into.
+struct Peer {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool may_mutate = false;  // uid 0, or the faultline group as primary or supplementary group
+};
+
+struct ServerOptions {
+  std::string socket_path = "/run/faultline/faultline.sock";
+  std::string group = "faultline";  // used if the group exists (resolved once, at start)
+  size_t max_line = 1 << 20;        // bytes before '\n'; longer: error reply, then disconnect
+  size_t max_output = 4 << 20;      // unread reply bytes above this: disconnect
+  // No complete request and no drained output for this long: disconnect. 0 disables.
+  std::chrono::milliseconds idle_timeout{60000};
+  size_t max_clients = 1024;  // beyond: accept and close at once (logged once per burst)
+};
+
+class Server {
+ public:
+  // Gets one request line (no newline, trailing '\r' stripped, never empty) and returns one reply
+  // line without newline. Runs on the loop thread; it may throw (the client then gets the
+  // internal error reply). A reply containing '\n' would break framing and is replaced likewise.
+  using Handler = std::function<std::string(const Peer&, std::string_view line)>;
+
+  // Prepares and checks the socket directory, replaces a stale socket, binds and listens.
+  // `loop` must outlive the server; call from the loop thread or before the loop runs.
+  static Result<std::unique_ptr<Server>> start(EventLoop& loop, ServerOptions opts, Handler h);
+  // Closes every client, then closes and unlinks the socket (only if the file is still ours).
+  // Same threading rule as start().
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Safe from any thread.
+  size_t client_count() const { return client_count_.load(std::memory_order_relaxed); }
+
+  // Reply for an over-long line, built by the server itself since it never reaches the handler:
+  // set by the owner so the wire format stays in the protocol layer.
+  void set_overlong_reply(std::function<std::string()> f);
+  // Reply when the handler throws or breaks framing; same reasoning as above.
+  void set_internal_error_reply(std::function<std::string()> f);
+
+ private:
+  struct Client;
+  enum class ReadResult { more, eof, overlong, overflow, gone };
+
+  Server(EventLoop& loop, ServerOptions opts, Handler h);
+  Status init();
+  Status open_listener();
+  void on_accept();
+  void on_client_event(uint64_t id, uint32_t events);
+  ReadResult read_input(Client& c, uint32_t events);
+  ReadResult process_lines(Client& c);
+  ReadResult queue_reply(Client& c, std::string reply);  // more, overflow or gone
+  bool flush(Client& c);  // false: the peer is gone
+  void update_interest(Client& c);
+  void close_client(uint64_t id, const char* why);
+  void sweep_idle();
+  std::string safe_reply(const std::function<std::string()>& f, const char* fallback) const;
+
+  EventLoop& loop_;
+  ServerOptions opts_;
+  Handler handler_;
+  std::function<std::string()> overlong_reply_;
+  std::function<std::string()> internal_reply_;
+  std::optional<gid_t> group_gid_;
+
+  int listen_fd_ = -1;
+  bool bound_ = false;  // we created the socket file; unlink it on destruction
+  dev_t sock_dev_ = 0;
+  ino_t sock_ino_ = 0;
+  EventLoop::TimerId sweep_timer_ = 0;
+  EventLoop::TimerId accept_resume_timer_ = 0;
+  size_t refused_in_burst_ = 0;
+
+  uint64_t next_client_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  std::atomic<size_t> client_count_{0};
+  std::vector<char> scratch_;  // one read buffer shared by all clients
+};
+
+}  // namespace fl::daemon
