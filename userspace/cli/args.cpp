@@ -1,0 +1,479 @@
+#include "cli/args.h"
+
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <sstream>
+#include <utility>
+
+#include <boost/program_options.hpp>
+
+#include "core/parse.h"
+#include "core/validate.h"
+#include "protocol/protocol.h"
+
+namespace fl::cli {
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+
+namespace {
+
+// Name of the hidden option that collects positional arguments. It is registered, so PO would
+// also accept it spelt as an option; parse_command() refuses that.
+constexpr const char* kPositional = "positional-args";
+
+struct CommandInfo {
+  const char* name;
+  const char* synopsis;  // after "faultctl [GLOBAL OPTIONS] "
+  const char* summary;   // one line, for the top-level help
+  const char* details;   // paragraphs for the command's help
+};
+
+constexpr CommandInfo kCommands[] = {
+    {"partition", "partition --side [NAME=]CIDR[,CIDR...] --side ... [--one-way] [OPTIONS]",
+     "split nodes into sides that cannot reach each other",
+     "Drops packets whose source and destination belong to different sides. An address may be\n"
+     "in several sides (a bridge). With --one-way only packets from the first side to the\n"
+     "others are dropped.\n\n"
+     "Examples:\n"
+     "  faultctl partition --side db=10.0.1.0/24 --side app=10.0.2.0/24 --for 30s\n"
+     "  faultctl partition --side 10.0.0.1 --side 10.0.0.2,10.0.0.3 --one-way --proto tcp\n"},
+    {"loss", "loss PERCENT [--correlation PERCENT] [--seed N] [OPTIONS]",
+     "drop a percentage of the matching packets",
+     "Drops PERCENT (0 < PERCENT <= 100, \"30\" or \"30%\") of the packets that match the\n"
+     "selectors, at random; --correlation makes consecutive decisions alike (bursts).\n\n"
+     "Examples:\n"
+     "  faultctl loss 30 --dst 10.0.0.0/8 --proto udp --for 2m\n"
+     "  faultctl loss 5% --correlation 25 --seed 42 --target netns:pod-a\n"},
+    {"isolate", "isolate CIDR[,CIDR...] [OPTIONS]",
+     "cut addresses off from every other address",
+     "Drops traffic between the given addresses and every address outside them.\n\n"
+     "Example:\n"
+     "  faultctl isolate 10.0.0.7 --for 1m --name lonely-node\n"},
+    {"list", "list", "list active faults",
+     "Columns: ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT. With -o json, a JSON array\n"
+     "of fault objects.\n"},
+    {"get", "get ID|NAME", "show one fault", "Shows a fault, active or recently ended.\n"},
+    {"heal", "heal ID|NAME|--all", "remove a fault now, or all of them",
+     "Removes the fault at once and prints the id of each fault healed.\n"},
+    {"stats", "stats [ID|NAME]", "show fresh packet counters",
+     "Reads the counters from the kernel now, for one fault or every active fault.\n"},
+    {"status", "status", "show the daemon's version, lease, kernel features and faults", ""},
+};
+
+const CommandInfo* find_command(std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+bool is_apply(std::string_view cmd) { return cmd == "partition" || cmd == "loss" || cmd == "isolate"; }
+
+Error usage(std::string msg) { return make_error(Errc::invalid_argument, std::move(msg)); }
+
+std::string hint(std::string_view cmd) {
+  return cmd.empty() ? "\nTry 'faultctl --help'." : "\nTry 'faultctl " + std::string(cmd) + " --help'.";
+}
+
+// Options are parsed as strings and converted with core/parse.h, so a bad value gets the same
+// message the daemon would give, prefixed with the option that carried it.
+po::options_description command_options(std::string_view cmd) {
+  po::options_description all;
+  if (cmd == "partition") {
+    po::options_description o("Partition options");
+    o.add_options()
+        ("side", po::value<std::vector<std::string>>()->value_name("[NAME=]CIDRS"),
+         "a side: its name (default s1, s2, ...) and addresses; at least two, repeatable")
+        ("one-way", "drop only packets from the first side to the others");
+    all.add(o);
+  } else if (cmd == "loss") {
+    po::options_description o("Loss options");
+    o.add_options()
+        ("correlation", po::value<std::string>()->value_name("PERCENT"),
+         "how much each drop decision follows the previous one, 0 to under 100 (default 0)")
+        ("seed", po::value<std::string>()->value_name("N"), "seed for reproducible decisions (decimal or 0x hex)");
+    all.add(o);
+  }
+  if (is_apply(cmd)) {
+    po::options_description sel("Selectors (which packets; default all)");
+    sel.add_options()
+        ("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
+        ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated")
+        ("proto", po::value<std::string>()->value_name("PROTO"), "tcp, udp, icmp or all (default all)")
+        ("sport", po::value<std::string>()->value_name("P[-Q]"), "source port or range (needs --proto tcp or udp)")
+        ("dport", po::value<std::string>()->value_name("P[-Q]"), "destination port or range (needs --proto tcp or udp)")
+        ("direction", po::value<std::string>()->value_name("DIR"), "ingress, egress or both (default both)")
+        ("new-only", "only new TCP connections (SYN without ACK); established ones keep working")
+        ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
+         "traffic to or from this is never touched (repeatable)")
+        ("no-default-exempt", "do not exempt SSH (22), DNS (53) and 169.254.169.254");
+    po::options_description tgt("Target (where)");
+    tgt.add_options()
+        ("target", po::value<std::vector<std::string>>()->value_name("TARGET"),
+         "host, netns:NAME, netns-path:PATH or pid:PID (repeatable; default host)")
+        ("dev", po::value<std::vector<std::string>>()->value_name("IFACE"),
+         "interface (repeatable; default every non-loopback interface of each target)");
+    po::options_description life("Lifetime");
+    life.add_options()
+        ("for", po::value<std::string>()->value_name("DURATION"), "500ms, 30s, 10m, 2h, 1h30m (default 5m)")
+        ("name", po::value<std::string>()->value_name("NAME"), "name to refer to the fault by");
+    all.add(sel).add(tgt).add(life);
+  }
+  if (cmd == "heal") {
+    po::options_description o("Heal options");
+    o.add_options()("all", "heal every active fault");
+    all.add(o);
+  }
+  po::options_description common("Options");
+  common.add_options()("help,h", "show this help");
+  all.add(common);
+  return all;
+}
+
+std::string command_help(const CommandInfo& c) {
+  std::ostringstream out;
+  std::string summary = c.summary;
+  summary[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(summary[0])));
+  out << "Usage: faultctl [--socket PATH] [-o table|json] " << c.synopsis << "\n\n" << summary << ".\n";
+  if (*c.details) out << "\n" << c.details;
+  // An options_description without a caption starts with its own blank line.
+  out << command_options(c.name);
+  return out.str();
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--") return false;
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
+struct Parsed {
+  po::variables_map vm;
+  std::vector<std::string> positional;
+};
+
+Result<Parsed> parse_command(const std::string& cmd, const std::vector<std::string>& args) {
+  po::options_description visible = command_options(cmd);
+  po::options_description all;
+  all.add(visible).add_options()(kPositional, po::value<std::vector<std::string>>());
+  po::positional_options_description pos;
+  pos.add(kPositional, -1);
+  // No guessing: "--corr" must not silently mean --correlation, nor change meaning when an
+  // option is added later.
+  const int style = po::command_line_style::unix_style & ~po::command_line_style::allow_guessing;
+  Parsed p;
+  try {
+    po::parsed_options parsed = po::command_line_parser(args).options(all).positional(pos).style(style).run();
+    for (const auto& o : parsed.options) {
+      if (o.string_key == kPositional && o.position_key < 0) {
+        return usage(cmd + ": unrecognised option '--" + std::string(kPositional) + "'" + hint(cmd));
+      }
+    }
+    po::store(parsed, p.vm);
+    po::notify(p.vm);
+  } catch (const po::error& e) {
+    return usage(cmd + ": " + e.what() + hint(cmd));
+  }
+  if (p.vm.count(kPositional)) p.positional = p.vm[kPositional].as<std::vector<std::string>>();
+  return p;
+}
+
+const std::string* opt_string(const po::variables_map& vm, const char* name) {
+  return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+}
+
+std::vector<std::string> opt_strings(const po::variables_map& vm, const char* name) {
+  return vm.count(name) ? vm[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+// Applies a parser to an option's value when the option was given, naming the option on error.
+template <typename T, typename Parse>
+Status parse_opt(const po::variables_map& vm, const char* name, Parse parse, T& dest) {
+  const std::string* v = opt_string(vm, name);
+  if (v == nullptr) return {};
+  auto r = parse(*v);
+  if (!r) return r.take_error().wrap(std::string("--") + name);
+  dest = std::move(*r);
+  return {};
+}
+
+// "match.sport: port 80 needs proto tcp or udp" -> "--sport: port 80 needs proto tcp or udp".
+// Only the leading path is replaced, and only when its field is one we know; anything else is
+// passed through unchanged.
+std::string option_wording(const std::string& cmd, const std::string& msg) {
+  static const std::pair<std::string_view, std::string_view> kFieldOption[] = {
+      {"loss_percent", "PERCENT"}, {"correlation_percent", "--correlation"}, {"seed", "--seed"},
+      {"one_way", "--one-way"},    {"match.src", "--src"},                   {"match.dst", "--dst"},
+      {"match.proto", "--proto"},  {"match.sport", "--sport"},               {"match.dport", "--dport"},
+      {"match.direction", "--direction"}, {"match.new_only", "--new-only"},  {"exempt", "--exempt"},
+      {"targets", "--target"},     {"devs", "--dev"},                        {"duration", "--for"},
+      {"name", "--name"},
+  };
+  const size_t colon = msg.find(": ");
+  if (colon == std::string::npos) return msg;
+  const std::string_view path(msg.data(), colon);
+  auto matches = [&](std::string_view field) {
+    return path.substr(0, field.size()) == field &&
+           (path.size() == field.size() || path[field.size()] == '[' || path[field.size()] == '.');
+  };
+  std::string_view option;
+  if (matches("sides")) {
+    option = cmd == "partition" ? "--side" : "CIDRS";
+  } else {
+    for (const auto& [field, opt] : kFieldOption) {
+      if (matches(field)) option = opt;
+    }
+  }
+  if (option.empty()) return msg;
+  return std::string(option) + msg.substr(colon);
+}
+
+Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spec) {
+  const auto& vm = p.vm;
+  const auto& args = p.positional;
+  spec = core::FaultSpec{};
+  if (cmd == "partition") {
+    spec.kind = core::FaultKind::partition;
+    if (!args.empty()) {
+      return usage("partition: unexpected argument " + core::quote(args[0]) +
+                   " (sides are given with --side)" + hint(cmd));
+    }
+    const auto sides = opt_strings(vm, "side");
+    for (size_t i = 0; i < sides.size(); ++i) {
+      auto s = core::parse_side(sides[i], i);
+      if (!s) return s.take_error().wrap("--side");
+      spec.sides.push_back(std::move(*s));
+    }
+    spec.one_way = vm.count("one-way") > 0;
+  } else if (cmd == "loss") {
+    spec.kind = core::FaultKind::loss;
+    if (args.empty()) return usage("loss: missing PERCENT" + hint(cmd));
+    if (args.size() > 1) return usage("loss: unexpected argument " + core::quote(args[1]) + hint(cmd));
+    auto pct = core::parse_percent(args[0]);
+    if (!pct) return pct.take_error().wrap("PERCENT");
+    spec.loss_percent = *pct;
+    FL_TRY(parse_opt(vm, "correlation", core::parse_percent, spec.correlation_percent));
+    if (const std::string* seed = opt_string(vm, "seed")) {
+      auto r = core::parse_u64(*seed);
+      if (!r) return r.take_error().wrap("--seed");
+      spec.seed = *r;
+    }
+  } else {
+    spec.kind = core::FaultKind::isolate;
+    if (args.empty()) return usage("isolate: missing CIDR[,CIDR...]" + hint(cmd));
+    if (args.size() > 1) {
+      return usage("isolate: unexpected argument " + core::quote(args[1]) + " (separate addresses with commas)" +
+                   hint(cmd));
+    }
+    auto cidrs = core::parse_cidr_list(args[0]);
+    if (!cidrs) return cidrs.take_error();
+    spec.sides.push_back(core::Side{"", std::move(*cidrs)});
+  }
+
+  FL_TRY(parse_opt(vm, "src", core::parse_cidr_list, spec.match.src));
+  FL_TRY(parse_opt(vm, "dst", core::parse_cidr_list, spec.match.dst));
+  FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
+  FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
+  FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
+  FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
+  spec.match.new_only = vm.count("new-only") > 0;
+  for (const auto& e : opt_strings(vm, "exempt")) {
+    auto r = core::parse_exemption(e);
+    if (!r) return r.take_error().wrap("--exempt");
+    spec.exempt.push_back(*r);
+  }
+  spec.default_exempt = vm.count("no-default-exempt") == 0;
+  for (const auto& t : opt_strings(vm, "target")) {
+    auto r = core::parse_target(t);
+    if (!r) return r.take_error().wrap("--target");
+    spec.targets.push_back(std::move(*r));
+  }
+  spec.devs = opt_strings(vm, "dev");
+  FL_TRY(parse_opt(vm, "for", core::parse_duration, spec.duration));
+  if (const std::string* n = opt_string(vm, "name")) {
+    FL_TRY_CTX(core::check_name(*n, "fault name"), "--name");
+    spec.name = *n;
+  }
+  // The daemon validates again; doing it here turns a round trip into an immediate, local
+  // error. validate() names FaultSpec fields; the user typed options, so say those.
+  auto st = core::validate(spec);
+  if (!st) return usage(option_wording(cmd, st.error().message));
+  return {};
+}
+
+// "7", "007" (both id 7) or a name. Ids are sent in canonical form so the daemon's string
+// comparison cannot miss.
+Result<std::string> parse_ref(const std::string& cmd, const std::string& s) {
+  const bool digits = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    auto id = core::parse_u64(s);
+    if (!id) return id.take_error().wrap(cmd + ": fault id");
+    return std::to_string(*id);
+  }
+  FL_TRY_CTX(core::check_name(s, "fault name"), cmd);
+  return s;
+}
+
+Status parse_global_value(Invocation& inv, const std::string& opt, const std::string& value, bool& socket_set) {
+  if (opt == "--socket") {
+    inv.socket = value;
+    socket_set = true;
+    return {};
+  }
+  if (value == "table") {
+    inv.output = Output::table;
+  } else if (value == "json") {
+    inv.output = Output::json;
+  } else {
+    return usage(opt + ": expected table or json, got " + core::quote(value) + hint(""));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string top_help() {
+  std::ostringstream out;
+  out << "Usage: faultctl [--socket PATH] [-o table|json] COMMAND [ARGS...]\n\n"
+         "Injects network faults (partitions, packet loss, isolation) through faultlined.\n\n"
+         "Commands:\n";
+  for (const auto& c : kCommands) {
+    std::string name = c.name;
+    name.resize(12, ' ');
+    out << "  " << name << c.summary << "\n";
+  }
+  out << "\nGlobal options (before COMMAND):\n"
+         "  --socket PATH       control socket (default $" << kSocketEnv << ", else\n"
+         "                      " << kDefaultSocket << ")\n"
+         "  -o, --output FMT    table or json (default table)\n"
+         "  -h, --help          show this help\n\n"
+         "Run 'faultctl COMMAND --help' for the options of a command.\n\n"
+         "Exit status: 0 done, 1 refused by the daemon, 2 usage error, 3 daemon unreachable.\n";
+  return out.str();
+}
+
+Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket) {
+  try {
+    Invocation inv;
+    bool socket_set = false;
+    size_t i = 0;
+    // Global options are scanned by hand: they must stop at the command, so that a command's
+    // own options (and its --help) are never taken for global ones.
+    for (; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a == "--") {
+        ++i;
+        break;
+      }
+      if (a.size() < 2 || a[0] != '-') break;
+      if (a == "-h" || a == "--help") {
+        inv.help = true;
+        inv.help_text = top_help();
+        return inv;
+      }
+      std::string opt, value;
+      if (a == "--socket" || a == "-o" || a == "--output") {
+        if (i + 1 >= args.size()) return usage("option '" + a + "' needs a value" + hint(""));
+        opt = a == "-o" ? "--output" : a;
+        value = args[++i];
+      } else if (a.rfind("--socket=", 0) == 0 || a.rfind("--output=", 0) == 0) {
+        opt = a.substr(0, a.find('='));
+        value = a.substr(a.find('=') + 1);
+      } else if (a.rfind("-o", 0) == 0) {
+        opt = "--output";
+        value = a.substr(2);
+      } else {
+        return usage("unrecognised option '" + a + "' (options other than --socket and -o go after the command)" +
+                     hint(""));
+      }
+      FL_TRY(parse_global_value(inv, opt, value, socket_set));
+    }
+    if (!socket_set && env_socket != nullptr && *env_socket != '\0') inv.socket = env_socket;
+    const char* socket_source = socket_set ? "--socket" : (env_socket && *env_socket ? kSocketEnv : "socket");
+    if (inv.socket.empty()) return usage(std::string(socket_source) + ": empty path");
+    if (inv.socket.size() >= sizeof(sockaddr_un::sun_path)) {
+      return usage(std::string(socket_source) + ": path is " + std::to_string(inv.socket.size()) +
+                   " bytes; a Unix socket path has at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1));
+    }
+
+    if (i >= args.size()) return usage("missing command" + hint(""));
+    inv.command = args[i];
+    const CommandInfo* info = find_command(inv.command);
+    if (info == nullptr) return usage("unknown command " + core::quote(inv.command) + hint(""));
+    const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+    if (wants_help(rest)) {
+      inv.help = true;
+      inv.help_text = command_help(*info);
+      return inv;
+    }
+
+    auto parsed = parse_command(inv.command, rest);
+    if (!parsed) return parsed.take_error();
+    const auto& pos = parsed->positional;
+    const std::string& cmd = inv.command;
+
+    if (is_apply(cmd)) {
+      core::FaultSpec spec;
+      FL_TRY(build_fault(cmd, *parsed, spec));
+      inv.fault = std::move(spec);
+    } else if (cmd == "get") {
+      if (pos.empty()) return usage("get: missing ID or NAME" + hint(cmd));
+      if (pos.size() > 1) return usage("get: unexpected argument " + core::quote(pos[1]) + hint(cmd));
+      auto ref = parse_ref(cmd, pos[0]);
+      if (!ref) return ref.take_error();
+      inv.ref = std::move(*ref);
+    } else if (cmd == "heal") {
+      inv.all = parsed->vm.count("all") > 0;
+      if (inv.all && !pos.empty()) {
+        return usage("heal: give ID|NAME or --all, not both (got " + core::quote(pos[0]) + " and --all)" + hint(cmd));
+      }
+      if (!inv.all && pos.empty()) return usage("heal: missing ID or NAME (or --all)" + hint(cmd));
+      if (pos.size() > 1) return usage("heal: unexpected argument " + core::quote(pos[1]) + hint(cmd));
+      if (!inv.all) {
+        auto ref = parse_ref(cmd, pos[0]);
+        if (!ref) return ref.take_error();
+        inv.ref = std::move(*ref);
+      }
+    } else if (cmd == "stats") {
+      if (pos.size() > 1) return usage("stats: unexpected argument " + core::quote(pos[1]) + hint(cmd));
+      if (!pos.empty()) {
+        auto ref = parse_ref(cmd, pos[0]);
+        if (!ref) return ref.take_error();
+        inv.ref = std::move(*ref);
+      }
+    } else if (!pos.empty()) {  // list, status
+      return usage(cmd + ": unexpected argument " + core::quote(pos[0]) + hint(cmd));
+    }
+    return inv;
+  } catch (const std::exception& e) {
+    // PO and the standard library may throw on paths we did not foresee; a usage error is the
+    // honest answer, a crash is not.
+    return usage(std::string("cannot parse the command line: ") + e.what());
+  }
+}
+
+Call hello_call() { return Call{"hello", json{{"version", proto::kVersion}}}; }
+
+Call command_call(const Invocation& inv) {
+  Call c;
+  if (inv.fault) {
+    c.op = "apply";
+    c.params["fault"] = proto::fault_spec_to_json(*inv.fault);
+    return c;
+  }
+  c.op = inv.command;
+  if (inv.command == "heal" && inv.all) {
+    c.params["all"] = true;
+  } else if (!inv.ref.empty()) {
+    c.params["fault"] = inv.ref;
+  }
+  return c;
+}
+
+}  // namespace fl::cli

@@ -1,0 +1,50 @@
+// faultctl's command line, turned into what to ask the daemon. Pure: no I/O, no environment
+// access (the caller passes FAULTLINE_SOCKET in), so every usage error is unit-testable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/model.h"
+#include "core/result.h"
+
+namespace fl::cli {
+
+inline constexpr const char* kDefaultSocket = "/run/faultline/faultline.sock";
+inline constexpr const char* kSocketEnv = "FAULTLINE_SOCKET";
+
+enum class Output { table, json };
+
+struct Invocation {
+  std::string socket = kDefaultSocket;
+  Output output = Output::table;
+  std::string command;  // "partition", "list", ...; empty only with top-level --help
+
+  // --help anywhere before "--": print help_text on stdout and exit 0, talk to nobody.
+  bool help = false;
+  std::string help_text;
+
+  std::optional<core::FaultSpec> fault;  // partition, loss, isolate: already validated
+  std::string ref;                       // get, heal, stats: "ID" or "NAME"; empty: none
+  bool all = false;                      // heal --all
+};
+
+// args excludes argv[0]. Every error is a usage or validation error (exit 2) whose message
+// follows "faultctl: "; where it helps, a second line says where to get help.
+Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket);
+
+// The request for the command, without "id" (the client numbers requests).
+struct Call {
+  std::string op;
+  nlohmann::json params = nlohmann::json::object();
+};
+Call command_call(const Invocation& inv);
+Call hello_call();
+
+std::string top_help();
+
+}  // namespace fl::cli

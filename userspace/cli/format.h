@@ -1,0 +1,29 @@
+// Human-readable output of daemon replies. Pure functions of the reply JSON: a member that is
+// missing or of an unexpected type (an older or newer daemon) shows as "-", never throws.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace fl::cli {
+
+// "4m59s", "1h", "1h0m1s", "850ms", "0s": seconds are truncated, not rounded, so a countdown
+// never shows more time than is left.
+std::string human_duration(int64_t ms);
+
+// ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT, one row per FaultStatus in `faults`
+// (a JSON array), columns padded to their widest cell; always ends in '\n'.
+std::string format_fault_table(const nlohmann::json& faults);
+
+// One FaultStatus as "key: value" lines, values aligned.
+std::string format_fault_detail(const nlohmann::json& fault);
+
+// The status op's result, for people.
+std::string format_status(const nlohmann::json& status);
+
+// Pretty JSON that cannot throw on invalid UTF-8 in user-supplied strings; ends in '\n'.
+std::string format_json(const nlohmann::json& j);
+
+}  // namespace fl::cli

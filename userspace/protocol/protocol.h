@@ -1,0 +1,53 @@
+// Wire protocol v1: one JSON object per line each way, over the daemon's Unix socket.
+// Shared by faultlined and faultctl; see docs/PROTOCOL.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/model.h"
+#include "core/result.h"
+
+namespace fl::proto {
+
+using json = nlohmann::json;
+
+inline constexpr int kVersion = 1;
+inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this is refused
+
+// Operations. Read-only ones may be allowed to any local user; mutating ones need root or the
+// faultline group.
+inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status"};
+bool op_is_mutating(std::string_view op);  // apply, heal
+
+struct Request {
+  uint64_t id = 0;
+  std::string op;
+  json body;  // the whole request object
+};
+
+// Parses and checks the envelope: a JSON object, "id" a non-negative integer, "op" a known
+// string. On error, *id_out receives the id when one could be read (so the reply can carry it).
+Result<Request> parse_request(std::string_view line, std::optional<uint64_t>* id_out);
+
+// Reply lines, without the trailing newline.
+std::string reply_ok(uint64_t id, const json& result);
+std::string reply_error(std::optional<uint64_t> id, const Error& e);  // id null when unknown
+
+// FaultSpec <-> JSON (the "fault" member of an apply request). from_json checks types and
+// parses every string with core/parse.h, naming the field in errors ("fault.sides[1].cidrs[0]:
+// ..."); it does not run core::validate.
+json fault_spec_to_json(const core::FaultSpec& spec);
+Result<core::FaultSpec> fault_spec_from_json(const json& j);
+
+// Reply parsing on the client side: {"id":N,"ok":true,"result":...} -> result, or the Error
+// carried by an ok:false reply (code mapped back with errc_from_name).
+Result<json> parse_reply(std::string_view line, uint64_t expected_id);
+
+std::optional<Errc> errc_from_name(std::string_view name);
+
+}  // namespace fl::proto
