@@ -1,0 +1,116 @@
+// Namespace labs, a faultlined under test, and traffic helpers for the integration tier.
+// Every lab lives in namespaces named fltest-<pid>-<n>-*, deleted by the destructor (and by
+// tools/test before a run, for labs of killed runs). Traffic stays inside the lab.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fl::test {
+
+using json = nlohmann::json;
+
+struct Cmd {
+  int status = -1;  // exit status, or -1 if it did not exit normally
+  std::string out;  // stdout and stderr
+};
+Cmd sh(const std::string& cmd);
+
+// Skips the current test (with the reason printed) unless we are root.
+bool require_root();
+
+// N nodes on one bridge. The bridge sits in the lab's own hub namespace, so the host's network
+// is never touched. Node i (0-based) has eth0 with 10.200.0.(i+1)/24 and fd00:200::(i+1)/64.
+class Lab {
+ public:
+  explicit Lab(int nodes);
+  ~Lab();
+  Lab(const Lab&) = delete;
+  Lab& operator=(const Lab&) = delete;
+
+  int size() const { return n_; }
+  std::string ns(int i) const;
+  std::string hub() const { return prefix_ + "hub"; }
+  static std::string ip4(int i) { return "10.200.0." + std::to_string(i + 1); }
+  static std::string ip6(int i) { return "fd00:200::" + std::to_string(i + 1); }
+  std::string target(int i) const { return "netns:" + ns(i); }
+
+  // One ICMP echo; true if answered within timeout_s.
+  bool ping(int from, int to, bool v6 = false, double timeout_s = 0.6) const;
+  // Reachability of every ordered pair (from != to), pinged in parallel: result[from][to].
+  std::vector<std::vector<bool>> matrix(bool v6 = false) const;
+
+ private:
+  int n_;
+  std::string prefix_;
+};
+
+// Runs fn on a fresh thread that has entered the named network namespace, and joins it.
+void in_netns(const std::string& ns, const std::function<void()>& fn);
+
+class Daemon {
+ public:
+  struct Options {
+    std::string attach_mode = "auto";
+    std::string lease = "15s";
+    std::vector<std::string> extra;
+    std::string state_dir;  // empty: a fresh temporary one
+  };
+  explicit Daemon(Options o);
+  Daemon() : Daemon(Options{}) {}
+  ~Daemon();
+
+  // Sends one request object (id added) and returns the reply object.
+  json request(json req);
+  // result of an ok reply; fails the test (ADD_FAILURE) and returns null otherwise.
+  json call(const std::string& op, json body = json::object());
+  // The error object of a refused request, or null if it succeeded.
+  json call_error(const std::string& op, json body = json::object());
+
+  void kill9();          // SIGKILL, reap
+  int terminate();       // SIGTERM, wait; returns exit status
+  void start();          // (re)start with the same options and state dir
+  pid_t pid() const { return pid_; }
+  const std::string& socket() const { return socket_; }
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& log_path() const { return log_; }
+
+ private:
+  Options opts_;
+  std::string dir_, socket_, state_dir_, log_;
+  pid_t pid_ = -1;
+  uint64_t next_id_ = 1;
+};
+
+// faultctl against a daemon's socket; returns exit status and combined output.
+Cmd faultctl(const Daemon& d, const std::string& args);
+
+// Our hooks on an interface of a namespace: tcx programs (by BPF_PROG_QUERY) and legacy
+// filters with our handle, on both directions.
+struct Hooks {
+  int tcx = 0;         // tcx programs named fl_*
+  int tc_filters = 0;  // cls_bpf filters with handle 0xfa17
+  bool clsact = false; // a clsact qdisc exists
+};
+Hooks hooks_on(const std::string& ns, const std::string& dev);
+
+// UDP: sends `count` datagrams carrying a sequence number from ns `from` to addr:port, paced,
+// and counts the distinct ones received by a socket in ns `to`.
+struct UdpResult {
+  size_t sent = 0, received = 0;
+};
+UdpResult udp_stream(const std::string& from, const std::string& to, const std::string& addr, int port,
+                     size_t count, std::chrono::microseconds gap = std::chrono::microseconds(0));
+
+// Waits until pred() or timeout; returns the last pred() value.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(50));
+
+}  // namespace fl::test
