@@ -12,7 +12,12 @@
  *    an RCU grace period has passed, so no program run that saw it active can still be reading
  *    it. The same quarantine applies to set bits and exemption rule bits.
  *  - Lifetimes are enforced here, not by the daemon: a slot past expires_ns is ignored, and
- *    when the lease in fl_ctl runs out every slot is ignored.
+ *    when the lease in fl_ctl runs out every slot is ignored. The program reads the coarse
+ *    monotonic clock (one tick behind CLOCK_MONOTONIC at most), so a fault may outlive its
+ *    expiry by one scheduler tick.
+ *  - Node sets: host entries (/32, /128) live in hash maps, checked first; other prefixes in LPM
+ *    tries, consulted only when the hash misses and FL_CTL_LPM* says they hold anything. Every
+ *    entry's mask already includes the bits of the prefixes that cover it.
  */
 #ifndef FL_ABI_H
 #define FL_ABI_H
@@ -22,7 +27,8 @@
 #define FL_MAX_SLOTS 128        /* pool: up to 64 active faults plus quarantine headroom */
 #define FL_MAX_ACTIVE_FAULTS 64 /* per target namespace */
 #define FL_SET_BITS 64          /* node sets (sides, src/dst selectors) per namespace */
-#define FL_MAX_CIDRS 65536      /* per address family, per namespace */
+#define FL_MAX_CIDRS 65536      /* prefixes (not hosts) per address family, per namespace */
+#define FL_MAX_HOSTS 65536      /* /32 and /128 entries per address family, per namespace */
 #define FL_EXEMPT_BITS 64       /* distinct exemption rules per namespace */
 #define FL_MAX_EXEMPT_CIDRS 4096
 #define FL_MAX_EXEMPT_PORTS 4096
@@ -81,33 +87,47 @@ struct fl_lpm6_key {
  *   isolate (FL_F_ISOLATE): drop only if ((s ^ d) & part) != 0
  */
 struct fl_slot {
+	/* First cache line: everything the scan reads to reject a slot. */
 	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = inactive. Written last, cleared first. */
 	__u64 src_req;
 	__u64 src_any;
 	__u64 dst_req;
 	__u64 dst_any;
 	__u64 part;
-	__u64 exempt_mask; /* exemption rules that protect traffic from this fault */
-	__u64 if_mask;
-	__u64 prob;        /* drop probability, FL_PROB_ONE = always */
-	__u64 corr;        /* lag-1 correlation of drop decisions, same scale */
-	__u64 seed;        /* 0: seed from bpf_get_prandom_u32 */
+	__u8 kind;
+	__u8 proto;
+	__u8 dir;          /* FL_DIR_* bits */
+	__u8 flags;        /* FL_F_* */
 	__u32 gen;         /* changes on every (re)use of the slot; resets the RNG state */
 	__u16 sport_lo;
 	__u16 sport_hi;
 	__u16 dport_lo;
 	__u16 dport_hi;
-	__u8 kind;
-	__u8 proto;
-	__u8 dir;          /* FL_DIR_* bits */
-	__u8 flags;        /* FL_F_* */
+	/* Second cache line: read only when the slot matches. */
+	__u64 exempt_mask; /* exemption rules that protect traffic from this fault */
+	__u64 if_mask;
+	__u64 prob;        /* drop probability, FL_PROB_ONE = always */
+	__u64 corr;        /* lag-1 correlation of drop decisions, same scale */
+	__u64 seed;        /* 0: seed from bpf_get_prandom_u32 */
 	__u8 pad[24];
+};
+
+enum fl_ctl_flags {
+	FL_CTL_LPM4 = 1 << 0, /* fl_sets4 holds entries: look there when fl_hosts4 misses */
+	FL_CTL_LPM6 = 1 << 1,
+	/* Some active slot matches addresses in no node set (loss without --src/--dst). Without
+	 * it, a packet whose addresses are in no set cannot match anything and skips the scan. */
+	FL_CTL_UNSCOPED = 1 << 2,
 };
 
 struct fl_ctl {
 	__u64 lease_expires_ns; /* 0 or past: every fault is off */
 	__u32 nslots;           /* slots [0, nslots) are scanned */
-	__u32 pad;
+	__u32 flags;            /* FL_CTL_* */
+};
+
+struct fl_host6_key {
+	__u8 addr[16];
 };
 
 /* Per fault, per CPU. */

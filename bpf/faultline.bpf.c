@@ -59,6 +59,22 @@ struct {
 } fl_sets6 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_HOSTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32); /* IPv4 address, network order */
+	__type(value, __u64);
+} fl_hosts4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_HOSTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fl_host6_key);
+	__type(value, __u64);
+} fl_hosts6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, FL_MAX_EXEMPT_CIDRS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -119,6 +135,7 @@ struct {
 #define IPPROTO_ICMPV6_ 58
 #define FL_IPV6_EXT_MAX 6
 #define FL_PARSE_LIMIT 512 /* headers beyond this offset are not parsed */
+#define FL_INLINE_SLOTS 8   /* slots scanned open-coded before bpf_loop takes over */
 
 struct vlan_hdr_ {
 	__be16 tci;
@@ -148,6 +165,7 @@ struct pkt {
 		struct fl_lpm6_key k6;
 	} src, dst;
 	__u32 ifindex;
+	__u32 ctl_flags;
 	__u16 sport;
 	__u16 dport;
 	__u8 family; /* 4 or 6 */
@@ -283,13 +301,14 @@ static __always_inline enum parse_result parse(struct __sk_buff *skb, struct pkt
 			if (nh == IPV6_NEXTHDR_HOP || nh == IPV6_NEXTHDR_ROUTING ||
 			    nh == IPV6_NEXTHDR_DEST || nh == IPV6_NEXTHDR_AUTH) {
 				struct ipv6_opt_ *oh = data + off;
+				__u8 this_hdr = nh;
 
 				if ((void *)(oh + 1) > end)
 					return PARSE_TRUNCATED;
 				nh = oh->nexthdr;
-				/* AH counts its length in 4-octet units minus 2, the others in
-				 * 8-octet units minus 1 (RFC 4302, RFC 8200). */
-				if (nh == IPV6_NEXTHDR_AUTH)
+				/* The length rule is the skipped header's own: AH counts 4-octet
+				 * units minus 2, the others 8-octet units minus 1 (RFC 4302, 8200). */
+				if (this_hdr == IPV6_NEXTHDR_AUTH)
 					off += ((__u32)oh->hdrlen + 2) * 4;
 				else
 					off += ((__u32)oh->hdrlen + 1) * 8;
@@ -322,14 +341,38 @@ static __always_inline enum parse_result parse(struct __sk_buff *skb, struct pkt
 
 /* ---- decisions ---- */
 
-static __always_inline __u64 set_mask(const struct pkt *p, const void *key, int exempt)
+static __always_inline __u64 exempt_mask(const struct pkt *p, const void *key)
 {
 	__u64 *m;
 
 	if (p->family == 4)
-		m = bpf_map_lookup_elem(exempt ? (void *)&fl_exempt4 : (void *)&fl_sets4, key);
+		m = bpf_map_lookup_elem(&fl_exempt4, key);
 	else
-		m = bpf_map_lookup_elem(exempt ? (void *)&fl_exempt6 : (void *)&fl_sets6, key);
+		m = bpf_map_lookup_elem(&fl_exempt6, key);
+	return m ? *m : 0;
+}
+
+/* Node-set bits of one address: the host hash first (most sets list hosts), the LPM trie only
+ * when it holds anything. */
+static __always_inline __u64 set_mask(const struct pkt *p, const void *key)
+{
+	__u64 *m;
+
+	if (p->family == 4) {
+		const struct fl_lpm4_key *k = key;
+		__u32 a;
+
+		__builtin_memcpy(&a, k->addr, 4);
+		m = bpf_map_lookup_elem(&fl_hosts4, &a);
+		if (!m && (p->ctl_flags & FL_CTL_LPM4))
+			m = bpf_map_lookup_elem(&fl_sets4, key);
+	} else {
+		const struct fl_lpm6_key *k = key;
+
+		m = bpf_map_lookup_elem(&fl_hosts6, k->addr);
+		if (!m && (p->ctl_flags & FL_CTL_LPM6))
+			m = bpf_map_lookup_elem(&fl_sets6, key);
+	}
 	return m ? *m : 0;
 }
 
@@ -343,7 +386,7 @@ static __always_inline __u64 port_rules(__u32 key)
 /* Exemption rules whose CIDR holds either endpoint and whose protocol/port fits the packet. */
 static __always_inline __u64 packet_exemptions(struct pkt *p)
 {
-	__u64 cidr_rules = set_mask(p, &p->src, 1) | set_mask(p, &p->dst, 1);
+	__u64 cidr_rules = exempt_mask(p, &p->src) | exempt_mask(p, &p->dst);
 	__u64 port_m;
 
 	if (!cidr_rules)
@@ -386,7 +429,8 @@ static __always_inline int decide(const struct fl_slot *s, __u32 idx)
 	r = bpf_map_lookup_elem(&fl_rng, &idx);
 	if (!r)
 		return 0;
-	if (r->gen != s->gen) {
+	/* state 0 is a fixed point of xorshift: treat it as "not seeded" whatever the gen. */
+	if (r->gen != s->gen || !r->state) {
 		__u64 seed = s->seed;
 
 		if (!seed)
@@ -411,6 +455,16 @@ static __always_inline int addr_ok(__u64 m, __u64 req, __u64 any)
 
 static __always_inline int slot_matches(const struct fl_slot *s, struct pkt *p)
 {
+	/* Addresses first: for most traffic they are what tells a fault no. The shared-side test
+	 * comes before the membership tests because traffic within a side is the bulk. */
+	if (s->flags & FL_F_ISOLATE) {
+		if (!((p->src_m ^ p->dst_m) & s->part))
+			return 0;
+	} else if (p->src_m & p->dst_m & s->part) {
+		return 0; /* both endpoints share a side: a bridge or the same side */
+	}
+	if (!addr_ok(p->src_m, s->src_req, s->src_any) || !addr_ok(p->dst_m, s->dst_req, s->dst_any))
+		return 0;
 	if (!(s->dir & p->dir))
 		return 0;
 	if (s->proto != FL_PROTO_ALL && s->proto != p->pclass)
@@ -424,14 +478,6 @@ static __always_inline int slot_matches(const struct fl_slot *s, struct pkt *p)
 	}
 	if ((s->flags & FL_F_NEW_ONLY) && !p->tcp_syn_only)
 		return 0;
-	if (!addr_ok(p->src_m, s->src_req, s->src_any) || !addr_ok(p->dst_m, s->dst_req, s->dst_any))
-		return 0;
-	if (s->flags & FL_F_ISOLATE) {
-		if (!((p->src_m ^ p->dst_m) & s->part))
-			return 0;
-	} else if (p->src_m & p->dst_m & s->part) {
-		return 0; /* both endpoints share a side: a bridge or the same side */
-	}
 	if (s->flags & FL_F_IFACES) {
 		if (!p->if_done) {
 			__u64 *b = bpf_map_lookup_elem(&fl_ifaces, &p->ifindex);
@@ -445,25 +491,24 @@ static __always_inline int slot_matches(const struct fl_slot *s, struct pkt *p)
 	return 1;
 }
 
-static long check_slot(__u32 idx, void *ctx)
+static __always_inline void check_slot(__u32 idx, struct pkt *p)
 {
-	struct pkt *p = ctx;
 	struct fl_slot *s;
 	struct fl_counters *c;
 	__u64 exp;
 
 	s = bpf_map_lookup_elem(&fl_slots, &idx);
 	if (!s)
-		return 1;
+		return;
 	/* Activation is the single store of expires_ns; everything else was written before it. */
 	exp = *(volatile __u64 *)&s->expires_ns;
 	if (p->now >= exp)
-		return 0;
+		return;
 	if (!slot_matches(s, p))
-		return 0;
+		return;
 	c = bpf_map_lookup_elem(&fl_counters, &idx);
 	if (!c)
-		return 0;
+		return;
 	c->matched++;
 	if (!p->exempt_done) {
 		p->exempt = packet_exemptions(p);
@@ -471,7 +516,7 @@ static long check_slot(__u32 idx, void *ctx)
 	}
 	if (p->exempt & s->exempt_mask) {
 		c->exempted++;
-		return 0;
+		return;
 	}
 	if (decide(s, idx)) {
 		c->dropped++;
@@ -479,6 +524,12 @@ static long check_slot(__u32 idx, void *ctx)
 	}
 	/* No early exit on drop: every matching fault keeps its counters and its random stream
 	 * honest, so stacked faults behave the same whatever their order. */
+	return;
+}
+
+static long check_slot_cb(__u32 i, void *ctx)
+{
+	check_slot(i + FL_INLINE_SLOTS, ctx);
 	return 0;
 }
 
@@ -495,7 +546,8 @@ static __always_inline int fl_handle(struct __sk_buff *skb, __u8 dir)
 	n = ctl->nslots;
 	if (!n)
 		return FL_VERDICT_NEXT;
-	p.now = bpf_ktime_get_ns();
+	/* Coarse clock: a few ns instead of a clocksource read; lifetimes are in ms anyway. */
+	p.now = bpf_ktime_get_coarse_ns();
 	if (p.now >= ctl->lease_expires_ns) {
 		/* The daemon stopped renewing: every fault is off until it comes back. */
 		stat_inc(FL_STAT_LEASE_OFF);
@@ -515,12 +567,25 @@ static __always_inline int fl_handle(struct __sk_buff *skb, __u8 dir)
 
 	p.dir = dir;
 	p.ifindex = skb->ifindex;
-	p.src_m = set_mask(&p, &p.src, 0);
-	p.dst_m = set_mask(&p, &p.dst, 0);
+	p.ctl_flags = ctl->flags;
+	p.src_m = set_mask(&p, &p.src);
+	p.dst_m = set_mask(&p, &p.dst);
+	if (!(p.src_m | p.dst_m) && !(p.ctl_flags & FL_CTL_UNSCOPED))
+		return FL_VERDICT_NEXT;
 
+	/* The first slots are scanned open-coded, the rest through bpf_loop. An open-coded loop is
+	 * the cheaper per slot (no call per iteration) but costs the verifier per iteration: over
+	 * FL_MAX_SLOTS it takes more than a second per load. The daemon fills low slots first. */
+#pragma unroll
+	for (__u32 i = 0; i < FL_INLINE_SLOTS; i++) {
+		if (i >= n)
+			goto scanned;
+		check_slot(i, &p);
+	}
 	if (n > FL_MAX_SLOTS)
 		n = FL_MAX_SLOTS;
-	bpf_loop(n, check_slot, &p, 0);
+	bpf_loop(n - FL_INLINE_SLOTS, check_slot_cb, &p, 0);
+scanned:
 
 	if (p.drop) {
 		stat_inc(FL_STAT_DROPPED);

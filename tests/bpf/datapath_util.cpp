@@ -184,6 +184,8 @@ Result<uint32_t> BpfEnv::install(const Fault& f) {
     nslots_ = std::max(nslots_, idx + 1);
     dp_->set_nslots(nslots_);
   }
+  // As the daemon does: a slot with no address condition needs the scan for every packet.
+  if (core::slot_unscoped(s)) dp_->set_unscoped(true);
   if (f.opts.activate) {
     int64_t exp = static_cast<int64_t>(monotonic_ns()) + f.opts.expires_in_ns;
     // An expiry in the past, but never 0 (0 means "never activated").

@@ -89,7 +89,8 @@ class Loss : public ::testing::Test {
         drop_after_pass += v[i];
       }
     }
-    return {after_drop ? double(drop_after_drop) / after_drop : 0, after_pass ? double(drop_after_pass) / after_pass : 0};
+    return {after_drop ? double(drop_after_drop) / after_drop : 0,
+            after_pass ? double(drop_after_pass) / after_pass : 0};
   }
   static size_t differences(const std::vector<bool>& a, const std::vector<bool>& b) {
     size_t d = 0;

@@ -17,6 +17,9 @@
 namespace fl::test {
 namespace {
 
+constexpr int64_t kTickSlack = 20 * 1000 * 1000;  // 20 ms, two ticks at HZ=100
+
+
 using core::Direction;
 using core::Proto;
 using FB = FaultBuilder;
@@ -49,7 +52,7 @@ struct Case {
   std::optional<int64_t> lease_in = {};  // lease = now + this (may be negative)
   bool lease_zero = false;
   std::optional<uint32_t> nslots = {};
-  const char* bug = nullptr;  // a known BUG this case exposes (see the report in the comment)
+  const char* bug = nullptr;  // a known BUG in the data path this case exposes; still asserted
 
   Case stat(fl_stat s, uint64_t n = 1) && {
     extra_stats.emplace_back(s, n);
@@ -400,10 +403,13 @@ std::vector<Case> parsing_cases() {
       Case{"Egress_ExtensionChainPastParseLimitPassesIPv6", {part2()},
        Packet().ipv6(A6, B6).ext6(kDestOpts, 464).tcp(40000, 80).build(), Dir::egress, kNext, {kNone}}
           .stat(FL_STAT_TRUNCATED),
-      // BUG (bpf/faultline.bpf.c, IPv6 extension loop): the header length formula is chosen by
-      // the NEXT header's type (nh is overwritten with oh->nexthdr before `nh == AUTH` is
-      // tested), so AH is skipped as (len+1)*8 = 40 bytes instead of (len+2)*4 = 24, and the
-      // header before an AH is skipped with AH's formula. The ports read are garbage.
+      // BUG, reported to the lead; these three cases FAIL until bpf/faultline.bpf.c is fixed.
+      // In parse()'s IPv6 extension loop the length formula is chosen by the NEXT header's type:
+      // nh is overwritten with oh->nexthdr before `if (nh == IPV6_NEXTHDR_AUTH)` is tested. So
+      // an AH is skipped as (len+1)*8 = 40 bytes instead of (len+2)*4 = 24, and the header in
+      // front of an AH is skipped with AH's formula; L4 ports are read from the wrong place.
+      // Fix (checked against these cases): test the type of the header being skipped (keep it
+      // in a local before reading oh->nexthdr).
       Case{"Egress_AuthHeaderReachesPortsIPv6", {dport80},
            Packet().ipv6(A6, OUT6).ext6(kAuth, 24).tcp(40000, 80).payload(32).build(), Dir::egress, kDrop,
            {kDropped}}
@@ -594,10 +600,12 @@ std::vector<Case> exemption_cases() {
 }
 
 std::vector<Case> lifetime_and_stacking_cases() {
+  // The program reads the coarse monotonic clock, up to one tick behind CLOCK_MONOTONIC: "past"
+  // must be more than a tick ago (HZ >= 100 everywhere we run).
   FB expired = part2();
-  expired.expires_in(-1);
+  expired.expires_in(-kTickSlack);
   FB expired_loss = loss100();
-  expired_loss.expires_in(-1);
+  expired_loss.expires_in(-kTickSlack);
   FB inactive = part2();
   inactive.inactive();
   FB at1 = part2();
@@ -618,17 +626,17 @@ std::vector<Case> lifetime_and_stacking_cases() {
       {"Ingress_ExpiredSlotPassesIPv6", {expired_loss}, tcp(B6, A6, 80, 40000), Dir::ingress, kNext, {kNone}},
       {"Egress_InactiveSlotPassesIPv4", {inactive}, tcp(A4, B4, 40000, 80), Dir::egress, kNext, {kNone}},
       Case{"Egress_ExpiredLeasePassesIPv4", {part2()}, tcp(A4, B4, 40000, 80), Dir::egress, kNext, {kNone}}
-          .lease(-1)
+          .lease(-kTickSlack)
           .stat(FL_STAT_LEASE_OFF),
       Case{"Ingress_ExpiredLeasePassesIPv6", {loss100()}, tcp(B6, A6, 80, 40000), Dir::ingress, kNext, {kNone}}
-          .lease(-1)
+          .lease(-kTickSlack)
           .stat(FL_STAT_LEASE_OFF),
       Case{"Egress_ZeroLeasePassesIPv4", {part2()}, tcp(A4, B4, 40000, 80), Dir::egress, kNext, {kNone}}
           .zero_lease()
           .stat(FL_STAT_LEASE_OFF),
       Case{"Egress_ExpiredLeaseDoesNotParseArp", {part2()}, Packet().arp_request(A4, B4).build(), Dir::egress,
            kNext, {kNone}}
-          .lease(-1)
+          .lease(-kTickSlack)
           .stat(FL_STAT_LEASE_OFF),
       // The scan covers slots [0, nslots).
       {"Egress_LastSlotInsideNslotsIsScannedIPv4", {at1}, tcp(A4, B4, 40000, 80), Dir::egress, kDrop, {kDropped}},

@@ -85,7 +85,8 @@ TEST(CliGlobal, Errors) {
             "Try 'faultctl --help'.");
   // A command option before the command is not silently accepted.
   EXPECT_TRUE(starts_with(parse_err({"--for", "5m", "loss", "30"}), "unrecognised option '--for'"));
-  EXPECT_EQ(parse_err({"-o", "yaml", "list"}), "--output: expected table or json, got \"yaml\"\nTry 'faultctl --help'.");
+  EXPECT_EQ(parse_err({"-o", "yaml", "list"}),
+            "--output: expected table or json, got \"yaml\"\nTry 'faultctl --help'.");
   EXPECT_EQ(parse_err({"--socket"}), "option '--socket' needs a value\nTry 'faultctl --help'.");
   EXPECT_EQ(parse_err({"-o"}), "option '-o' needs a value\nTry 'faultctl --help'.");
   EXPECT_EQ(parse_err({"--socket=", "list"}), "--socket: empty path");
@@ -133,7 +134,8 @@ TEST(CliCommand, HelpOnEveryCommand) {
 TEST(CliApply, PartitionWithEverything) {
   auto inv = parse_ok({"partition", "--side", "east=10.0.0.0/8,192.168.1.7", "--side", "fd00::/64", "--one-way",
                        "--src", "10.1.0.0/16", "--dst", "10.2.0.0/16,fd00:1::/48", "--proto", "tcp", "--sport", "80",
-                       "--dport", "1000-2000", "--direction", "egress", "--new-only", "--exempt", "10.9.0.0/16/tcp:6443",
+                       "--dport", "1000-2000", "--direction", "egress", "--new-only", "--exempt",
+                       "10.9.0.0/16/tcp:6443",
                        "--exempt", "192.0.2.1", "--no-default-exempt", "--target", "netns:pod-a", "--target",
                        "pid:42", "--dev", "eth0", "--dev", "veth1", "--for", "1h30m", "--name", "split-1"});
   ASSERT_TRUE(inv.fault.has_value());
@@ -237,7 +239,8 @@ TEST(CliApply, UsageErrors) {
        "loss: unrecognised option '--positional-args'\nTry 'faultctl loss --help'."},
       {{"loss", "30", "--proto", "tcp", "--proto", "udp"},
        "loss: option '--proto' cannot be specified more than once\nTry 'faultctl loss --help'."},
-      {{"loss", "30", "--proto"}, "loss: the required argument for option '--proto' is missing\nTry 'faultctl loss --help'."},
+      {{"loss", "30", "--proto"},
+       "loss: the required argument for option '--proto' is missing\nTry 'faultctl loss --help'."},
       {{"loss", "30", "--new-only=yes"},
        "loss: option '--new-only' does not take any arguments\nTry 'faultctl loss --help'."},
   };
@@ -276,6 +279,7 @@ TEST(CliApply, ValueErrorsNameTheOption) {
       {{"partition", "--side", "a=10.0.0.1", "--side", "a=10.0.0.2"}, "--side: "},
       {{"partition", "--side", "a=10.0.0.1/8", "--side", "10.0.0.2"}, "--side: "},
       {{"partition", "--side", "=10.0.0.1", "--side", "10.0.0.2"}, "--side: "},
+      {{"isolate", "10.0.0.1/8"}, "CIDRS: "},
       {{"isolate", "10.0.0.1", "--one-way"}, "isolate: unrecognised option '--one-way'"},
   };
   for (const auto& [args, prefix] : cases) {
@@ -309,7 +313,8 @@ TEST(CliRead, UsageErrors) {
       {{"get"}, "get: missing ID or NAME\nTry 'faultctl get --help'."},
       {{"get", "a", "b"}, "get: unexpected argument \"b\"\nTry 'faultctl get --help'."},
       {{"heal"}, "heal: missing ID or NAME (or --all)\nTry 'faultctl heal --help'."},
-      {{"heal", "3", "--all"}, "heal: give ID|NAME or --all, not both (got \"3\" and --all)\nTry 'faultctl heal --help'."},
+      {{"heal", "3", "--all"},
+       "heal: give ID|NAME or --all, not both (got \"3\" and --all)\nTry 'faultctl heal --help'."},
       {{"heal", "a", "b"}, "heal: unexpected argument \"b\"\nTry 'faultctl heal --help'."},
       {{"stats", "1", "2"}, "stats: unexpected argument \"2\"\nTry 'faultctl stats --help'."},
       {{"list", "extra"}, "list: unexpected argument \"extra\"\nTry 'faultctl list --help'."},

@@ -365,7 +365,8 @@ FaultSpec full_partition() {
               core::Exemption{cidr("198.51.100.0/24"), core::Proto::all, 0}};
   s.default_exempt = false;
   s.targets = {core::Target{core::Target::Kind::host, ""}, core::Target{core::Target::Kind::netns_name, "pod-a"},
-               core::Target{core::Target::Kind::netns_path, "/run/netns/b"}, core::Target{core::Target::Kind::pid, "4242"}};
+               core::Target{core::Target::Kind::netns_path, "/run/netns/b"},
+               core::Target{core::Target::Kind::pid, "4242"}};
   s.devs = {"eth0", "veth1"};
   s.duration = 1234ms;
   return s;
@@ -492,14 +493,16 @@ TEST(FaultSpecJson, WrongTypesNameThePath) {
       {json{{"kind", "loss"}, {"name", 5}}, "fault.name: expected a string, got 5"},
       {json{{"kind", "loss"}, {"one_way", "yes"}}, "fault.one_way: expected a boolean, got string \"yes\""},
       {json{{"kind", "loss"}, {"sides", json::object()}}, "fault.sides: expected an array, got an object"},
-      {json{{"kind", "loss"}, {"sides", {"10.0.0.0/8"}}}, "fault.sides[0]: expected an object, got string \"10.0.0.0/8\""},
+      {json{{"kind", "loss"}, {"sides", {"10.0.0.0/8"}}},
+       "fault.sides[0]: expected an object, got string \"10.0.0.0/8\""},
       {json{{"kind", "loss"}, {"sides", {{{"cidrs", {"10.0.0.0/8"}}}, {{"cidrs", {10}}}}}},
        "fault.sides[1].cidrs[0]: expected a string, got 10"},
       {json{{"kind", "loss"}, {"sides", {{{"cidrs", "10.0.0.0/8"}}}}},
        "fault.sides[0].cidrs: expected an array of strings, got string \"10.0.0.0/8\""},
       {json{{"kind", "loss"}, {"sides", {{{"name", nullptr}}}}}, "fault.sides[0].name: expected a string, got null"},
       {json{{"kind", "loss"}, {"loss", 30}}, "fault.loss: expected an object, got 30"},
-      {json{{"kind", "loss"}, {"loss", {{"percent", "30"}}}}, "fault.loss.percent: expected a number, got string \"30\""},
+      {json{{"kind", "loss"}, {"loss", {{"percent", "30"}}}},
+       "fault.loss.percent: expected a number, got string \"30\""},
       {json{{"kind", "loss"}, {"loss", {{"correlation", true}}}},
        "fault.loss.correlation: expected a number, got true"},
       {json{{"kind", "loss"}, {"loss", {{"seed", -1}}}},
@@ -513,7 +516,8 @@ TEST(FaultSpecJson, WrongTypesNameThePath) {
       {json{{"kind", "loss"}, {"match", {{"src", {"10.0.0.0/8", false}}}}},
        "fault.match.src[1]: expected a string, got false"},
       {json{{"kind", "loss"}, {"match", {{"new_only", 1}}}}, "fault.match.new_only: expected a boolean, got 1"},
-      {json{{"kind", "loss"}, {"exempt", "10.0.0.0/8"}}, "fault.exempt: expected an array of strings, got string \"10.0.0.0/8\""},
+      {json{{"kind", "loss"}, {"exempt", "10.0.0.0/8"}},
+       "fault.exempt: expected an array of strings, got string \"10.0.0.0/8\""},
       {json{{"kind", "loss"}, {"default_exempt", nullptr}}, "fault.default_exempt: expected a boolean, got null"},
       {json{{"kind", "loss"}, {"targets", "host"}}, "fault.targets: expected an array of strings, got string \"host\""},
       {json{{"kind", "loss"}, {"devs", {"eth0", 1}}}, "fault.devs[1]: expected a string, got 1"},
@@ -532,7 +536,8 @@ TEST(FaultSpecJson, WrongTypesNameThePath) {
 TEST(FaultSpecJson, HugeNumbers) {
   // 2^64 arrives as a double; it must be refused, not truncated into a seed.
   auto seed = spec_error(json::parse(R"({"kind":"loss","loss":{"seed":18446744073709551616}})"));
-  EXPECT_EQ(seed.message, "fault.loss.seed: expected an integer in 0..18446744073709551615, got 1.8446744073709552e+19");
+  EXPECT_EQ(seed.message,
+            "fault.loss.seed: expected an integer in 0..18446744073709551615, got 1.8446744073709552e+19");
   auto dur = spec_error(json::parse(R"({"kind":"loss","duration_ms":9223372036854775808})"));
   EXPECT_EQ(dur.message, "fault.duration_ms: 9223372036854775808 is out of range");
   // Out-of-range percentages are validate()'s job; the codec must carry them unchanged.

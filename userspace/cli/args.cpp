@@ -272,7 +272,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
                    hint(cmd));
     }
     auto cidrs = core::parse_cidr_list(args[0]);
-    if (!cidrs) return cidrs.take_error();
+    if (!cidrs) return cidrs.take_error().wrap("CIDRS");
     spec.sides.push_back(core::Side{"", std::move(*cidrs)});
   }
 

@@ -53,7 +53,9 @@ Result<Client> Client::connect(const std::string& path, std::chrono::millisecond
   const std::string what = "cannot connect to " + path;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) return Error::sys(Errc::target_unavailable, what, ENAMETOOLONG);
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return Error::sys(Errc::target_unavailable, what, ENAMETOOLONG);
+  }
   path.copy(addr.sun_path, path.size());
 
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -165,7 +167,8 @@ Result<std::string> Client::read_line(Clock::time_point deadline) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      auto st = wait_ready(fd_, POLLIN, deadline, "no reply from faultlined at " + path_ + " within " + seconds(timeout_));
+      auto st = wait_ready(fd_, POLLIN, deadline,
+                           "no reply from faultlined at " + path_ + " within " + seconds(timeout_));
       if (!st) return transport(st.take_error());
       continue;
     }

@@ -42,7 +42,8 @@ class Client {
   bool lost() const { return lost_; }
 
  private:
-  Client(int fd, std::string path, std::chrono::milliseconds timeout) : fd_(fd), path_(std::move(path)), timeout_(timeout) {}
+  Client(int fd, std::string path, std::chrono::milliseconds timeout)
+      : fd_(fd), path_(std::move(path)), timeout_(timeout) {}
   Status send_all(const std::string& data, std::chrono::steady_clock::time_point deadline);
   Result<std::string> read_line(std::chrono::steady_clock::time_point deadline);
   Error transport(Error e);

@@ -247,7 +247,9 @@ std::string format_status(const json& st) {
   if (daemon != "-" && daemon.rfind("faultlined", 0) != 0) daemon = "faultlined " + daemon;
   std::string extra;
   if (auto pid = integer(st, "pid")) extra += "pid " + std::to_string(*pid);
-  if (auto up = integer(st, "uptime_ms")) extra += (extra.empty() ? "" : ", ") + std::string("up ") + human_duration(*up);
+  if (auto up = integer(st, "uptime_ms")) {
+    extra += (extra.empty() ? "up " : ", up ") + human_duration(*up);
+  }
   kv.add("daemon", extra.empty() ? daemon : daemon + " (" + extra + ")");
   kv.add("protocol", text(st, "protocol"));
   if (field(st, "attach_mode")) kv.add("attach mode", text(st, "attach_mode"));

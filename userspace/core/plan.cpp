@@ -103,6 +103,10 @@ std::vector<Exemption> exemptions_for(const FaultSpec& spec, const std::vector<E
   return out;
 }
 
+bool slot_unscoped(const fl_slot& s) {
+  return !(s.src_req | s.src_any | s.dst_req | s.dst_any) && !(s.flags & FL_F_ISOLATE);
+}
+
 uint32_t exempt_port_key(const Exemption& e) { return FL_EXEMPT_PORT_KEY(proto_class(e.proto), e.port); }
 
 }  // namespace fl::core

@@ -40,4 +40,9 @@ uint32_t exempt_port_key(const Exemption& e);
 
 uint8_t proto_class(Proto p);
 
+// True when the slot has no address condition, so it can match a packet whose addresses are in
+// no node set (FL_CTL_UNSCOPED must be on while such a slot is active). An isolate needs one
+// endpoint in its set, so it never is.
+bool slot_unscoped(const fl_slot& s);
+
 }  // namespace fl::core

@@ -35,6 +35,7 @@ json counters_json(const kernel::Counters& c) {
 
 constexpr auto kGraceWait = std::chrono::milliseconds(2000);
 
+
 }  // namespace
 
 const char* fault_state_name(FaultState s) {
@@ -403,6 +404,7 @@ Result<json> Engine::apply(core::FaultSpec spec) {
   // Switch on: one store per target. Before this point no packet could see the fault.
   for (auto& p : f->parts) {
     p.t->dp->set_nslots(p.t->slots.high_water());
+    if (core::slot_unscoped(p.t->dp->slot(p.slot))) p.t->dp->set_unscoped(true);
     p.t->dp->activate_slot(p.slot, f->expires_ns);
     p.active = true;
     p.t->faults++;
@@ -505,6 +507,10 @@ void Engine::end_fault(Fault& f, FaultState why) {
   for (auto* t : touched) {
     if (!std::any_of(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == t; })) continue;
     t->dp->set_nslots(t->slots.high_water());
+    bool any = false;
+    for (uint32_t i = 0; i < t->slots.size(); i++)
+      if (t->slots.used(i) && core::slot_unscoped(t->dp->slot(i))) any = true;
+    t->dp->set_unscoped(any);
     drop_target_if_idle(*t);
   }
   grace_->request();

@@ -11,20 +11,21 @@ static_assert(sizeof(fl_slot) == 128, "fl_slot is two cache lines");
 FL_OFF(fl_slot, expires_ns, 0);
 FL_OFF(fl_slot, src_req, 8);
 FL_OFF(fl_slot, part, 40);
-FL_OFF(fl_slot, exempt_mask, 48);
-FL_OFF(fl_slot, if_mask, 56);
-FL_OFF(fl_slot, prob, 64);
-FL_OFF(fl_slot, corr, 72);
-FL_OFF(fl_slot, seed, 80);
-FL_OFF(fl_slot, gen, 88);
-FL_OFF(fl_slot, sport_lo, 92);
-FL_OFF(fl_slot, dport_hi, 98);
-FL_OFF(fl_slot, kind, 100);
-FL_OFF(fl_slot, flags, 103);
+FL_OFF(fl_slot, kind, 48);
+FL_OFF(fl_slot, flags, 51);
+FL_OFF(fl_slot, gen, 52);
+FL_OFF(fl_slot, sport_lo, 56);
+FL_OFF(fl_slot, dport_hi, 62);
+FL_OFF(fl_slot, exempt_mask, 64);  // first field of the second cache line
+FL_OFF(fl_slot, if_mask, 72);
+FL_OFF(fl_slot, prob, 80);
+FL_OFF(fl_slot, corr, 88);
+FL_OFF(fl_slot, seed, 96);
 
 static_assert(sizeof(fl_ctl) == 16);
 FL_OFF(fl_ctl, lease_expires_ns, 0);
 FL_OFF(fl_ctl, nslots, 8);
+FL_OFF(fl_ctl, flags, 12);
 
 static_assert(sizeof(fl_counters) == 32);
 static_assert(sizeof(fl_rng) == 16);

@@ -96,6 +96,12 @@ void Datapath::set_lease(uint64_t expires_ns) {
 uint64_t Datapath::lease() const { return __atomic_load_n(&ctl_->lease_expires_ns, __ATOMIC_ACQUIRE); }
 void Datapath::set_nslots(uint32_t n) { __atomic_store_n(&ctl_->nslots, n, __ATOMIC_RELEASE); }
 
+void Datapath::set_unscoped(bool on) {
+  if (unscoped_ == on) return;
+  unscoped_ = on;
+  update_ctl_flags();
+}
+
 Status Datapath::write_slot(uint32_t idx, const fl_slot& s) {
   if (idx >= FL_MAX_SLOTS) return make_error(Errc::internal, "slot index out of range");
   fl_slot& dst = slots_[idx];
@@ -119,28 +125,82 @@ void Datapath::deactivate_slot(uint32_t idx) {
 
 const fl_slot& Datapath::slot(uint32_t idx) const { return slots_[idx]; }
 
+namespace {
+
+bool is_host(const core::Cidr& c) { return c.prefix == (c.family == 4 ? 32 : 128); }
+
+}  // namespace
+
 Status Datapath::set_cidr(const core::Cidr& c, uint64_t mask) {
+  if (is_host(c)) {
+    if (c.family == 4) {
+      uint32_t k;
+      std::memcpy(&k, c.addr.data(), 4);
+      return map_update(bpf_map__fd(skel_->maps.fl_hosts4), &k, &mask, "fl_hosts4");
+    }
+    fl_host6_key k{};
+    std::memcpy(k.addr, c.addr.data(), 16);
+    return map_update(bpf_map__fd(skel_->maps.fl_hosts6), &k, &mask, "fl_hosts6");
+  }
+  int fi = c.family == 4 ? 0 : 1;
+  bool existed = lookup_cidr(c).ok();
+  Status st;
   if (c.family == 4) {
     auto k = lpm_key<fl_lpm4_key>(c);
-    return map_update(bpf_map__fd(skel_->maps.fl_sets4), &k, &mask, "fl_sets4");
+    st = map_update(bpf_map__fd(skel_->maps.fl_sets4), &k, &mask, "fl_sets4");
+  } else {
+    auto k = lpm_key<fl_lpm6_key>(c);
+    st = map_update(bpf_map__fd(skel_->maps.fl_sets6), &k, &mask, "fl_sets6");
   }
-  auto k = lpm_key<fl_lpm6_key>(c);
-  return map_update(bpf_map__fd(skel_->maps.fl_sets6), &k, &mask, "fl_sets6");
+  if (st.ok() && !existed && lpm_count_[fi]++ == 0) update_ctl_flags();
+  return st;
 }
 
 Status Datapath::delete_cidr(const core::Cidr& c) {
+  if (is_host(c)) {
+    if (c.family == 4) {
+      uint32_t k;
+      std::memcpy(&k, c.addr.data(), 4);
+      return map_delete(bpf_map__fd(skel_->maps.fl_hosts4), &k, "fl_hosts4");
+    }
+    fl_host6_key k{};
+    std::memcpy(k.addr, c.addr.data(), 16);
+    return map_delete(bpf_map__fd(skel_->maps.fl_hosts6), &k, "fl_hosts6");
+  }
+  int fi = c.family == 4 ? 0 : 1;
+  bool existed = lookup_cidr(c).ok();
+  Status st;
   if (c.family == 4) {
     auto k = lpm_key<fl_lpm4_key>(c);
-    return map_delete(bpf_map__fd(skel_->maps.fl_sets4), &k, "fl_sets4");
+    st = map_delete(bpf_map__fd(skel_->maps.fl_sets4), &k, "fl_sets4");
+  } else {
+    auto k = lpm_key<fl_lpm6_key>(c);
+    st = map_delete(bpf_map__fd(skel_->maps.fl_sets6), &k, "fl_sets6");
   }
-  auto k = lpm_key<fl_lpm6_key>(c);
-  return map_delete(bpf_map__fd(skel_->maps.fl_sets6), &k, "fl_sets6");
+  if (st.ok() && existed && --lpm_count_[fi] == 0) update_ctl_flags();
+  return st;
+}
+
+void Datapath::update_ctl_flags() {
+  uint32_t f = (lpm_count_[0] ? FL_CTL_LPM4 : 0) | (lpm_count_[1] ? FL_CTL_LPM6 : 0) |
+               (unscoped_ ? FL_CTL_UNSCOPED : 0);
+  // Raising a flag after the entry is in, dropping it after the entry is gone: a packet never
+  // skips a trie that holds one of its prefixes.
+  __atomic_store_n(&ctl_->flags, f, __ATOMIC_RELEASE);
 }
 
 Result<uint64_t> Datapath::lookup_cidr(const core::Cidr& c) const {
   uint64_t v = 0;
   int rc;
-  if (c.family == 4) {
+  if (is_host(c) && c.family == 4) {
+    uint32_t k;
+    std::memcpy(&k, c.addr.data(), 4);
+    rc = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fl_hosts4), &k, &v);
+  } else if (is_host(c)) {
+    fl_host6_key k{};
+    std::memcpy(k.addr, c.addr.data(), 16);
+    rc = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fl_hosts6), &k, &v);
+  } else if (c.family == 4) {
     auto k = lpm_key<fl_lpm4_key>(c);
     rc = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fl_sets4), &k, &v);
   } else {

@@ -43,6 +43,9 @@ class Datapath {
   void set_lease(uint64_t expires_monotonic_ns);
   uint64_t lease() const;
   void set_nslots(uint32_t n);
+  // Whether some active slot has no address condition (FL_CTL_UNSCOPED). Raise it before
+  // activating such a slot; lower it only after the last one is deactivated.
+  void set_unscoped(bool on);
 
   // A slot is written with expires_ns = 0, then activated by one atomic store (see abi.h).
   // write_slot refuses an active slot: the caller must deactivate and wait a grace period.
@@ -51,7 +54,8 @@ class Datapath {
   void deactivate_slot(uint32_t idx);
   const fl_slot& slot(uint32_t idx) const;
 
-  Status set_cidr(const core::Cidr& c, uint64_t mask);  // node-set LPM maps
+  // Node-set entries: hosts go to the hash maps, other prefixes to the LPM tries.
+  Status set_cidr(const core::Cidr& c, uint64_t mask);
   Status delete_cidr(const core::Cidr& c);
   Status set_exempt_cidr(const core::Cidr& c, uint64_t rules);
   Status delete_exempt_cidr(const core::Cidr& c);
@@ -66,11 +70,14 @@ class Datapath {
 
   // For tests and diagnostics.
   int map_fd(const char* name) const;
-  Result<uint64_t> lookup_cidr(const core::Cidr& c) const;  // exact key, not LPM match
+  Result<uint64_t> lookup_cidr(const core::Cidr& c) const;  // exact entry, not a match
 
  private:
   Datapath() = default;
+  void update_ctl_flags();
   faultline* skel_ = nullptr;
+  uint32_t lpm_count_[2] = {0, 0};  // prefixes in fl_sets4 / fl_sets6
+  bool unscoped_ = false;
   fl_ctl* ctl_ = nullptr;
   fl_slot* slots_ = nullptr;
   size_t ctl_len_ = 0, slots_len_ = 0;

@@ -460,7 +460,9 @@ Result<core::FaultSpec> fault_spec_from_json(const json& j) {
 }
 
 Result<json> parse_reply(std::string_view line, uint64_t expected_id) {
-  auto bad = [](const std::string& what) { return make_error(Errc::internal, "malformed reply from faultlined: " + what); };
+  auto bad = [](const std::string& what) {
+    return make_error(Errc::internal, "malformed reply from faultlined: " + what);
+  };
   try {
     json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return bad("not JSON");
