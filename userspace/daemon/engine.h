@@ -22,6 +22,7 @@
 #include "daemon/journal.h"
 #include "kernel/attach.h"
 #include "kernel/datapath.h"
+#include "kernel/datapath_pool.h"
 #include "kernel/features.h"
 #include "kernel/grace.h"
 #include "kernel/netns.h"
@@ -32,6 +33,7 @@ struct EngineOptions {
   std::chrono::milliseconds lease{15000};
   std::vector<core::Exemption> exemptions;  // daemon-wide, on top of every fault's own
   std::optional<kernel::AttachMode> force_mode;  // default: tcx where the kernel has it
+  size_t spare_datapaths = 1;  // loaded ahead so a first fault need not wait for the verifier
 };
 
 enum class FaultState : uint8_t { active, expired, healed };
@@ -87,6 +89,9 @@ class Engine {
   kernel::AttachMode mode_ = kernel::AttachMode::tcx;
   Journal* journal_ = nullptr;
   std::unique_ptr<kernel::GracePeriod> grace_;
+  std::unique_ptr<kernel::DatapathPool> pool_;
+  static constexpr size_t kMaxRecycled = 4;
+  std::vector<std::pair<std::unique_ptr<kernel::Datapath>, uint64_t>> recycled_;  // with grace stamp
   std::unique_ptr<kernel::Netns> host_;
   std::vector<std::unique_ptr<Target>> targets_;
   std::map<uint64_t, std::unique_ptr<Fault>> faults_;

@@ -181,6 +181,66 @@ Status Datapath::delete_cidr(const core::Cidr& c) {
   return st;
 }
 
+namespace {
+
+// Batch ops since 5.6; per element where the kernel or the map type says no.
+template <typename K>
+Status batch_update(int fd, const std::vector<K>& keys, const std::vector<uint64_t>& vals, const char* what) {
+  if (keys.empty()) return {};
+  LIBBPF_OPTS(bpf_map_batch_opts, o);
+  uint32_t count = static_cast<uint32_t>(keys.size());
+  if (bpf_map_update_batch(fd, keys.data(), vals.data(), &count, &o) == 0) return {};
+  for (size_t i = count; i < keys.size(); i++) FL_TRY(map_update(fd, &keys[i], &vals[i], what));
+  return {};
+}
+
+template <typename K>
+Status batch_delete(int fd, const std::vector<K>& keys, const char* what) {
+  if (keys.empty()) return {};
+  LIBBPF_OPTS(bpf_map_batch_opts, o);
+  uint32_t count = static_cast<uint32_t>(keys.size());
+  if (bpf_map_delete_batch(fd, keys.data(), &count, &o) == 0) return {};
+  for (size_t i = count; i < keys.size(); i++) FL_TRY(map_delete(fd, &keys[i], what));
+  return {};
+}
+
+}  // namespace
+
+Status Datapath::apply_set_changes(const std::vector<core::SetMap::Change>& changes) {
+  std::vector<uint32_t> up4, del4;
+  std::vector<uint64_t> val4, val6;
+  std::vector<fl_host6_key> up6, del6;
+  for (const auto& ch : changes) {
+    if (!is_host(ch.cidr)) {
+      FL_TRY_CTX(ch.erase ? delete_cidr(ch.cidr) : set_cidr(ch.cidr, ch.mask), ch.cidr.str());
+      continue;
+    }
+    if (ch.cidr.family == 4) {
+      uint32_t k;
+      std::memcpy(&k, ch.cidr.addr.data(), 4);
+      if (ch.erase) {
+        del4.push_back(k);
+      } else {
+        up4.push_back(k);
+        val4.push_back(ch.mask);
+      }
+    } else {
+      fl_host6_key k{};
+      std::memcpy(k.addr, ch.cidr.addr.data(), 16);
+      if (ch.erase) {
+        del6.push_back(k);
+      } else {
+        up6.push_back(k);
+        val6.push_back(ch.mask);
+      }
+    }
+  }
+  FL_TRY(batch_update(bpf_map__fd(skel_->maps.fl_hosts4), up4, val4, "fl_hosts4"));
+  FL_TRY(batch_update(bpf_map__fd(skel_->maps.fl_hosts6), up6, val6, "fl_hosts6"));
+  FL_TRY(batch_delete(bpf_map__fd(skel_->maps.fl_hosts4), del4, "fl_hosts4"));
+  return batch_delete(bpf_map__fd(skel_->maps.fl_hosts6), del6, "fl_hosts6");
+}
+
 void Datapath::update_ctl_flags() {
   uint32_t f = (lpm_count_[0] ? FL_CTL_LPM4 : 0) | (lpm_count_[1] ? FL_CTL_LPM6 : 0) |
                (unscoped_ ? FL_CTL_UNSCOPED : 0);

@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "abi.h"
 #include "core/model.h"
+#include "core/set_map.h"
 #include "core/result.h"
 
 struct faultline;  // the bpftool skeleton
@@ -57,6 +59,10 @@ class Datapath {
   // Node-set entries: hosts go to the hash maps, other prefixes to the LPM tries.
   Status set_cidr(const core::Cidr& c, uint64_t mask);
   Status delete_cidr(const core::Cidr& c);
+  // Writes a SetMap's changes in as few syscalls as the kernel allows: host entries in batches,
+  // prefixes one by one (they are few, and their count drives FL_CTL_LPM*). Order within the
+  // batch does not matter: no active slot uses the bits being added or removed.
+  Status apply_set_changes(const std::vector<core::SetMap::Change>& changes);
   Status set_exempt_cidr(const core::Cidr& c, uint64_t rules);
   Status delete_exempt_cidr(const core::Cidr& c);
   Status set_exempt_port(uint32_t key, uint64_t rules);  // key: FL_EXEMPT_PORT_KEY
