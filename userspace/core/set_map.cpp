@@ -55,6 +55,7 @@ void SetMap::for_each_within(const Cidr& c, F&& f) {
 
 std::vector<SetMap::Change> SetMap::add(const std::vector<Cidr>& cidrs, uint64_t bit) {
   // First every CIDR gets its entry, so that the pass below sees the final shape.
+  std::vector<std::map<Key, Entry>::iterator> hosts;
   for (const auto& c : cidrs) {
     auto [it, inserted] = entries_.try_emplace(key_of(c));
     if (inserted) {
@@ -62,16 +63,23 @@ std::vector<SetMap::Change> SetMap::add(const std::vector<Cidr>& cidrs, uint64_t
       prefix_count_[fam_idx(c.family)][c.prefix]++;
     }
     it->second.own |= bit;
+    if (c.prefix == (c.family == 4 ? 32 : 128)) hosts.push_back(it);
   }
+  // A host covers only itself: no range scan. Prefixes update every entry inside them.
   std::map<Key, uint64_t> changed;
   for (const auto& c : cidrs) {
+    if (c.prefix == (c.family == 4 ? 32 : 128)) continue;
     for_each_within(c, [&](auto it) {
       it->second.effective |= bit;
       changed[it->first] = it->second.effective;
     });
   }
   std::vector<Change> out;
-  out.reserve(changed.size());
+  out.reserve(hosts.size() + changed.size());
+  for (auto it : hosts) {
+    it->second.effective |= bit;
+    if (!changed.count(it->first)) out.push_back(Change{cidr_of(it->first), it->second.effective, false});
+  }
   for (auto& [k, v] : changed) out.push_back(Change{cidr_of(k), v, false});
   return out;
 }

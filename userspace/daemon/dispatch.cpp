@@ -70,6 +70,8 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
     auto st = engine_.apply(std::move(*spec));
     on_change_();
     if (!st.ok()) return st.take_error();
+    // The client has just sent the spec; echoing 10,000 CIDRs back costs more than the apply.
+    st->erase("spec");
     return json{{"fault", *st}};
   }
   if (op == "heal") {
