@@ -484,3 +484,36 @@ INSTANTIATE_TEST_SUITE_P(AttachModes, Faults, ::testing::Values("tcx", "tc"),
 
 }  // namespace
 }  // namespace fl::test
+
+namespace fl::test {
+namespace {
+
+// An L3 device (tun: no Ethernet header) is left out of the default interface list, and naming it
+// is refused before anything is attached.
+TEST(Interfaces, NonEthernetDevicesAreSkippedOrRefused) {
+  if (!require_root()) GTEST_SKIP() << "needs root";
+  Lab lab(2);
+  ASSERT_EQ(sh("ip -n " + lab.ns(0) + " tuntap add dev tun0 mode tun && ip -n " + lab.ns(0) + " link set tun0 up").status, 0);
+  Daemon d;
+  json fault = {{"kind", "partition"},
+                {"sides", {{{"name", "a"}, {"cidrs", {Lab::ip4(0)}}}, {{"name", "b"}, {"cidrs", {Lab::ip4(1)}}}}},
+                {"targets", {lab.target(0)}},
+                {"duration_ms", 60000}};
+  json r = d.call("apply", {{"fault", fault}});
+  ASSERT_FALSE(r.is_null());
+  ASSERT_EQ(r["fault"]["interfaces"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["fault"]["interfaces"][0]["dev"], "eth0");
+  EXPECT_FALSE(lab.ping(0, 1));
+  d.call("heal", {{"all", true}});
+
+  fault["devs"] = {"tun0"};
+  json err = d.call_error("apply", {{"fault", fault}});
+  ASSERT_FALSE(err.is_null());
+  EXPECT_EQ(err["code"], "kernel_unsupported");
+  EXPECT_NE(err["message"].get<std::string>().find("not an Ethernet interface"), std::string::npos) << err.dump();
+  Hooks h = hooks_on(lab.ns(0), "tun0");
+  EXPECT_EQ(h.tcx + h.tc_filters, 0);
+}
+
+}  // namespace
+}  // namespace fl::test

@@ -236,10 +236,18 @@ Status Engine::prepare(Fault& f, Target& t) {
     auto all = kernel::list_interfaces();
     if (!all.ok()) return all.take_error();
     if (spec.devs.empty()) {
-      for (auto& i : *all)
-        if (!i.loopback) part.ifaces.push_back(i);
+      for (auto& i : *all) {
+        if (i.loopback) continue;
+        if (!i.ethernet) {
+          // The program parses Ethernet frames; on an L3 device (wireguard, tun, ipip) it would
+          // see IP where it expects a MAC header and match nothing, silently.
+          spdlog::info("{}: skipping {} (link type {}, not Ethernet)", t.label, i.name, i.arphrd);
+          continue;
+        }
+        part.ifaces.push_back(i);
+      }
       if (part.ifaces.empty())
-        return make_error(Errc::target_unavailable, "no interface other than loopback in " + t.label);
+        return make_error(Errc::target_unavailable, "no Ethernet interface other than loopback in " + t.label);
     } else {
       for (const auto& name : spec.devs) {
         auto it = std::find_if(all->begin(), all->end(), [&](auto& i) { return i.name == name; });
@@ -249,6 +257,10 @@ Status Engine::prepare(Fault& f, Target& t) {
           return make_error(Errc::target_unavailable,
                             "interface " + name + " not found in " + t.label + " (has: " + have + ")");
         }
+        if (!it->ethernet)
+          return make_error(Errc::kernel_unsupported,
+                            "interface " + name + " in " + t.label + " is not an Ethernet interface (link type " +
+                                std::to_string(it->arphrd) + "); faults apply to Ethernet-framed interfaces only");
         part.ifaces.push_back(*it);
       }
     }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -122,6 +123,12 @@ Result<std::vector<Interface>> list_interfaces() {
     struct ifreq ifr{};
     std::strncpy(ifr.ifr_name, p->if_name, IFNAMSIZ - 1);
     if (sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) i.loopback = ifr.ifr_flags & IFF_LOOPBACK;
+    struct ifreq hw{};
+    std::strncpy(hw.ifr_name, p->if_name, IFNAMSIZ - 1);
+    if (sock >= 0 && ioctl(sock, SIOCGIFHWADDR, &hw) == 0) {
+      i.arphrd = hw.ifr_hwaddr.sa_family;
+      i.ethernet = i.arphrd == ARPHRD_ETHER || i.arphrd == ARPHRD_LOOPBACK;  // lo carries an Ethernet header too
+    }
     out.push_back(std::move(i));
   }
   if (sock >= 0) ::close(sock);

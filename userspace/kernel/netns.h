@@ -62,6 +62,8 @@ struct Interface {
   std::string name;
   int index = 0;
   bool loopback = false;
+  bool ethernet = true;  // frames start with an Ethernet header (ARPHRD_ETHER), as we parse them
+  int arphrd = 1;
 };
 
 // Interfaces of the namespace the calling thread is in.
