@@ -517,3 +517,47 @@ TEST(Interfaces, NonEthernetDevicesAreSkippedOrRefused) {
 
 }  // namespace
 }  // namespace fl::test
+
+namespace fl::test {
+namespace {
+
+// faultctl against a real daemon: the exit codes and the JSON list that scripts rely on.
+TEST(Faultctl, ExitCodesAndJsonList) {
+  if (!require_root()) GTEST_SKIP() << "needs root";
+  Lab lab(2);
+  Daemon d;
+  Cmd ok = faultctl(d, "partition --side a=" + Lab::ip4(0) + " --side b=" + Lab::ip4(1) + " --target " +
+                           lab.target(0) + " --for 1m --name cli-split");
+  ASSERT_EQ(ok.status, 0) << ok.out;
+  EXPECT_EQ(ok.out, "1\n") << "apply prints the new id";
+  EXPECT_FALSE(lab.ping(0, 1));
+
+  Cmd list = faultctl(d, "-o json list");
+  ASSERT_EQ(list.status, 0) << list.out;
+  json arr = json::parse(list.out);
+  ASSERT_TRUE(arr.is_array());
+  ASSERT_EQ(arr.size(), 1u);
+  for (const char* k : {"id", "name", "kind", "expires_in_ms", "targets", "counters"})
+    EXPECT_TRUE(arr[0].contains(k)) << k << " missing in " << list.out;
+  EXPECT_EQ(arr[0]["name"], "cli-split");
+  EXPECT_GT(arr[0]["counters"]["dropped"].get<uint64_t>(), 0u);
+
+  Cmd dup = faultctl(d, "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " +
+                            lab.target(0) + " --name cli-split");
+  EXPECT_EQ(dup.status, 1) << "refused by the daemon: " << dup.out;
+  EXPECT_NE(dup.out.find("already_exists"), std::string::npos) << dup.out;
+
+  Cmd usage = faultctl(d, "partition --side 10.0.0.1/8 --side 10.0.0.2");
+  EXPECT_EQ(usage.status, 2) << usage.out;
+  EXPECT_NE(usage.out.find("host bits"), std::string::npos) << usage.out;
+
+  Cmd heal = faultctl(d, "heal cli-split");
+  EXPECT_EQ(heal.status, 0) << heal.out;
+  EXPECT_TRUE(lab.ping(0, 1));
+
+  Cmd gone = sh(std::string(FL_FAULTCTL_PATH) + " --socket /nonexistent/faultline.sock list");
+  EXPECT_EQ(gone.status, 3) << gone.out;
+}
+
+}  // namespace
+}  // namespace fl::test
