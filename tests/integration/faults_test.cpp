@@ -479,6 +479,55 @@ TEST_P(Faults, FlippingFaultsNeverExposesAHalfWrittenSlot) {
   EXPECT_EQ(allowed.received, allowed.sent) << "drops on a flow no fault ever matched";
 }
 
+// Healing a fault whose prefixes sit inside another fault's prefixes must leave the other fault
+// whole (the trie's "has entries" flag once went by an LPM lookup and was lost here).
+TEST_P(Faults, HealingNestedPrefixesKeepsTheOuterFault) {
+  Lab lab(5);
+  Daemon d(opts());
+  json outer = {{"kind", "partition"},
+                {"sides", {side("low", {"10.200.0.0/30"}), side("high", {"10.200.0.4/30"})}},
+                {"targets", targets_of(lab, {0})},
+                {"duration_ms", 60000}};
+  ASSERT_NE(apply_ok(d, outer), 0u);
+  json inner = {{"kind", "loss"},
+                {"loss", {{"percent", 1.0}}},
+                {"match", {{"dst", {"10.200.0.0/31", "10.200.0.4/31"}}}},
+                {"targets", targets_of(lab, {0})},
+                {"duration_ms", 60000}};
+  uint64_t inner_id = apply_ok(d, inner);
+  ASSERT_NE(inner_id, 0u);
+  ASSERT_FALSE(lab.ping(0, 4));
+  d.call("heal", {{"fault", std::to_string(inner_id)}});
+  EXPECT_FALSE(lab.ping(0, 4)) << "the outer partition stopped matching after the inner fault was healed";
+  EXPECT_TRUE(lab.ping(0, 1)) << "same side";
+}
+
+// A fault acts only on the interfaces it was applied to, even when another fault later attaches
+// the program to more of them.
+TEST_P(Faults, ALaterAttachmentDoesNotWidenAnEarlierFault) {
+  Lab lab(2);
+  Daemon d(opts());
+  json icmp_cut = {{"kind", "loss"},
+                   {"loss", {{"percent", 100.0}}},
+                   {"match", {{"dst", {"10.200.0.0/24"}}, {"proto", "icmp"}}},
+                   {"targets", targets_of(lab, {0})},
+                   {"duration_ms", 60000}};
+  ASSERT_NE(apply_ok(d, icmp_cut), 0u);
+  ASSERT_FALSE(lab.ping(0, 1));
+  // Another fault, on lo only.
+  json on_lo = {{"kind", "loss"},
+                {"loss", {{"percent", 1.0}}},
+                {"match", {{"dst", {"192.0.2.0/24"}}}},
+                {"devs", {"lo"}},
+                {"targets", targets_of(lab, {0})},
+                {"duration_ms", 60000}};
+  ASSERT_NE(apply_ok(d, on_lo), 0u);
+  // Pinging our own address goes over lo, where the first fault was never applied.
+  Cmd self = sh("ip netns exec " + lab.ns(0) + " ping -4 -c1 -q -W 0.6 " + Lab::ip4(0));
+  EXPECT_EQ(self.status, 0) << "the eth0 fault now acts on lo too: " << self.out;
+  EXPECT_FALSE(lab.ping(0, 1));
+}
+
 INSTANTIATE_TEST_SUITE_P(AttachModes, Faults, ::testing::Values("tcx", "tc"),
                          [](const auto& info) { return info.param; });
 

@@ -574,3 +574,21 @@ TEST(Validate, BaseSpecsAreValid) {
 
 }  // namespace
 }  // namespace fl::core
+
+namespace fl::core {
+namespace {
+
+TEST(ValidateSides, IdenticalSidesAreRefusedEvenWrittenDifferently) {
+  FaultSpec s;
+  s.kind = FaultKind::partition;
+  s.one_way = true;
+  s.sides = {{"a", {*parse_cidr("10.9.0.1"), *parse_cidr("10.9.0.2")}},
+             {"b", {*parse_cidr("10.9.0.2"), *parse_cidr("10.9.0.1/32")}}};
+  auto st = validate(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("same CIDRs as sides[0]"), std::string::npos) << st.error().message;
+}
+
+}  // namespace
+}  // namespace fl::core

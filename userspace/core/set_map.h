@@ -32,6 +32,9 @@ class SetMap {
   uint64_t lookup(const Cidr& addr) const;
   size_t size() const { return entries_.size(); }
   size_t size(uint8_t family) const;
+  size_t hosts(uint8_t family) const {  // /32 or /128 entries
+    return prefix_count_[family == 4 ? 0 : 1][family == 4 ? 32 : 128];
+  }
 
  private:
   struct Key {

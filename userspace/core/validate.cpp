@@ -1,5 +1,7 @@
 #include "core/validate.h"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -222,6 +224,21 @@ Status validate(FaultSpec& spec) {
       return field_error(field + ".cidrs", "side " + quote(side_names[i]) + " has no CIDRs");
     }
     FL_TRY(check_cidrs(side.cidrs, field + ".cidrs"));
+  }
+  // Two sides that list the same addresses are one side twice: the partition would be a no-op,
+  // and a one-way one would have no "other" side and cut the first from everything.
+  for (size_t i = 0; i < nsides; ++i) {
+    std::vector<Cidr> a = spec.sides[i].cidrs;
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+    for (size_t j = 0; j < i; ++j) {
+      std::vector<Cidr> b = spec.sides[j].cidrs;
+      std::sort(b.begin(), b.end());
+      b.erase(std::unique(b.begin(), b.end()), b.end());
+      if (a == b)
+        return field_error(idx("sides", i), "lists the same CIDRs as " + idx("sides", j) +
+                                                "; sides must differ");
+    }
   }
 
   const Match& m = spec.match;

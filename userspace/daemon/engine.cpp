@@ -33,7 +33,7 @@ json counters_json(const kernel::Counters& c) {
   return {{"matched", c.matched}, {"dropped", c.dropped}, {"exempted", c.exempted}};
 }
 
-constexpr auto kGraceWait = std::chrono::milliseconds(2000);
+constexpr auto kGraceWait = std::chrono::milliseconds(500);  // keeps the loop (and the lease) live
 
 
 }  // namespace
@@ -55,18 +55,19 @@ struct RefBit {
   int refs = 0;
 };
 
+struct AttachedIface {
+  kernel::InterfaceAttachment a;
+  JournalEntry je;
+  int refs = 0;
+};
+
 struct Engine::Target {
   core::Target spec;
   std::string label;
   kernel::Netns ns;
   std::unique_ptr<kernel::Datapath> dp;
 
-  struct Att {
-    kernel::InterfaceAttachment a;
-    JournalEntry je;
-    int refs = 0;
-  };
-  std::map<int, Att> attached;  // by ifindex
+  std::map<int, AttachedIface> attached;  // by ifindex
 
   core::SetMap sets;
   core::IndexPool set_bits{FL_SET_BITS};
@@ -82,6 +83,9 @@ struct Engine::Target {
 
   core::IndexPool slots{FL_MAX_SLOTS};
   int faults = 0;
+  // A kernel removal failed: some map entry may still carry a released meaning, or a filter
+  // may still be attached. Its bits stay taken and its data path is never reused.
+  bool dirty = false;
 };
 
 struct Engine::Fault {
@@ -190,6 +194,21 @@ Result<Engine::Target*> Engine::target_for(const core::Target& spec) {
   return targets_.back().get();
 }
 
+// Detaches one interface. Its journal entry goes only once the kernel said yes: if detaching
+// failed, the entry stays for the next start and the data path is never reused.
+void Engine::detach_one(Target& t, AttachedIface& att, bool in_netns) {
+  Status st = in_netns ? att.a.detach() : make_error(Errc::internal, "not in the namespace");
+  if (!st.ok()) {
+    spdlog::error("{}: detach {}: {}", t.label, att.je.ifname, st.error().message);
+    t.dirty = true;
+    return;
+  }
+  if (journal_) {
+    auto js = journal_->remove(att.je);
+    if (!js.ok()) spdlog::error("journal: {}", js.error().message);
+  }
+}
+
 void Engine::drop_target_if_idle(Target& t) {
   if (t.faults > 0) return;
   for (auto& p : faults_)
@@ -197,20 +216,15 @@ void Engine::drop_target_if_idle(Target& t) {
       if (part.t == &t) return;
   if (!t.attached.empty()) {
     auto g = kernel::NetnsGuard::enter(t.ns);
-    for (auto& [idx, att] : t.attached) {
-      if (g.ok()) {
-        auto st = att.a.detach();
-        if (!st.ok()) spdlog::error("{}: {}", t.label, st.error().message);
-      }
-      if (journal_) (void)journal_->remove(att.je);
-    }
+    for (auto& [idx, att] : t.attached) detach_one(t, att, g.ok());
     t.attached.clear();
   }
   std::string label = t.label;
   // A data path whose maps are back to empty is kept, detached, for the next namespace: loading
   // costs the verifier 0.1-0.2 s. It is reused only after a grace period, when no program run
   // from its old attachment can still be reading its slots.
-  bool clean = t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() && t.if_refs.empty();
+  bool clean = !t.dirty && t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() &&
+               t.if_refs.empty();
   if (clean && recycled_.size() < kMaxRecycled) {
     t.dp->set_nslots(0);
     recycled_.push_back({std::move(t.dp), grace_->current()});
@@ -282,11 +296,13 @@ Status Engine::prepare(Fault& f, Target& t) {
         return a.take_error();
       }
       if (a->created_clsact() && journal_) {
-        (void)journal_->remove(je);
-        je.created_clsact = true;
-        (void)journal_->add(je);
+        JournalEntry updated = je;
+        updated.created_clsact = true;
+        auto js = journal_->replace(je, updated);
+        if (!js.ok()) spdlog::error("journal: {}", js.error().message);
+        je = updated;
       }
-      t.attached.emplace(ifc.index, Target::Att{std::move(*a), je, 1});
+      t.attached.emplace(ifc.index, AttachedIface{std::move(*a), je, 1});
       part.attached.push_back(ifc.index);
     }
   }
@@ -300,8 +316,17 @@ Status Engine::prepare(Fault& f, Target& t) {
       part.sets.push_back(cidrs);
       return uint64_t{1} << it->second.bit;
     }
-    if (t.sets.size(4) + t.sets.size(6) + cidrs.size() > 2 * FL_MAX_CIDRS)
-      return make_error(Errc::resource_exhausted, "node sets in " + t.label + " would exceed the CIDR capacity");
+    for (uint8_t fam : {uint8_t{4}, uint8_t{6}}) {
+      size_t hosts = 0, prefixes = 0;
+      for (const auto& c : cidrs) {
+        if (c.family != fam) continue;
+        (c.prefix == (fam == 4 ? 32 : 128) ? hosts : prefixes)++;
+      }
+      if (t.sets.hosts(fam) + hosts > FL_MAX_HOSTS || t.sets.size(fam) - t.sets.hosts(fam) + prefixes > FL_MAX_CIDRS)
+        return make_error(Errc::resource_exhausted,
+                          "node sets in " + t.label + " would exceed " + std::to_string(FL_MAX_HOSTS) +
+                              " IPv" + std::to_string(fam) + " hosts or " + std::to_string(FL_MAX_CIDRS) + " prefixes");
+    }
     auto bit = acquire(t.set_bits, *grace_, "node-set bit", t.label);
     if (!bit.ok()) return bit.take_error();
     uint64_t mask = uint64_t{1} << *bit;
@@ -361,7 +386,9 @@ Status Engine::prepare(Fault& f, Target& t) {
     bits.exempt |= mask;
   }
 
-  if (!spec.devs.empty()) {
+  // Every fault names its interfaces by bit, also when it took the default list: otherwise an
+  // interface attached later for another fault would widen it.
+  {
     for (const auto& ifc : part.ifaces) {
       auto it = t.if_refs.find(ifc.index);
       if (it == t.if_refs.end()) {
@@ -461,8 +488,12 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
     if (it == t.set_refs.end() || --it->second.refs > 0) continue;
     uint64_t mask = uint64_t{1} << it->second.bit;
     auto st = write_set_changes(*t.dp, t.sets.remove(cidrs, mask), false);
-    if (!st.ok()) spdlog::error("{}: remove node set: {}", t.label, st.error().message);
-    t.set_bits.release(it->second.bit, stamp);
+    if (st.ok()) {
+      t.set_bits.release(it->second.bit, stamp);
+    } else {
+      spdlog::error("{}: remove node set: {}; its bit stays retired", t.label, st.error().message);
+      t.dirty = true;
+    }
     t.set_refs.erase(it);
   }
   part.sets.clear();
@@ -474,20 +505,29 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
     uint32_t key = core::exempt_port_key(ex);
     uint64_t left = t.port_masks[key] & ~mask;
     if (st.ok()) st = left ? t.dp->set_exempt_port(key, left) : t.dp->delete_exempt_port(key);
-    if (!st.ok()) spdlog::error("{}: remove exemption {}: {}", t.label, ex.str(), st.error().message);
     if (left)
       t.port_masks[key] = left;
     else
       t.port_masks.erase(key);
-    t.rule_bits.release(it->second.bit, stamp);
+    if (st.ok()) {
+      t.rule_bits.release(it->second.bit, stamp);
+    } else {
+      spdlog::error("{}: remove exemption {}: {}; its bit stays retired", t.label, ex.str(), st.error().message);
+      t.dirty = true;
+    }
     t.rule_refs.erase(it);
   }
   part.rules.clear();
   for (int ifindex : part.if_bits) {
     auto it = t.if_refs.find(ifindex);
     if (it == t.if_refs.end() || --it->second.refs > 0) continue;
-    (void)t.dp->delete_iface(static_cast<uint32_t>(ifindex));
-    t.if_bits.release(it->second.bit, stamp);
+    auto st = t.dp->delete_iface(static_cast<uint32_t>(ifindex));
+    if (st.ok()) {
+      t.if_bits.release(it->second.bit, stamp);
+    } else {
+      spdlog::error("{}: remove interface bit: {}; the bit stays retired", t.label, st.error().message);
+      t.dirty = true;
+    }
     t.if_refs.erase(it);
   }
   part.if_bits.clear();
@@ -499,15 +539,10 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   part.attached.clear();
   if (!detach.empty()) {
     auto g = kernel::NetnsGuard::enter(t.ns);
+    if (!g.ok()) spdlog::error("{}: cannot enter to detach: {}", t.label, g.error().message);
     for (int ifindex : detach) {
       auto it = t.attached.find(ifindex);
-      if (g.ok()) {
-        auto st = it->second.a.detach();
-        if (!st.ok()) spdlog::error("{}: {}", t.label, st.error().message);
-      } else {
-        spdlog::error("{}: cannot enter to detach: {}", t.label, g.error().message);
-      }
-      if (journal_) (void)journal_->remove(it->second.je);
+      detach_one(t, it->second, g.ok());
       t.attached.erase(it);
     }
   }
@@ -667,6 +702,7 @@ Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
     return journal.clear();
   }
   size_t cleaned = 0;
+  std::vector<JournalEntry> failed;
   for (const auto& e : prev->entries) {
     if (e.mode != "tc") continue;  // tcx links died with the process that held them
     auto ns = kernel::Netns::open_path(e.netns_path);
@@ -677,6 +713,7 @@ Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
     auto g = kernel::NetnsGuard::enter(*ns);
     if (!g.ok()) {
       spdlog::error("leftover on {} in {}: {}", e.ifname, e.netns_path, g.error().message);
+      failed.push_back(e);
       continue;
     }
     auto ifs = kernel::list_interfaces();
@@ -688,13 +725,18 @@ Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
       continue;
     }
     auto st = kernel::remove_tc_leftovers(e.ifindex, e.created_clsact);
-    if (!st.ok())
+    if (!st.ok()) {
       spdlog::error("leftover on {} in {}: {}", e.ifname, e.netns_path, st.error().message);
-    else
+      failed.push_back(e);
+    } else {
       cleaned++;
+    }
   }
   spdlog::info("removed leftovers of a previous instance (pid {}) on {} interface(s)", prev->pid, cleaned);
-  return journal.clear();
+  FL_TRY(journal.clear());
+  // What could not be removed stays journalled, so the next start tries again.
+  for (const auto& e : failed) FL_TRY(journal.add(e));
+  return {};
 }
 
 }  // namespace fl::daemon

@@ -36,6 +36,8 @@ struct EngineOptions {
   size_t spare_datapaths = 1;  // loaded ahead so a first fault need not wait for the verifier
 };
 
+struct AttachedIface;
+
 enum class FaultState : uint8_t { active, expired, healed };
 const char* fault_state_name(FaultState s);
 
@@ -81,6 +83,7 @@ class Engine {
   void release_part(Fault& f, size_t part_idx, uint64_t stamp);
   void end_fault(Fault& f, FaultState why);
   void drop_target_if_idle(Target& t);
+  void detach_one(Target& t, struct AttachedIface& att, bool in_netns);
   Fault* find(const std::string& ref);
   nlohmann::json status_of(const Fault& f, FaultState state) const;
 

@@ -94,6 +94,16 @@ Status Journal::remove(const JournalEntry& e) {
   return write();
 }
 
+Status Journal::replace(const JournalEntry& old, const JournalEntry& now) {
+  auto it = std::find(current_.entries.begin(), current_.entries.end(), old);
+  if (it == current_.entries.end()) return add(now);
+  JournalEntry saved = *it;
+  *it = now;
+  auto st = write();
+  if (!st.ok()) *it = saved;
+  return st;
+}
+
 Status Journal::clear() {
   current_.entries.clear();
   return write();

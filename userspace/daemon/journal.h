@@ -43,6 +43,7 @@ class Journal {
   Result<JournalFile> load() const;
   Status add(const JournalEntry& e);
   Status remove(const JournalEntry& e);
+  Status replace(const JournalEntry& old, const JournalEntry& now);  // one atomic write
   Status clear();
   const std::vector<JournalEntry>& entries() const { return current_.entries; }
   const std::string& path() const { return path_; }

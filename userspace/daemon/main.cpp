@@ -71,8 +71,10 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
   c.check_only = vm.count("check-config") > 0;
   auto l = core::parse_duration(lease);
   if (!l.ok()) return l.take_error().wrap("--lease");
-  if (*l < std::chrono::milliseconds(500) || *l > std::chrono::hours(1))
-    return make_error(Errc::invalid_argument, "--lease: must be between 500ms and 1h");
+  // Renewed every third of the lease from the event loop; the loop never blocks for more than
+  // about half a second, so one second is the shortest lease that cannot lapse by itself.
+  if (*l < std::chrono::seconds(1) || *l > std::chrono::hours(1))
+    return make_error(Errc::invalid_argument, "--lease: must be between 1s and 1h");
   c.lease = *l;
   auto it = core::parse_duration(idle);
   if (!it.ok()) return it.take_error().wrap("--idle-timeout");
@@ -189,7 +191,8 @@ int run(const Config& cfg) {
     spdlog::critical("lease timer: {}", renew.error().message);
     return 1;
   }
-  for (int sig : {SIGTERM, SIGINT}) {
+  // Every signal that would end us without cleanup ends us with it.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
     auto st = ev.on_signal(sig, [&, sig] {
       spdlog::info("signal {}: healing every fault and exiting", sig);
       ev.stop();
@@ -206,9 +209,12 @@ int run(const Config& cfg) {
   auto st = eng.shutdown();
   if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);
   engine->reset();
-  auto jc = journal->clear();
-  if (!jc.ok()) spdlog::error("journal: {}", jc.error().message);
-  spdlog::info("faultlined stopped; nothing of ours is left attached");
+  if (journal->entries().empty()) {
+    spdlog::info("faultlined stopped; nothing of ours is left attached");
+  } else {
+    spdlog::error("faultlined stopped; {} attachment(s) could not be removed and stay in {} for the next start",
+                  journal->entries().size(), journal->path());
+  }
   return 0;
 }
 
@@ -237,6 +243,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  sigaddset(&stop_signals, SIGQUIT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (geteuid() != 0) spdlog::warn("not running as root: loading BPF programs will likely fail");
   return run(*cfg);

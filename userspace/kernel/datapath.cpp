@@ -142,18 +142,20 @@ Status Datapath::set_cidr(const core::Cidr& c, uint64_t mask) {
     std::memcpy(k.addr, c.addr.data(), 16);
     return map_update(bpf_map__fd(skel_->maps.fl_hosts6), &k, &mask, "fl_hosts6");
   }
+  // Whether the prefix is new comes from the kernel's own answer: a lookup on an LPM trie is a
+  // longest-prefix match and would find a covering prefix instead.
   int fi = c.family == 4 ? 0 : 1;
-  bool existed = lookup_cidr(c).ok();
-  Status st;
-  if (c.family == 4) {
-    auto k = lpm_key<fl_lpm4_key>(c);
-    st = map_update(bpf_map__fd(skel_->maps.fl_sets4), &k, &mask, "fl_sets4");
-  } else {
-    auto k = lpm_key<fl_lpm6_key>(c);
-    st = map_update(bpf_map__fd(skel_->maps.fl_sets6), &k, &mask, "fl_sets6");
+  int fd = bpf_map__fd(c.family == 4 ? skel_->maps.fl_sets4 : skel_->maps.fl_sets6);
+  fl_lpm6_key k6 = lpm_key<fl_lpm6_key>(c);
+  fl_lpm4_key k4 = lpm_key<fl_lpm4_key>(c);
+  const void* key = c.family == 4 ? static_cast<const void*>(&k4) : static_cast<const void*>(&k6);
+  if (bpf_map_update_elem(fd, key, &mask, BPF_NOEXIST) == 0) {
+    if (lpm_count_[fi]++ == 0) update_ctl_flags();
+    return {};
   }
-  if (st.ok() && !existed && lpm_count_[fi]++ == 0) update_ctl_flags();
-  return st;
+  if (errno != EEXIST) return Error::sys(Errc::kernel_error, "update fl_sets", errno);
+  if (bpf_map_update_elem(fd, key, &mask, BPF_EXIST) != 0) return Error::sys(Errc::kernel_error, "update fl_sets", errno);
+  return {};
 }
 
 Status Datapath::delete_cidr(const core::Cidr& c) {
@@ -168,17 +170,17 @@ Status Datapath::delete_cidr(const core::Cidr& c) {
     return map_delete(bpf_map__fd(skel_->maps.fl_hosts6), &k, "fl_hosts6");
   }
   int fi = c.family == 4 ? 0 : 1;
-  bool existed = lookup_cidr(c).ok();
-  Status st;
-  if (c.family == 4) {
-    auto k = lpm_key<fl_lpm4_key>(c);
-    st = map_delete(bpf_map__fd(skel_->maps.fl_sets4), &k, "fl_sets4");
-  } else {
-    auto k = lpm_key<fl_lpm6_key>(c);
-    st = map_delete(bpf_map__fd(skel_->maps.fl_sets6), &k, "fl_sets6");
+  int fd = bpf_map__fd(c.family == 4 ? skel_->maps.fl_sets4 : skel_->maps.fl_sets6);
+  fl_lpm6_key k6 = lpm_key<fl_lpm6_key>(c);
+  fl_lpm4_key k4 = lpm_key<fl_lpm4_key>(c);
+  const void* key = c.family == 4 ? static_cast<const void*>(&k4) : static_cast<const void*>(&k6);
+  // LPM delete is exact: ENOENT means this very prefix was not there.
+  if (bpf_map_delete_elem(fd, key) != 0) {
+    if (errno == ENOENT) return {};
+    return Error::sys(Errc::kernel_error, "delete from fl_sets", errno);
   }
-  if (st.ok() && existed && --lpm_count_[fi] == 0) update_ctl_flags();
-  return st;
+  if (lpm_count_[fi] > 0 && --lpm_count_[fi] == 0) update_ctl_flags();
+  return {};
 }
 
 namespace {
@@ -190,7 +192,9 @@ Status batch_update(int fd, const std::vector<K>& keys, const std::vector<uint64
   LIBBPF_OPTS(bpf_map_batch_opts, o);
   uint32_t count = static_cast<uint32_t>(keys.size());
   if (bpf_map_update_batch(fd, keys.data(), vals.data(), &count, &o) == 0) return {};
-  for (size_t i = count; i < keys.size(); i++) FL_TRY(map_update(fd, &keys[i], &vals[i], what));
+  // A batch refused as a whole may leave count untouched: redo every element, which is
+  // idempotent, and let a real error surface from the single update.
+  for (size_t i = 0; i < keys.size(); i++) FL_TRY(map_update(fd, &keys[i], &vals[i], what));
   return {};
 }
 
@@ -200,7 +204,7 @@ Status batch_delete(int fd, const std::vector<K>& keys, const char* what) {
   LIBBPF_OPTS(bpf_map_batch_opts, o);
   uint32_t count = static_cast<uint32_t>(keys.size());
   if (bpf_map_delete_batch(fd, keys.data(), &count, &o) == 0) return {};
-  for (size_t i = count; i < keys.size(); i++) FL_TRY(map_delete(fd, &keys[i], what));
+  for (size_t i = 0; i < keys.size(); i++) FL_TRY(map_delete(fd, &keys[i], what));  // ENOENT is fine
   return {};
 }
 

@@ -8,6 +8,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,20 +29,30 @@ std::string NetnsId::str() const {
 }
 
 Result<Netns> Netns::open_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    Errc code = errno == ENOENT ? Errc::target_unavailable
-                : errno == EACCES || errno == EPERM ? Errc::permission_denied
-                                                    : Errc::target_unavailable;
+  // O_PATH first: opening a FIFO would block the daemon and opening a device node can have side
+  // effects, and a client in the faultline group chooses this path. Only a file on nsfs is then
+  // reopened for real.
+  int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (pfd < 0) {
+    Errc code = errno == EACCES || errno == EPERM ? Errc::permission_denied : Errc::target_unavailable;
     return Error::sys(code, "open network namespace " + path, errno);
   }
+  struct statfs sfs{};
+  if (fstatfs(pfd, &sfs) != 0 || sfs.f_type != NSFS_MAGIC) {
+    ::close(pfd);
+    return make_error(Errc::target_unavailable, path + " is not a namespace file");
+  }
+  std::string via = "/proc/self/fd/" + std::to_string(pfd);
+  int fd = ::open(via.c_str(), O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  ::close(pfd);
+  if (fd < 0) return Error::sys(Errc::target_unavailable, "open network namespace " + path, err);
   struct stat st{};
   if (fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
     return Error::sys(Errc::target_unavailable, "stat " + path, e);
   }
-  // Refuse anything that is not a network namespace before anyone setns()es into it.
   if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
     ::close(fd);
     return make_error(Errc::target_unavailable, path + " is not a network namespace");
