@@ -132,21 +132,7 @@ Result<uint32_t> BpfEnv::install(const Fault& f) {
   };
   core::SlotBits bits;
   auto needs = core::set_needs(spec);
-  for (const auto& side : needs.sides) {
-    auto b = set_bit(side);
-    if (!b.ok()) return b.take_error();
-    bits.sides.push_back(*b);
-  }
-  if (!needs.src.empty()) {
-    auto b = set_bit(needs.src);
-    if (!b.ok()) return b.take_error();
-    bits.src = *b;
-  }
-  if (!needs.dst.empty()) {
-    auto b = set_bit(needs.dst);
-    if (!b.ok()) return b.take_error();
-    bits.dst = *b;
-  }
+  FL_TRY(core::assign_set_bits(needs, set_bit, &bits));
 
   // Exemption rules: one bit per distinct rule; its CIDR in the exempt LPM (with closure) and its
   // bit in the port table under exempt_port_key.

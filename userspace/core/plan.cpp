@@ -33,6 +33,22 @@ SetNeeds set_needs(const FaultSpec& spec) {
   return n;
 }
 
+Status assign_set_bits(const SetNeeds& needs,
+                       const std::function<Result<uint64_t>(const std::vector<Cidr>&)>& bit_for, SlotBits* bits) {
+  for (const auto& side : needs.sides) {
+    auto b = bit_for(side);
+    if (!b.ok()) return b.take_error();
+    bits->sides.push_back(*b);
+  }
+  for (auto [list, out] : {std::pair{&needs.src, &bits->src}, std::pair{&needs.dst, &bits->dst}}) {
+    if (list->empty()) continue;
+    auto b = bit_for(*list);
+    if (!b.ok()) return b.take_error();
+    *out = *b;
+  }
+  return {};
+}
+
 uint64_t percent_to_prob(double percent) {
   if (!(percent > 0)) return 0;
   if (percent >= 100) return FL_PROB_ONE;

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "abi.h"
 #include "core/model.h"
+#include "core/result.h"
 
 namespace fl::core {
 
@@ -24,6 +26,11 @@ struct SlotBits {
   uint64_t exempt = 0;          // exemption rules that protect this fault
   uint64_t ifaces = 0;          // 0: every interface the program is attached to
 };
+
+// Gives each node set of `needs` its bit through `bit_for` (which allocates a new bit or shares
+// an existing one): sides in order, then src and dst. Stops at the first error.
+Status assign_set_bits(const SetNeeds& needs,
+                       const std::function<Result<uint64_t>(const std::vector<Cidr>&)>& bit_for, SlotBits* bits);
 
 // The slot for spec, inactive (expires_ns 0) and with gen 0: the daemon sets both.
 fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits);

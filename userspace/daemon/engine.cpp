@@ -341,21 +341,7 @@ Status Engine::prepare(Fault& f, Target& t) {
     part.sets.push_back(cidrs);
     return mask;
   };
-  for (const auto& side : needs.sides) {
-    auto m = ref_set(side);
-    if (!m.ok()) return m.take_error();
-    bits.sides.push_back(*m);
-  }
-  if (!needs.src.empty()) {
-    auto m = ref_set(needs.src);
-    if (!m.ok()) return m.take_error();
-    bits.src = *m;
-  }
-  if (!needs.dst.empty()) {
-    auto m = ref_set(needs.dst);
-    if (!m.ok()) return m.take_error();
-    bits.dst = *m;
-  }
+  FL_TRY(core::assign_set_bits(needs, ref_set, &bits));
 
   for (const auto& ex : core::exemptions_for(spec, opts_.exemptions)) {
     auto it = t.rule_refs.find(ex);

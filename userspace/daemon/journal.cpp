@@ -28,8 +28,14 @@ Result<Journal> Journal::open(const std::string& state_dir) {
   struct stat st{};
   if (stat(state_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error(Errc::internal, "state dir " + state_dir + " is not a directory");
-  if (st.st_mode & S_IWOTH)
-    return make_error(Errc::permission_denied, "state dir " + state_dir + " is writable by others; refusing to use it");
+  // Whoever can write here can make the next start "clean up" filters on interfaces of their
+  // choosing: only root (or whoever runs us) may own it, and nobody else may write to it.
+  if (st.st_uid != 0 && st.st_uid != geteuid())
+    return make_error(Errc::permission_denied, "state dir " + state_dir + " is owned by uid " +
+                                                   std::to_string(st.st_uid) + "; refusing to use it");
+  if (st.st_mode & (S_IWOTH | S_IWGRP))
+    return make_error(Errc::permission_denied,
+                      "state dir " + state_dir + " is writable by group or others; refusing to use it");
   Journal j;
   j.dir_ = state_dir;
   j.path_ = state_dir + "/journal.json";
