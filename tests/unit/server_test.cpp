@@ -115,7 +115,8 @@ class Conn {
   // One read; false on timeout. Sets closed_ on EOF or error.
   bool fill(Clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() < 0) return false;
+    // Past the deadline still polls once without waiting: what is already queued counts.
+    if (left.count() < 0) left = std::chrono::milliseconds(0);
     pollfd p{fd_, POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) return true;
