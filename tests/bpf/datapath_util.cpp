@@ -106,13 +106,9 @@ Result<std::unique_ptr<BpfEnv>> BpfEnv::create() {
 
 namespace {
 
+// The daemon's writers, so the fixture fills the maps exactly as faultlined does.
 Status write_changes(kernel::Datapath& dp, const std::vector<core::SetMap::Change>& ch, bool exempt) {
-  for (const auto& c : ch) {
-    Status st = c.erase ? (exempt ? dp.delete_exempt_cidr(c.cidr) : dp.delete_cidr(c.cidr))
-                        : (exempt ? dp.set_exempt_cidr(c.cidr, c.mask) : dp.set_cidr(c.cidr, c.mask));
-    if (!st.ok()) return st.take_error().wrap(c.cidr.str());
-  }
-  return {};
+  return exempt ? dp.apply_exempt_changes(ch) : dp.apply_set_changes(ch);
 }
 
 }  // namespace

@@ -126,13 +126,7 @@ Result<uint32_t> acquire(core::IndexPool& pool, kernel::GracePeriod& grace, cons
 }
 
 Status write_set_changes(kernel::Datapath& dp, const std::vector<core::SetMap::Change>& ch, bool exempt) {
-  if (!exempt) return dp.apply_set_changes(ch);
-  for (const auto& c : ch) {
-    Status st = c.erase ? (exempt ? dp.delete_exempt_cidr(c.cidr) : dp.delete_cidr(c.cidr))
-                        : (exempt ? dp.set_exempt_cidr(c.cidr, c.mask) : dp.set_cidr(c.cidr, c.mask));
-    if (!st.ok()) return st.take_error().wrap(c.cidr.str());
-  }
-  return {};
+  return exempt ? dp.apply_exempt_changes(ch) : dp.apply_set_changes(ch);
 }
 
 }  // namespace

@@ -245,6 +245,12 @@ Status Datapath::apply_set_changes(const std::vector<core::SetMap::Change>& chan
   return batch_delete(bpf_map__fd(skel_->maps.fl_hosts6), del6, "fl_hosts6");
 }
 
+Status Datapath::apply_exempt_changes(const std::vector<core::SetMap::Change>& changes) {
+  for (const auto& c : changes)
+    FL_TRY_CTX(c.erase ? delete_exempt_cidr(c.cidr) : set_exempt_cidr(c.cidr, c.mask), c.cidr.str());
+  return {};
+}
+
 void Datapath::update_ctl_flags() {
   uint32_t f = (lpm_count_[0] ? FL_CTL_LPM4 : 0) | (lpm_count_[1] ? FL_CTL_LPM6 : 0) |
                (unscoped_ ? FL_CTL_UNSCOPED : 0);

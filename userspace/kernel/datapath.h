@@ -63,6 +63,8 @@ class Datapath {
   // prefixes one by one (they are few, and their count drives FL_CTL_LPM*). Order within the
   // batch does not matter: no active slot uses the bits being added or removed.
   Status apply_set_changes(const std::vector<core::SetMap::Change>& changes);
+  // The same for the exemption CIDR tries (few entries, one by one).
+  Status apply_exempt_changes(const std::vector<core::SetMap::Change>& changes);
   Status set_exempt_cidr(const core::Cidr& c, uint64_t rules);
   Status delete_exempt_cidr(const core::Cidr& c);
   Status set_exempt_port(uint32_t key, uint64_t rules);  // key: FL_EXEMPT_PORT_KEY
