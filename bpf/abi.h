@@ -34,6 +34,11 @@
 #define FL_MAX_EXEMPT_PORTS 4096
 #define FL_MAX_IFACES 64        /* interfaces named explicitly with --dev, per namespace */
 
+/* Shaping: skb->priority values with this major are our HTB classes (0xfa17:minor). The egress
+ * program clears such a priority on packets no shaping fault claims, so a priority set on
+ * ingress (before an ifb) or by a process cannot land a forwarded packet in one of our classes. */
+#define FL_HTB_MAJOR 0xfa17
+
 /* Probabilities are fixed point with 2^32 meaning 1. */
 #define FL_PROB_ONE (1ULL << 32)
 
@@ -42,6 +47,7 @@ enum fl_kind {
 	FL_KIND_PARTITION = 1,
 	FL_KIND_LOSS = 2,
 	FL_KIND_ISOLATE = 3,
+	FL_KIND_SHAPE = 4, /* every shaping kind: delay, rate, ..., each matrix pair */
 };
 
 /* Protocol classes as a slot selects them. ICMP covers ICMP and ICMPv6. */
@@ -63,6 +69,7 @@ enum fl_slot_flags {
 	FL_F_NEW_ONLY = 1 << 1, /* TCP SYN without ACK only */
 	FL_F_ISOLATE = 1 << 2,  /* drop when exactly one endpoint is in `part` */
 	FL_F_IFACES = 1 << 3,   /* only on interfaces whose bit is in if_mask */
+	FL_F_SHAPE = 1 << 4,    /* classify into HTB class `prio` (egress) or via the ifb (ingress) */
 };
 
 /* Key layout of the exemption port table: (proto class << 16) | port. Rules for any protocol
@@ -109,7 +116,12 @@ struct fl_slot {
 	__u64 prob;        /* drop probability, FL_PROB_ONE = always */
 	__u64 corr;        /* lag-1 correlation of drop decisions, same scale */
 	__u64 seed;        /* 0: seed from bpf_get_prandom_u32 */
-	__u8 pad[24];
+	/* Shaping (FL_F_SHAPE): the class a matching packet is put in, and the order that decides
+	 * between two shaping slots matching one packet: the higher shape_seq wins (the daemon
+	 * gives later applies higher numbers, so the most recently applied fault wins). */
+	__u32 prio;        /* skb->priority: (FL_HTB_MAJOR << 16) | minor */
+	__u32 shape_seq;
+	__u8 pad[16];
 };
 
 enum fl_ctl_flags {
@@ -135,7 +147,7 @@ struct fl_counters {
 	__u64 matched;  /* packets that met the fault's match */
 	__u64 dropped;  /* of those, dropped by this fault */
 	__u64 exempted; /* of those, passed because an exemption protects them */
-	__u64 pad;
+	__u64 shaped;   /* of those, put in this fault's class (egress) or sent to the ifb (ingress) */
 };
 
 /* Per fault, per CPU: state of the drop decision stream. */
@@ -153,6 +165,9 @@ enum fl_stat {
 	FL_STAT_FRAGMENT,   /* non-first fragments: matched on addresses and protocol only */
 	FL_STAT_LEASE_OFF,  /* packets seen while the lease had run out */
 	FL_STAT_DROPPED,
+	FL_STAT_SHAPED,      /* egress packets given one of our classes */
+	FL_STAT_REDIRECTED,  /* ingress packets sent to an ifb */
+	FL_STAT_NO_IFB,      /* ingress packets a shaping fault matched on an interface without ifb */
 	FL_STAT_MAX,
 };
 

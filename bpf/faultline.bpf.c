@@ -104,6 +104,14 @@ struct {
 	__type(value, __u64);
 } fl_ifaces SEC(".maps");
 
+/* Ingress shaping: interface -> the ifb device that carries its shaping tree. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_IFACES);
+	__type(key, __u32);   /* ifindex */
+	__type(value, __u32); /* ifb ifindex */
+} fl_ifb SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FL_MAX_SLOTS);
@@ -166,6 +174,9 @@ struct pkt {
 	} src, dst;
 	__u32 ifindex;
 	__u32 ctl_flags;
+	__u32 prio;      /* class of the winning shaping slot; 0: none */
+	__u32 prio_seq;  /* its shape_seq */
+	__u32 prio_idx;  /* its slot index */
 	__u16 sport;
 	__u16 dport;
 	__u8 family; /* 4 or 6 */
@@ -518,9 +529,18 @@ static __always_inline void check_slot(__u32 idx, struct pkt *p)
 		c->exempted++;
 		return;
 	}
-	if (decide(s, idx)) {
+	if (s->prob && decide(s, idx)) {
 		c->dropped++;
 		p->drop = 1;
+		return;
+	}
+	/* Among shaping slots the highest shape_seq wins (the most recently applied fault; within a
+	 * matrix, the pair listed last). Its counter is bumped once the scan is over and the
+	 * packet is known not to be dropped by anything else. */
+	if ((s->flags & FL_F_SHAPE) && s->prio && s->shape_seq >= p->prio_seq) {
+		p->prio = s->prio;
+		p->prio_seq = s->shape_seq;
+		p->prio_idx = idx;
 	}
 	/* No early exit on drop: every matching fault keeps its counters and its random stream
 	 * honest, so stacked faults behave the same whatever their order. */
@@ -531,6 +551,36 @@ static long check_slot_cb(__u32 i, void *ctx)
 {
 	check_slot(i + FL_INLINE_SLOTS, ctx);
 	return 0;
+}
+
+/*
+ * Egress: the root HTB of ours on this interface looks skb->priority up as a class id, so
+ * setting it is the whole classification, and the next program still runs. Ingress has no
+ * qdisc to queue in: the packet goes to this interface's ifb, whose egress carries the same
+ * tree and which hands the packet back to the stack (without running tc ingress again).
+ */
+static __always_inline int shape(struct __sk_buff *skb, struct pkt *p)
+{
+	struct fl_counters *c;
+	__u32 *ifb = 0;
+
+	if (p->dir == FL_DIR_INGRESS) {
+		ifb = bpf_map_lookup_elem(&fl_ifb, &p->ifindex);
+		if (!ifb) {
+			stat_inc(FL_STAT_NO_IFB);
+			return FL_VERDICT_NEXT;
+		}
+	}
+	c = bpf_map_lookup_elem(&fl_counters, &p->prio_idx);
+	if (c)
+		c->shaped++;
+	skb->priority = p->prio;
+	if (!ifb) {
+		stat_inc(FL_STAT_SHAPED);
+		return FL_VERDICT_NEXT;
+	}
+	stat_inc(FL_STAT_REDIRECTED);
+	return bpf_redirect(*ifb, 0);
 }
 
 static __always_inline int fl_handle(struct __sk_buff *skb, __u8 dir)
@@ -587,17 +637,22 @@ static __always_inline int fl_handle(struct __sk_buff *skb, __u8 dir)
 	bpf_loop(n - FL_INLINE_SLOTS, check_slot_cb, &p, 0);
 scanned:
 
+	/* Drop wins over shaping: a packet some fault drops is never queued. */
 	if (p.drop) {
 		stat_inc(FL_STAT_DROPPED);
 		return FL_VERDICT_DROP;
 	}
+	if (p.prio)
+		return shape(skb, &p);
 	return FL_VERDICT_NEXT;
 }
 
 /*
  * tc/tcx ingress of a target interface. Runs before the stack sees the packet. Must never
- * modify the packet, and must return FL_VERDICT_NEXT for anything it does not drop so that
- * other programs on the hook (CNI datapaths) still run.
+ * modify the packet's bytes, and must return FL_VERDICT_NEXT for anything it neither drops nor
+ * shapes so that other programs on the hook (CNI datapaths) still run. A packet shaped on
+ * ingress is redirected to an ifb: programs after ours on this hook do not see it (the ifb
+ * returns it to the stack past tc ingress); docs/FAULTS.md says so.
  */
 SEC("tc")
 int fl_ingress(struct __sk_buff *skb)
@@ -606,11 +661,16 @@ int fl_ingress(struct __sk_buff *skb)
 }
 
 /*
- * tc/tcx egress of a target interface. Same contract as fl_ingress. Sees locally generated and
- * forwarded packets after routing.
+ * tc/tcx egress of a target interface. Same contract as fl_ingress, except that shaping only
+ * sets skb->priority and the next program still runs. Sees locally generated and forwarded
+ * packets after routing.
  */
 SEC("tc")
 int fl_egress(struct __sk_buff *skb)
 {
+	/* A class of ours is only ever given here, by a matching slot: whatever set one before
+	 * (a shaped ingress packet being forwarded, a process with SO_PRIORITY) is cleared. */
+	if ((skb->priority >> 16) == FL_HTB_MAJOR)
+		skb->priority = 0;
 	return fl_handle(skb, FL_DIR_EGRESS);
 }

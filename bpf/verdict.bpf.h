@@ -10,5 +10,7 @@
 
 #define FL_VERDICT_NEXT (-1)
 #define FL_VERDICT_DROP 2
+/* TC_ACT_REDIRECT == TCX_REDIRECT == 7: what bpf_redirect() returns; ingress shaping only. */
+#define FL_VERDICT_REDIRECT 7
 
 #endif

@@ -1,5 +1,7 @@
 #include "bpf/datapath_util.h"
 
+#include "kernel/shaping.h"
+
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,24 +158,34 @@ Result<uint32_t> BpfEnv::install(const Fault& f) {
     bits.ifaces |= it->second;
   }
 
-  uint32_t idx = f.opts.slot.value_or(next_slot_);
-  next_slot_ = std::max(next_slot_, idx + 1);
-  fl_slot s = core::plan_slot(spec, bits);
-  s.gen = next_gen_++;
-  FL_TRY_CTX(dp_->reset_slot_state(idx), "reset slot state");
-  FL_TRY_CTX(dp_->write_slot(idx, s), "write slot");
-  if (f.opts.bump_nslots) {
-    nslots_ = std::max(nslots_, idx + 1);
-    dp_->set_nslots(nslots_);
+  // One slot per planned slot (a matrix has one per pair), in consecutive indexes from the
+  // requested one. Shaping slots get their class and an order number as the daemon gives them.
+  auto planned = core::plan_slots(spec, bits);
+  uint32_t first = f.opts.slot.value_or(next_slot_);
+  for (size_t i = 0; i < planned.size(); i++) {
+    uint32_t idx = first + static_cast<uint32_t>(i);
+    next_slot_ = std::max(next_slot_, idx + 1);
+    fl_slot s = planned[i].slot;
+    s.gen = next_gen_++;
+    if (s.flags & FL_F_SHAPE) {
+      s.prio = kernel::class_id(kernel::slot_minor(idx));
+      s.shape_seq = next_seq_++;
+    }
+    FL_TRY_CTX(dp_->reset_slot_state(idx), "reset slot state");
+    FL_TRY_CTX(dp_->write_slot(idx, s), "write slot");
+    if (f.opts.bump_nslots) {
+      nslots_ = std::max(nslots_, idx + 1);
+      dp_->set_nslots(nslots_);
+    }
+    // As the daemon does: a slot with no address condition needs the scan for every packet.
+    if (core::slot_unscoped(s)) dp_->set_unscoped(true);
+    if (f.opts.activate) {
+      int64_t exp = static_cast<int64_t>(monotonic_ns()) + f.opts.expires_in_ns;
+      // An expiry in the past, but never 0 (0 means "never activated").
+      dp_->activate_slot(idx, exp > 0 ? static_cast<uint64_t>(exp) : 1);
+    }
   }
-  // As the daemon does: a slot with no address condition needs the scan for every packet.
-  if (core::slot_unscoped(s)) dp_->set_unscoped(true);
-  if (f.opts.activate) {
-    int64_t exp = static_cast<int64_t>(monotonic_ns()) + f.opts.expires_in_ns;
-    // An expiry in the past, but never 0 (0 means "never activated").
-    dp_->activate_slot(idx, exp > 0 ? static_cast<uint64_t>(exp) : 1);
-  }
-  return idx;
+  return first;
 }
 
 Status BpfEnv::rewrite_slot(uint32_t idx, std::optional<uint64_t> seed, bool new_gen) {
@@ -187,7 +199,7 @@ Status BpfEnv::rewrite_slot(uint32_t idx, std::optional<uint64_t> seed, bool new
   return {};
 }
 
-Result<int> BpfEnv::run(int prog_fd, const std::vector<uint8_t>& frame, const __sk_buff* ctx) {
+Result<int> BpfEnv::run(int prog_fd, const std::vector<uint8_t>& frame, const __sk_buff* ctx, __sk_buff* ctx_out) {
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
   opts.data_in = frame.data();
@@ -198,6 +210,15 @@ Result<int> BpfEnv::run(int prog_fd, const std::vector<uint8_t>& frame, const __
     ctx_copy = *ctx;
     opts.ctx_in = &ctx_copy;
     opts.ctx_size_in = sizeof(ctx_copy);
+  }
+  if (ctx_out) {
+    *ctx_out = {};
+    opts.ctx_out = ctx_out;
+    opts.ctx_size_out = sizeof(*ctx_out);
+    if (!ctx) {  // the kernel copies ctx back only when one went in
+      opts.ctx_in = &ctx_copy;
+      opts.ctx_size_in = sizeof(ctx_copy);
+    }
   }
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
     return Error::sys(Errc::kernel_error, "BPF_PROG_TEST_RUN", errno);
@@ -262,6 +283,25 @@ FaultBuilder FaultBuilder::isolate(const std::vector<std::string>& nodes) {
   FaultBuilder b;
   b.f_.spec.kind = core::FaultKind::isolate;
   b.f_.spec.sides = sides_of({nodes});
+  return b;
+}
+
+FaultBuilder FaultBuilder::shape(const core::ShapeProfile& p, core::FaultKind kind) {
+  FaultBuilder b;
+  b.f_.spec.kind = kind;
+  b.f_.spec.shape = p;
+  b.f_.spec.match.direction = core::Direction::egress;
+  return b;
+}
+
+FaultBuilder FaultBuilder::matrix(const std::vector<std::vector<std::string>>& sides,
+                                  const std::vector<core::MatrixPair>& pairs) {
+  FaultBuilder b;
+  b.f_.spec.kind = core::FaultKind::matrix;
+  for (size_t i = 0; i < sides.size(); i++)
+    b.f_.spec.sides.push_back(core::Side{"s" + std::to_string(i + 1), cidrs(sides[i])});
+  b.f_.spec.pairs = pairs;
+  b.f_.spec.match.direction = core::Direction::egress;
   return b;
 }
 

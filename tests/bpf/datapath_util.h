@@ -26,6 +26,7 @@ namespace fl::test {
 // Verdicts as the kernel sees them (bpf/verdict.bpf.h is kernel-only by convention).
 inline constexpr int kNext = -1;  // TC_ACT_UNSPEC == TCX_NEXT: not ours, next program decides
 inline constexpr int kDrop = 2;   // TC_ACT_SHOT == TCX_DROP
+inline constexpr int kRedirect = 7;  // TC_ACT_REDIRECT == TCX_REDIRECT: bpf_redirect() to the ifb
 
 uint64_t monotonic_ns();
 inline constexpr uint64_t kSecond = 1'000'000'000ull;
@@ -65,7 +66,9 @@ class BpfEnv {
 
   // One BPF_PROG_TEST_RUN (repeat 1); returns the program's return value. ctx (may be null)
   // sets __sk_buff fields the kernel lets a test choose (ifindex).
-  Result<int> run(int prog_fd, const std::vector<uint8_t>& frame, const __sk_buff* ctx = nullptr);
+  // ctx_out (may be null) receives the __sk_buff fields the program may have changed (priority).
+  Result<int> run(int prog_fd, const std::vector<uint8_t>& frame, const __sk_buff* ctx = nullptr,
+                  __sk_buff* ctx_out = nullptr);
 
  private:
   std::unique_ptr<kernel::Datapath> dp_;
@@ -78,6 +81,7 @@ class BpfEnv {
   uint32_t next_slot_ = 0;
   uint32_t nslots_ = 0;
   uint32_t next_gen_ = 1;
+  uint32_t next_seq_ = 1;  // shape_seq: later installs win, as later applies do in the daemon
 };
 
 // Pins the calling thread to one CPU for its lifetime, restoring the old mask afterwards.
@@ -103,6 +107,11 @@ class FaultBuilder {
   static FaultBuilder partition(const std::vector<std::vector<std::string>>& sides);
   static FaultBuilder one_way(const std::vector<std::vector<std::string>>& sides);
   static FaultBuilder isolate(const std::vector<std::string>& nodes);
+  // A shaping fault (egress unless direction() says otherwise).
+  static FaultBuilder shape(const core::ShapeProfile& p, core::FaultKind kind = core::FaultKind::shape);
+  // Sides are named s1, s2...; pairs index them.
+  static FaultBuilder matrix(const std::vector<std::vector<std::string>>& sides,
+                             const std::vector<core::MatrixPair>& pairs);
   static FaultBuilder loss(double percent, double correlation = 0, std::optional<uint64_t> seed = {});
 
   FaultBuilder& proto(core::Proto p);

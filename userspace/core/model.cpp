@@ -85,8 +85,71 @@ const char* kind_name(FaultKind k) {
     case FaultKind::partition: return "partition";
     case FaultKind::loss: return "loss";
     case FaultKind::isolate: return "isolate";
+    case FaultKind::delay: return "delay";
+    case FaultKind::rate: return "rate";
+    case FaultKind::corrupt: return "corrupt";
+    case FaultKind::duplicate: return "duplicate";
+    case FaultKind::reorder: return "reorder";
+    case FaultKind::shape: return "shape";
+    case FaultKind::matrix: return "matrix";
   }
   return "unknown";
+}
+
+bool is_shaping(FaultKind k) {
+  return k >= FaultKind::delay && k <= FaultKind::matrix;
+}
+
+const char* distribution_name(Distribution d) {
+  switch (d) {
+    case Distribution::uniform: return "uniform";
+    case Distribution::normal: return "normal";
+    case Distribution::pareto: return "pareto";
+    case Distribution::paretonormal: return "paretonormal";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string fmt_us(std::chrono::microseconds d) {
+  auto us = d.count();
+  if (us % 1000 == 0) return std::to_string(us / 1000) + "ms";
+  return std::to_string(us) + "us";
+}
+
+std::string fmt_pct(double p) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%g%%", p);
+  return buf;
+}
+
+std::string fmt_rate(uint64_t bps) {
+  if (bps % 1'000'000'000 == 0) return std::to_string(bps / 1'000'000'000) + "gbit";
+  if (bps % 1'000'000 == 0) return std::to_string(bps / 1'000'000) + "mbit";
+  if (bps % 1000 == 0) return std::to_string(bps / 1000) + "kbit";
+  return std::to_string(bps) + "bit";
+}
+
+}  // namespace
+
+std::string ShapeProfile::str() const {
+  std::string out;
+  auto add = [&](const std::string& s) { out += (out.empty() ? "" : " ") + s; };
+  if (delay.count()) add("delay " + fmt_us(delay));
+  if (jitter.count()) add("jitter " + fmt_us(jitter));
+  if (delay_correlation > 0) add("delay-correlation " + fmt_pct(delay_correlation));
+  if (jitter.count() && distribution != Distribution::uniform)
+    add(std::string("distribution ") + distribution_name(distribution));
+  if (rate_bps) add("rate " + fmt_rate(rate_bps));
+  if (burst_bytes) add("burst " + std::to_string(burst_bytes) + "b");
+  if (loss_percent > 0) add("loss " + fmt_pct(loss_percent));
+  if (loss_correlation > 0) add("loss-correlation " + fmt_pct(loss_correlation));
+  if (corrupt_percent > 0) add("corrupt " + fmt_pct(corrupt_percent));
+  if (duplicate_percent > 0) add("duplicate " + fmt_pct(duplicate_percent));
+  if (reorder_percent > 0) add("reorder " + fmt_pct(reorder_percent));
+  if (reorder_gap) add("gap " + std::to_string(reorder_gap));
+  return out.empty() ? "none" : out;
 }
 
 std::string PortRange::str() const {

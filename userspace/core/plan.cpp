@@ -90,6 +90,17 @@ fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits) {
       s.corr = percent_to_prob(spec.correlation_percent);
       s.seed = spec.seed.value_or(0);
       break;
+    case FaultKind::delay:
+    case FaultKind::rate:
+    case FaultKind::corrupt:
+    case FaultKind::duplicate:
+    case FaultKind::reorder:
+    case FaultKind::shape:
+    case FaultKind::matrix:
+      // Addresses come from --src/--dst (matrix pairs set theirs in plan_slots); what the slot
+      // does comes from its profile.
+      s.kind = FL_KIND_SHAPE;
+      break;
   }
 
   if (!spec.match.sport.any() || !spec.match.dport.any()) {
@@ -105,6 +116,43 @@ fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits) {
     s.if_mask = bits.ifaces;
   }
   return s;
+}
+
+namespace {
+
+void apply_profile(fl_slot& s, const ShapeProfile& p) {
+  s.kind = FL_KIND_SHAPE;
+  s.prob = percent_to_prob(p.loss_percent);
+  s.corr = percent_to_prob(p.loss_correlation);
+  if (p.needs_class()) s.flags |= FL_F_SHAPE;
+}
+
+}  // namespace
+
+std::vector<PlannedSlot> plan_slots(const FaultSpec& spec, const SlotBits& bits) {
+  fl_slot base = plan_slot(spec, bits);
+  std::vector<PlannedSlot> out;
+  if (!is_shaping(spec.kind)) {
+    out.push_back({base, nullptr});
+    return out;
+  }
+  if (spec.kind != FaultKind::matrix) {
+    apply_profile(base, spec.shape);
+    out.push_back({base, &spec.shape});
+    return out;
+  }
+  for (const auto& pair : spec.pairs) {
+    fl_slot s = base;
+    // Source in the pair's first side, destination in its second. A side listed twice shares
+    // its bit with the first one (equal CIDR sets share a bit), which is what we want.
+    s.src_any = 0;
+    s.dst_any = 0;
+    s.src_req = pair.from < bits.sides.size() ? bits.sides[pair.from] : 0;
+    s.dst_req = pair.to < bits.sides.size() ? bits.sides[pair.to] : 0;
+    apply_profile(s, pair.profile);
+    out.push_back({s, &pair.profile});
+  }
+  return out;
 }
 
 std::vector<Exemption> exemptions_for(const FaultSpec& spec, const std::vector<Exemption>& daemon_wide) {

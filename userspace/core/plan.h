@@ -35,6 +35,15 @@ Status assign_set_bits(const SetNeeds& needs,
 // The slot for spec, inactive (expires_ns 0) and with gen 0: the daemon sets both.
 fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits);
 
+// The slots of a fault: one for every kind but matrix, one per ordered pair for a matrix, each
+// with the profile its shaping class needs (nullptr for partition, loss, isolate). For shaping
+// slots the daemon still fills prio (the class, known once the slot index is) and shape_seq.
+struct PlannedSlot {
+  fl_slot slot;
+  const ShapeProfile* profile = nullptr;  // points into the spec
+};
+std::vector<PlannedSlot> plan_slots(const FaultSpec& spec, const SlotBits& bits);
+
 // percent in [0, 100] -> fixed point with FL_PROB_ONE = 100 %.
 uint64_t percent_to_prob(double percent);
 

@@ -21,6 +21,9 @@ FL_OFF(fl_slot, if_mask, 72);
 FL_OFF(fl_slot, prob, 80);
 FL_OFF(fl_slot, corr, 88);
 FL_OFF(fl_slot, seed, 96);
+FL_OFF(fl_slot, prio, 104);
+FL_OFF(fl_slot, shape_seq, 108);
+FL_OFF(fl_counters, shaped, 24);
 
 static_assert(sizeof(fl_ctl) == 16);
 FL_OFF(fl_ctl, lease_expires_ns, 0);

@@ -315,6 +315,14 @@ Status Datapath::delete_iface(uint32_t ifindex) {
   return map_delete(bpf_map__fd(skel_->maps.fl_ifaces), &ifindex, "fl_ifaces");
 }
 
+Status Datapath::set_ifb(uint32_t ifindex, uint32_t ifb_ifindex) {
+  return map_update(bpf_map__fd(skel_->maps.fl_ifb), &ifindex, &ifb_ifindex, "fl_ifb");
+}
+
+Status Datapath::delete_ifb(uint32_t ifindex) {
+  return map_delete(bpf_map__fd(skel_->maps.fl_ifb), &ifindex, "fl_ifb");
+}
+
 Status Datapath::reset_slot_state(uint32_t idx) {
   std::vector<fl_counters> zc(ncpus_);
   std::vector<fl_rng> zr(ncpus_);
@@ -327,7 +335,7 @@ Result<Counters> Datapath::counters(uint32_t idx) const {
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fl_counters), &idx, per_cpu.data()) != 0)
     return Error::sys(Errc::kernel_error, "read fl_counters", errno);
   Counters sum;
-  for (const auto& c : per_cpu) sum += Counters{c.matched, c.dropped, c.exempted};
+  for (const auto& c : per_cpu) sum += Counters{c.matched, c.dropped, c.exempted, c.shaped};
   return sum;
 }
 

@@ -19,11 +19,12 @@ struct faultline;  // the bpftool skeleton
 namespace fl::kernel {
 
 struct Counters {
-  uint64_t matched = 0, dropped = 0, exempted = 0;
+  uint64_t matched = 0, dropped = 0, exempted = 0, shaped = 0;
   Counters& operator+=(const Counters& o) {
     matched += o.matched;
     dropped += o.dropped;
     exempted += o.exempted;
+    shaped += o.shaped;
     return *this;
   }
 };
@@ -71,6 +72,9 @@ class Datapath {
   Status delete_exempt_port(uint32_t key);
   Status set_iface_bit(uint32_t ifindex, uint64_t bit);
   Status delete_iface(uint32_t ifindex);
+  // Ingress shaping: packets arriving on ifindex that a shaping fault claims go to ifb_ifindex.
+  Status set_ifb(uint32_t ifindex, uint32_t ifb_ifindex);
+  Status delete_ifb(uint32_t ifindex);
 
   Status reset_slot_state(uint32_t idx);  // zero counters and RNG state on every CPU
   Result<Counters> counters(uint32_t idx) const;  // summed over CPUs
