@@ -102,7 +102,8 @@ TEST(CliGlobal, Help) {
     auto inv = parse_ok(args);
     EXPECT_TRUE(inv.help);
     EXPECT_TRUE(starts_with(inv.help_text, "Usage: faultctl [--socket PATH] [-o table|json] COMMAND"));
-    for (const char* cmd : {"partition", "loss", "isolate", "list", "get", "heal", "stats", "status"}) {
+    for (const char* cmd : {"partition", "loss", "isolate", "delay", "rate", "corrupt", "duplicate", "reorder",
+                            "shape", "matrix", "list", "get", "heal", "stats", "status"}) {
       EXPECT_TRUE(contains(inv.help_text, std::string("\n  ") + cmd + " ")) << cmd;
     }
     EXPECT_TRUE(contains(inv.help_text, "3 daemon unreachable"));
@@ -110,7 +111,8 @@ TEST(CliGlobal, Help) {
 }
 
 TEST(CliCommand, HelpOnEveryCommand) {
-  for (const char* cmd : {"partition", "loss", "isolate", "list", "get", "heal", "stats", "status"}) {
+  for (const char* cmd : {"partition", "loss", "isolate", "delay", "rate", "corrupt", "duplicate", "reorder",
+                          "shape", "matrix", "list", "get", "heal", "stats", "status"}) {
     for (const char* flag : {"--help", "-h"}) {
       auto inv = parse_ok({cmd, flag});
       EXPECT_TRUE(inv.help) << cmd;

@@ -586,7 +586,9 @@ TEST(ParseEnums, NamesRoundTrip) {
     ASSERT_TRUE(r.ok()) << direction_name(d);
     EXPECT_EQ(*r, d);
   }
-  for (FaultKind k : {FaultKind::partition, FaultKind::loss, FaultKind::isolate}) {
+  for (FaultKind k : {FaultKind::partition, FaultKind::loss, FaultKind::isolate, FaultKind::delay,
+                      FaultKind::rate, FaultKind::corrupt, FaultKind::duplicate, FaultKind::reorder,
+                      FaultKind::shape, FaultKind::matrix}) {
     auto r = parse_kind(kind_name(k));
     ASSERT_TRUE(r.ok()) << kind_name(k);
     EXPECT_EQ(*r, k);
@@ -607,8 +609,9 @@ TEST(ParseEnums, Reject) {
   ExpectInvalid(parse_direction("in"),
                 "invalid direction \"in\": expected ingress, egress or both");
   ExpectInvalid(parse_direction(""), "invalid direction \"\"");
-  ExpectInvalid(parse_kind("delay"),
-                "invalid fault kind \"delay\": expected partition, loss or isolate");
+  ExpectInvalid(parse_kind("delays"),
+                "invalid fault kind \"delays\": expected partition, loss, isolate, delay, rate, "
+                "corrupt, duplicate, reorder, shape or matrix");
   ExpectInvalid(parse_kind("Partition"), "invalid fault kind \"Partition\"");
 }
 

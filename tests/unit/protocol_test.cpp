@@ -469,7 +469,9 @@ TEST(FaultSpecJson, NotAnObject) {
 TEST(FaultSpecJson, KindIsRequired) {
   auto e = spec_error(json{{"name", "x"}});
   EXPECT_EQ(e.code, Errc::invalid_argument);
-  EXPECT_EQ(e.message, "fault: missing field \"kind\" (partition, loss or isolate)");
+  EXPECT_EQ(e.message,
+            "fault: missing field \"kind\" (partition, loss, isolate, delay, rate, corrupt, duplicate, reorder, "
+            "shape or matrix)");
 }
 
 TEST(FaultSpecJson, UnknownMembersAreRejectedAtEveryLevel) {

@@ -213,8 +213,8 @@ std::vector<Bad> BadSpecs() {
   return {
       // kind and name
       {"unknown kind",
-       [] { return With(Partition(), [](auto& s) { s.kind = static_cast<FaultKind>(9); }); },
-       "kind: unknown fault kind value 9"},
+       [] { return With(Partition(), [](auto& s) { s.kind = static_cast<FaultKind>(99); }); },
+       "kind: unknown fault kind value 99"},
       {"name starts with dash", [] { return With(Partition(), [](auto& s) { s.name = "-x"; }); },
        "name: invalid fault name \"-x\": must not start with '-'"},
       {"name all digits", [] { return With(Partition(), [](auto& s) { s.name = "42"; }); },

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <limits>
 #include <sstream>
 #include <utility>
 
 #include <boost/program_options.hpp>
 
+#include "cli/matrix_file.h"
 #include "core/parse.h"
 #include "core/validate.h"
 #include "protocol/protocol.h"
@@ -32,6 +34,18 @@ struct CommandInfo {
   const char* details;   // paragraphs for the command's help
 };
 
+// What every shaping command's help says about direction and kernel support. Macros, so that
+// they join the string literals of kCommands at compile time.
+#define FL_SHAPING_DIRECTION                                                                \
+  "Shaping faults act where packets leave: without --direction they shape egress only.\n"
+#define FL_NEEDS_NETEM                                                                      \
+  FL_SHAPING_DIRECTION                                                                      \
+  "Needs netem in the kernel (CONFIG_NET_SCH_NETEM); rate and loss work without it.\n\n"
+#define FL_NETEM_FOR_SOME                                                                   \
+  FL_SHAPING_DIRECTION                                                                      \
+  "Delay, jitter, corrupt, duplicate and reorder need netem in the kernel\n"                 \
+  "(CONFIG_NET_SCH_NETEM); rate and loss work without it.\n\n"
+
 constexpr CommandInfo kCommands[] = {
     {"partition", "partition --side [NAME=]CIDR[,CIDR...] --side ... [--one-way] [OPTIONS]",
      "split nodes into sides that cannot reach each other",
@@ -53,9 +67,81 @@ constexpr CommandInfo kCommands[] = {
      "Drops traffic between the given addresses and every address outside them.\n\n"
      "Example:\n"
      "  faultctl isolate 10.0.0.7 --for 1m --name lonely-node\n"},
+    {"delay", "delay DURATION [--jitter DURATION] [--correlation PERCENT] [--distribution DIST] [OPTIONS]",
+     "delay the matching packets",
+     "Holds each matching packet for DURATION (\"100ms\", \"0.5ms\", \"250us\"; at most 60s).\n"
+     "--jitter varies the delay by up to +-JITTER (at most DURATION, so no packet would need a\n"
+     "negative delay); --correlation makes each packet's jitter follow the one before it, and\n"
+     "--distribution (uniform, normal, pareto, paretonormal; default uniform) shapes it.\n\n"
+     FL_NEEDS_NETEM
+     "Examples:\n"
+     "  faultctl delay 100ms --dst 10.0.2.0/24 --for 2m\n"
+     "  faultctl delay 50ms --jitter 10ms --distribution normal --target netns:pod-a\n"},
+    {"rate", "rate RATE [--burst SIZE] [OPTIONS]", "limit the bandwidth of the matching packets",
+     "Sends the matching packets at no more than RATE, in bits per second: 512kbit, 10mbit,\n"
+     "1gbit (x1000; kibit, mibit, gibit are x1024). As in tc, bps, kbps, mbps and gbps are BYTES\n"
+     "per second: 10mbps is 80mbit. A bare number is refused. --burst SIZE is how much may leave\n"
+     "at once (1500, 32kb, 1mb: bytes, k = 1024; 1500 bytes to 64mb; default derived from RATE).\n\n"
+     FL_SHAPING_DIRECTION
+     "Works without netem (an HTB class).\n\n"
+     "Examples:\n"
+     "  faultctl rate 1mbit --dst 10.0.2.0/24\n"
+     "  faultctl rate 100mbit --burst 64kb --dev eth0 --for 10m\n"},
+    {"corrupt", "corrupt PERCENT [OPTIONS]", "flip a bit in a percentage of the matching packets",
+     "Flips one random bit in PERCENT (0 < PERCENT <= 100) of the matching packets, so that\n"
+     "checksums fail at the receiver.\n\n"
+     FL_NEEDS_NETEM
+     "Example:\n"
+     "  faultctl corrupt 1% --dst 10.0.2.0/24 --proto udp\n"},
+    {"duplicate", "duplicate PERCENT [OPTIONS]", "send a percentage of the matching packets twice",
+     "Sends PERCENT (0 < PERCENT <= 100) of the matching packets twice.\n\n"
+     FL_NEEDS_NETEM
+     "Example:\n"
+     "  faultctl duplicate 5 --dst 10.0.2.0/24\n"},
+    {"reorder", "reorder PERCENT --delay DURATION [--gap N] [OPTIONS]",
+     "send some matching packets ahead of the others",
+     "Delays the matching packets by DURATION but sends PERCENT of them at once, so those overtake\n"
+     "the ones still waiting: netem cannot reorder without a delay. With --gap N, the N-1 packets\n"
+     "after each one sent at once are always delayed, and only the Nth may go at once (with\n"
+     "probability PERCENT).\n\n"
+     FL_NEEDS_NETEM
+     "Examples:\n"
+     "  faultctl reorder 25 --delay 10ms --dst 10.0.2.0/24\n"
+     "  faultctl reorder 50% --delay 5ms --gap 5\n"},
+    {"shape", "shape EFFECTS [OPTIONS]",
+     "combine delay, rate, loss, corruption, duplication and reordering",
+     "One fault that does several things to the matching packets. EFFECTS are the \"Shape\n"
+     "options\" below, at least one; each means what it means for the single-purpose commands\n"
+     "(see their --help). Loss is decided by faultline's BPF program before the packet is\n"
+     "queued, as for 'faultctl loss'.\n\n"
+     FL_NETEM_FOR_SOME
+     "Examples:\n"
+     "  faultctl shape --delay 40ms --jitter 5ms --rate 20mbit --loss 0.5 --dst 10.0.2.0/24\n"
+     "  faultctl shape --rate 1mbit --loss 2 --loss-correlation 25 --for 10m\n"},
+    {"matrix", "matrix FILE [OPTIONS]",
+     "give each pair of node groups its own delay, rate and loss",
+     "Reads named sides and one profile per ordered pair of sides from FILE (\"-\" reads stdin),\n"
+     "in YAML or JSON, and shapes the traffic from each side to another as its pair says. Pairs\n"
+     "not listed are left alone. 2 to 8 sides; a side's addresses go in the file, so --src and\n"
+     "--dst are not taken.\n\n"
+     "  sides:                      # a map (order kept), or a list of {name: X, cidrs: [...]}\n"
+     "    eu: [10.200.1.0/24, 10.200.9.7]\n"
+     "    us: [10.200.2.0/24]\n"
+     "    ap: 10.200.3.0/24,10.200.4.0/24     # a comma-separated string works too\n"
+     "  pairs:\n"
+     "    - {from: eu, to: us, delay: 80ms, jitter: 5ms, rate: 100mbit, loss: 0.1}\n"
+     "    - {from: us, to: eu, delay: 80ms}\n"
+     "    - {from: eu, to: ap, delay: 150ms, symmetric: true}   # and ap -> eu, the same\n\n"
+     "Pair keys: from, to, symmetric (default false), delay, jitter, correlation, distribution,\n"
+     "rate, burst, loss, loss-correlation, corrupt, duplicate, reorder, gap; values as for\n"
+     "'faultctl shape'. Quote IPv6 addresses inside [...] lists.\n\n"
+     FL_NETEM_FOR_SOME
+     "Examples:\n"
+     "  faultctl matrix wan.yaml --for 30m --target netns:node-1\n"
+     "  generate-matrix | faultctl matrix - --name wan\n"},
     {"list", "list", "list active faults",
-     "Columns: ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT. With -o json, a JSON array\n"
-     "of fault objects.\n"},
+     "Columns: ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT, and DETAILS (what a shaping\n"
+     "fault does) when the list has one. With -o json, a JSON array of fault objects.\n"},
     {"get", "get ID|NAME", "show one fault", "Shows a fault, active or recently ended.\n"},
     {"heal", "heal ID|NAME|--all", "remove a fault now, or all of them",
      "Removes the fault at once and prints the id of each fault healed.\n"},
@@ -71,7 +157,14 @@ const CommandInfo* find_command(std::string_view name) {
   return nullptr;
 }
 
-bool is_apply(std::string_view cmd) { return cmd == "partition" || cmd == "loss" || cmd == "isolate"; }
+bool is_shaping_cmd(std::string_view cmd) {
+  return cmd == "delay" || cmd == "rate" || cmd == "corrupt" || cmd == "duplicate" || cmd == "reorder" ||
+         cmd == "shape" || cmd == "matrix";
+}
+
+bool is_apply(std::string_view cmd) {
+  return cmd == "partition" || cmd == "loss" || cmd == "isolate" || is_shaping_cmd(cmd);
+}
 
 Error usage(std::string msg) { return make_error(Errc::invalid_argument, std::move(msg)); }
 
@@ -97,16 +190,59 @@ po::options_description command_options(std::string_view cmd) {
          "how much each drop decision follows the previous one, 0 to under 100 (default 0)")
         ("seed", po::value<std::string>()->value_name("N"), "seed for reproducible decisions (decimal or 0x hex)");
     all.add(o);
+  } else if (cmd == "delay" || cmd == "reorder" || cmd == "rate" || cmd == "shape") {
+    po::options_description o(cmd == "shape" ? "Shape options (at least one)" : "Shaping options");
+    auto add = o.add_options();
+    if (cmd == "reorder" || cmd == "shape") {
+      add("delay", po::value<std::string>()->value_name("DURATION"),
+          cmd == "reorder" ? "how long the packets not sent at once wait (required)"
+                           : "hold each packet this long (100ms, 0.5ms, 250us; at most 60s)");
+    }
+    if (cmd == "delay" || cmd == "shape") {
+      add("jitter", po::value<std::string>()->value_name("DURATION"),
+          "vary the delay by up to +-DURATION (at most the delay)")
+         ("correlation", po::value<std::string>()->value_name("PERCENT"),
+          "how much each packet's jitter follows the previous one's, 0 to under 100")
+         ("distribution", po::value<std::string>()->value_name("DIST"),
+          "uniform, normal, pareto or paretonormal (default uniform; needs --jitter)");
+    }
+    if (cmd == "shape") {
+      add("rate", po::value<std::string>()->value_name("RATE"),
+          "bandwidth: 512kbit, 10mbit, 1gbit (kbps, mbps are BYTES per second, as in tc)");
+    }
+    if (cmd == "rate" || cmd == "shape") {
+      add("burst", po::value<std::string>()->value_name("SIZE"),
+          "bytes that may leave at once: 1500, 32kb, 1mb (k = 1024; needs a rate)");
+    }
+    if (cmd == "shape") {
+      add("loss", po::value<std::string>()->value_name("PERCENT"), "drop this share of the packets")
+         ("loss-correlation", po::value<std::string>()->value_name("PERCENT"),
+          "how much each drop decision follows the previous one, 0 to under 100 (needs --loss)")
+         ("corrupt", po::value<std::string>()->value_name("PERCENT"), "flip a random bit in this share")
+         ("duplicate", po::value<std::string>()->value_name("PERCENT"), "send this share twice")
+         ("reorder", po::value<std::string>()->value_name("PERCENT"),
+          "send this share at once, ahead of the delayed rest (needs --delay)");
+    }
+    if (cmd == "reorder" || cmd == "shape") {
+      add("gap", po::value<std::string>()->value_name("N"),
+          "only every Nth packet may be sent at once (needs reordering)");
+    }
+    all.add(o);
   }
   if (is_apply(cmd)) {
+    const bool shaping = is_shaping_cmd(cmd);
     po::options_description sel("Selectors (which packets; default all)");
-    sel.add_options()
-        ("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
-        ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated")
-        ("proto", po::value<std::string>()->value_name("PROTO"), "tcp, udp, icmp or all (default all)")
+    auto add = sel.add_options();
+    // A matrix's sides are its addresses; there is nothing left for --src and --dst to say.
+    if (cmd != "matrix") {
+      add("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
+         ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated");
+    }
+    add("proto", po::value<std::string>()->value_name("PROTO"), "tcp, udp, icmp or all (default all)")
         ("sport", po::value<std::string>()->value_name("P[-Q]"), "source port or range (needs --proto tcp or udp)")
         ("dport", po::value<std::string>()->value_name("P[-Q]"), "destination port or range (needs --proto tcp or udp)")
-        ("direction", po::value<std::string>()->value_name("DIR"), "ingress, egress or both (default both)")
+        ("direction", po::value<std::string>()->value_name("DIR"),
+         shaping ? "ingress, egress or both (default egress)" : "ingress, egress or both (default both)")
         ("new-only", "only new TCP connections (SYN without ACK); established ones keep working")
         ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
          "traffic to or from this is never touched (repeatable)")
@@ -121,7 +257,15 @@ po::options_description command_options(std::string_view cmd) {
     life.add_options()
         ("for", po::value<std::string>()->value_name("DURATION"), "500ms, 30s, 10m, 2h, 1h30m (default 5m)")
         ("name", po::value<std::string>()->value_name("NAME"), "name to refer to the fault by");
-    all.add(sel).add(tgt).add(life);
+    all.add(sel).add(tgt);
+    if (shaping) {
+      po::options_description q("Qdisc");
+      q.add_options()("replace-root",
+                      "replace an interface's root qdisc that faultline would otherwise refuse to touch; "
+                      "it is restored when the last shaping fault there ends");
+      all.add(q);
+    }
+    all.add(life);
   }
   if (cmd == "heal") {
     po::options_description o("Heal options");
@@ -213,7 +357,20 @@ std::string option_wording(const std::string& cmd, const std::string& msg) {
       {"match.proto", "--proto"},  {"match.sport", "--sport"},               {"match.dport", "--dport"},
       {"match.direction", "--direction"}, {"match.new_only", "--new-only"},  {"exempt", "--exempt"},
       {"targets", "--target"},     {"devs", "--dev"},                        {"duration", "--for"},
-      {"name", "--name"},
+      {"name", "--name"},          {"replace_root", "--replace-root"},
+      {"shape.delay", "--delay"},  {"shape.jitter", "--jitter"},             {"shape.delay_correlation", "--correlation"},
+      {"shape.distribution", "--distribution"}, {"shape.rate_bps", "--rate"}, {"shape.burst_bytes", "--burst"},
+      {"shape.loss_percent", "--loss"}, {"shape.loss_correlation", "--loss-correlation"},
+      {"shape.corrupt_percent", "--corrupt"}, {"shape.duplicate_percent", "--duplicate"},
+      {"shape.reorder_percent", "--reorder"}, {"shape.reorder_gap", "--gap"},
+  };
+  // The single-purpose shaping commands take their main value as the positional argument.
+  static const std::pair<std::string_view, std::pair<std::string_view, std::string_view>> kPositionalField[] = {
+      {"delay", {"shape.delay", "DURATION"}},
+      {"rate", {"shape.rate_bps", "RATE"}},
+      {"corrupt", {"shape.corrupt_percent", "PERCENT"}},
+      {"duplicate", {"shape.duplicate_percent", "PERCENT"}},
+      {"reorder", {"shape.reorder_percent", "PERCENT"}},
   };
   const size_t colon = msg.find(": ");
   if (colon == std::string::npos) return msg;
@@ -223,18 +380,107 @@ std::string option_wording(const std::string& cmd, const std::string& msg) {
            (path.size() == field.size() || path[field.size()] == '[' || path[field.size()] == '.');
   };
   std::string_view option;
-  if (matches("sides")) {
-    option = cmd == "partition" ? "--side" : "CIDRS";
+  if (matches("sides") || matches("pairs")) {
+    option = cmd == "partition" ? "--side" : cmd == "matrix" ? "FILE" : "CIDRS";
   } else {
     for (const auto& [field, opt] : kFieldOption) {
       if (matches(field)) option = opt;
+    }
+    for (const auto& [c, fo] : kPositionalField) {
+      if (c == cmd && matches(fo.first)) option = fo.second;
     }
   }
   if (option.empty()) return msg;
   return std::string(option) + msg.substr(colon);
 }
 
-Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spec) {
+Result<uint32_t> parse_gap(std::string_view s) {
+  auto r = core::parse_u64(s);
+  if (!r) return r.take_error();
+  if (*r > std::numeric_limits<uint32_t>::max()) {
+    return make_error(Errc::invalid_argument, "invalid gap " + core::quote(s) + ": at most 4294967295");
+  }
+  return static_cast<uint32_t>(*r);
+}
+
+// The one positional argument of the single-purpose shaping commands.
+Result<std::string> one_positional(const std::string& cmd, const Parsed& p, const char* name) {
+  const auto& args = p.positional;
+  if (args.empty()) return usage(cmd + ": missing " + name + hint(cmd));
+  if (args.size() > 1) return usage(cmd + ": unexpected argument " + core::quote(args[1]) + hint(cmd));
+  return args[0];
+}
+
+template <typename T, typename Parse>
+Status parse_positional(const std::string& cmd, const Parsed& p, const char* name, Parse parse, T& dest) {
+  auto arg = one_positional(cmd, p, name);
+  if (!arg) return arg.take_error();
+  auto r = parse(*arg);
+  if (!r) return r.take_error().wrap(name);
+  dest = std::move(*r);
+  return {};
+}
+
+Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, const ReadFile& read_file) {
+  const auto& vm = p.vm;
+  core::ShapeProfile& sp = spec.shape;
+  spec.replace_root = vm.count("replace-root") > 0;
+  if (cmd == "delay") {
+    spec.kind = core::FaultKind::delay;
+    FL_TRY(parse_positional(cmd, p, "DURATION", core::parse_duration_us, sp.delay));
+  } else if (cmd == "rate") {
+    spec.kind = core::FaultKind::rate;
+    FL_TRY(parse_positional(cmd, p, "RATE", core::parse_rate, sp.rate_bps));
+  } else if (cmd == "corrupt") {
+    spec.kind = core::FaultKind::corrupt;
+    FL_TRY(parse_positional(cmd, p, "PERCENT", core::parse_percent, sp.corrupt_percent));
+  } else if (cmd == "duplicate") {
+    spec.kind = core::FaultKind::duplicate;
+    FL_TRY(parse_positional(cmd, p, "PERCENT", core::parse_percent, sp.duplicate_percent));
+  } else if (cmd == "reorder") {
+    spec.kind = core::FaultKind::reorder;
+    FL_TRY(parse_positional(cmd, p, "PERCENT", core::parse_percent, sp.reorder_percent));
+    // Caught here rather than by validate so the message names the option to add.
+    if (vm.count("delay") == 0) {
+      return usage("reorder: missing --delay DURATION (netem reorders by sending some packets at once while "
+                   "the rest wait the delay)" + hint(cmd));
+    }
+  } else if (cmd == "shape") {
+    spec.kind = core::FaultKind::shape;
+    if (!p.positional.empty()) {
+      return usage("shape: unexpected argument " + core::quote(p.positional[0]) +
+                   " (every effect is an option, like --delay 10ms)" + hint(cmd));
+    }
+  } else {  // matrix
+    spec.kind = core::FaultKind::matrix;
+    auto path = one_positional(cmd, p, "FILE");
+    if (!path) return path.take_error();
+    if (!read_file) return usage("matrix: this caller cannot read files");
+    auto text = read_file(*path);
+    if (!text) return usage("matrix: " + text.error().message);
+    auto m = parse_matrix_file(*text, *path == "-" ? "<stdin>" : *path);
+    if (!m) return usage("matrix: " + m.error().message);
+    spec.sides = std::move(m->sides);
+    spec.pairs = std::move(m->pairs);
+    return {};
+  }
+  // Options each command registered; the rest are absent from vm.
+  FL_TRY(parse_opt(vm, "delay", core::parse_duration_us, sp.delay));
+  FL_TRY(parse_opt(vm, "jitter", core::parse_duration_us, sp.jitter));
+  FL_TRY(parse_opt(vm, "correlation", core::parse_percent, sp.delay_correlation));
+  FL_TRY(parse_opt(vm, "distribution", core::parse_distribution, sp.distribution));
+  FL_TRY(parse_opt(vm, "rate", core::parse_rate, sp.rate_bps));
+  FL_TRY(parse_opt(vm, "burst", core::parse_size, sp.burst_bytes));
+  FL_TRY(parse_opt(vm, "loss", core::parse_percent, sp.loss_percent));
+  FL_TRY(parse_opt(vm, "loss-correlation", core::parse_percent, sp.loss_correlation));
+  FL_TRY(parse_opt(vm, "corrupt", core::parse_percent, sp.corrupt_percent));
+  FL_TRY(parse_opt(vm, "duplicate", core::parse_percent, sp.duplicate_percent));
+  FL_TRY(parse_opt(vm, "reorder", core::parse_percent, sp.reorder_percent));
+  FL_TRY(parse_opt(vm, "gap", parse_gap, sp.reorder_gap));
+  return {};
+}
+
+Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, const ReadFile& read_file) {
   const auto& vm = p.vm;
   const auto& args = p.positional;
   spec = core::FaultSpec{};
@@ -264,6 +510,8 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
       if (!r) return r.take_error().wrap("--seed");
       spec.seed = *r;
     }
+  } else if (is_shaping_cmd(cmd)) {
+    FL_TRY(build_shaping(cmd, p, spec, read_file));
   } else {
     spec.kind = core::FaultKind::isolate;
     if (args.empty()) return usage("isolate: missing CIDR[,CIDR...]" + hint(cmd));
@@ -281,6 +529,9 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
   FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
   FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
+  // Shaping acts where packets leave unless told otherwise (the daemon applies the same default
+  // to a request without a direction).
+  if (is_shaping_cmd(cmd)) spec.match.direction = core::Direction::egress;
   FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
   spec.match.new_only = vm.count("new-only") > 0;
   for (const auto& e : opt_strings(vm, "exempt")) {
@@ -341,7 +592,8 @@ Status parse_global_value(Invocation& inv, const std::string& opt, const std::st
 std::string top_help() {
   std::ostringstream out;
   out << "Usage: faultctl [--socket PATH] [-o table|json] COMMAND [ARGS...]\n\n"
-         "Injects network faults (partitions, packet loss, isolation) through faultlined.\n\n"
+         "Injects network faults (partitions, packet loss, isolation, delay, rate limits, corruption,\n"
+         "duplication, reordering, latency matrices) through faultlined.\n\n"
          "Commands:\n";
   for (const auto& c : kCommands) {
     std::string name = c.name;
@@ -358,7 +610,8 @@ std::string top_help() {
   return out.str();
 }
 
-Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket) {
+Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket,
+                              const ReadFile& read_file) {
   try {
     Invocation inv;
     bool socket_set = false;
@@ -420,7 +673,7 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
 
     if (is_apply(cmd)) {
       core::FaultSpec spec;
-      FL_TRY(build_fault(cmd, *parsed, spec));
+      FL_TRY(build_fault(cmd, *parsed, spec, read_file));
       inv.fault = std::move(spec);
     } else if (cmd == "get") {
       if (pos.empty()) return usage("get: missing ID or NAME" + hint(cmd));

@@ -2,6 +2,7 @@
 // access (the caller passes FAULTLINE_SOCKET in), so every usage error is unit-testable.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,14 +29,20 @@ struct Invocation {
   bool help = false;
   std::string help_text;
 
-  std::optional<core::FaultSpec> fault;  // partition, loss, isolate: already validated
+  std::optional<core::FaultSpec> fault;  // every apply command: already validated
   std::string ref;                       // get, heal, stats: "ID" or "NAME"; empty: none
   bool all = false;                      // heal --all
 };
 
+// Reads a file named on the command line (`faultctl matrix FILE`; "-" means stdin) and returns
+// its contents, or an error that names it. The caller supplies it, so parsing stays free of I/O.
+using ReadFile = std::function<Result<std::string>(const std::string& path)>;
+
 // args excludes argv[0]. Every error is a usage or validation error (exit 2) whose message
-// follows "faultctl: "; where it helps, a second line says where to get help.
-Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket);
+// follows "faultctl: "; where it helps, a second line says where to get help. Without a
+// read_file, `matrix` is refused.
+Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket,
+                              const ReadFile& read_file = {});
 
 // The request for the command, without "id" (the client numbers requests).
 struct Call {

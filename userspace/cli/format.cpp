@@ -10,6 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/model.h"
+#include "core/parse.h"
+#include "protocol/protocol.h"
+
 namespace fl::cli {
 
 using json = nlohmann::json;
@@ -94,6 +98,36 @@ std::string duration_field(const json& obj, const char* key) {
   return ms ? human_duration(*ms) : "-";
 }
 
+bool is_shaping_kind(const std::string& kind) {
+  auto k = core::parse_kind(kind);
+  return k.ok() && core::is_shaping(*k);
+}
+
+// A profile as ShapeProfile::str() writes it ("delay 100ms jitter 10ms"); "-" if it does not
+// decode (a newer daemon's member, say), since a listing must not fail over one cell.
+std::string profile_text(const json* shape) {
+  if (shape == nullptr) return "-";
+  auto p = proto::shape_profile_from_json(*shape, "shape");
+  return p.ok() ? p->str() : "-";
+}
+
+size_t array_size(const json* v) { return v != nullptr && v->is_array() ? v->size() : 0; }
+
+// What a shaping fault does, in one cell: its profile, or for a matrix how big it is (the
+// pairs are for `get`).
+std::string shaping_summary(const json& f) {
+  const json* spec = field(f, "spec");
+  if (spec == nullptr) return "-";
+  const std::string kind = text(*spec, "kind");
+  if (kind == "matrix") {
+    const size_t sides = array_size(field(*spec, "sides")), pairs = array_size(field(*spec, "pairs"));
+    return std::to_string(sides) + (sides == 1 ? " side, " : " sides, ") + std::to_string(pairs) +
+           (pairs == 1 ? " pair" : " pairs");
+  }
+  if (!is_shaping_kind(kind)) return "-";
+  return profile_text(field(*spec, "shape"));
+}
+
 class KeyValues {
  public:
   void add(std::string key, std::string value) { rows_.emplace_back(std::move(key), std::move(value)); }
@@ -136,20 +170,29 @@ std::string human_duration(int64_t ms) {
 }
 
 std::string format_fault_table(const json& faults) {
-  static const char* const kHeader[] = {"ID", "NAME", "KIND", "TARGETS", "EXPIRES", "MATCHED", "DROPPED", "EXEMPT"};
+  static const char* const kHeader[] = {"ID",      "NAME",    "KIND",    "TARGETS", "EXPIRES",
+                                        "MATCHED", "DROPPED", "EXEMPT",  "DETAILS"};
   // Numbers are right-aligned so magnitudes line up.
-  static const bool kRight[] = {true, false, false, false, false, true, true, true};
-  constexpr size_t kCols = std::size(kHeader);
+  static const bool kRight[] = {true, false, false, false, false, true, true, true, false};
+
+  // DETAILS only when a shaping fault is listed: a table of partitions and losses keeps the
+  // columns it always had.
+  bool details = false;
+  if (faults.is_array()) {
+    for (const auto& f : faults) details = details || is_shaping_kind(text(f, "kind"));
+  }
+  const size_t kCols = std::size(kHeader) - (details ? 0 : 1);
 
   std::vector<std::vector<std::string>> rows;
-  rows.emplace_back(std::begin(kHeader), std::end(kHeader));
+  rows.emplace_back(std::begin(kHeader), std::begin(kHeader) + kCols);
   if (faults.is_array()) {
     for (const auto& f : faults) {
       rows.push_back({text(f, "id"), text(f, "name"), text(f, "kind"), joined(field(f, "targets"), ","), expires(f),
                       counter(f, "matched"), counter(f, "dropped"), counter(f, "exempted")});
+      if (details) rows.back().push_back(shaping_summary(f));
     }
   }
-  size_t width[kCols] = {};
+  std::vector<size_t> width(kCols, 0);
   for (const auto& r : rows) {
     for (size_t c = 0; c < kCols; ++c) width[c] = std::max(width[c], r[c].size());
   }
@@ -204,7 +247,7 @@ std::string format_fault_detail(const json& f) {
 
   if (const json* spec = field(f, "spec"); spec && spec->is_object()) {
     const std::string kind = text(*spec, "kind");
-    if (kind == "partition" || kind == "isolate") {
+    if (kind == "partition" || kind == "isolate" || kind == "matrix") {
       std::string sides;
       if (const json* arr = field(*spec, "sides"); arr && arr->is_array()) {
         for (const auto& s : *arr) {
@@ -215,6 +258,20 @@ std::string format_fault_detail(const json& f) {
       kv.add("sides", sides.empty() ? "-" : sides);
     }
     if (kind == "partition") kv.add("one way", text(*spec, "one_way"));
+    if (kind == "matrix") {
+      // Pairs by side name, as the matrix file wrote them.
+      std::string pairs;
+      if (const json* arr = field(*spec, "pairs"); arr && arr->is_array()) {
+        for (const auto& p : *arr) {
+          if (!pairs.empty()) pairs += "\n";
+          pairs += text(p, "from") + " -> " + text(p, "to") + ": " + profile_text(field(p, "shape"));
+        }
+      }
+      kv.add("pairs", pairs.empty() ? "-" : pairs);
+    } else if (is_shaping_kind(kind)) {
+      kv.add("profile", profile_text(field(*spec, "shape")));
+    }
+    if (is_shaping_kind(kind)) kv.add("replace root", text(*spec, "replace_root"));
     if (kind == "loss") {
       const json* loss = field(*spec, "loss");
       const json empty = json::object();

@@ -14,10 +14,13 @@ namespace fl::cli {
 std::string human_duration(int64_t ms);
 
 // ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT, one row per FaultStatus in `faults`
-// (a JSON array), columns padded to their widest cell; always ends in '\n'.
+// (a JSON array), columns padded to their widest cell; always ends in '\n'. When a shaping
+// fault is among them, a last column DETAILS says what each shaping fault does ("delay 100ms
+// jitter 10ms", "3 sides, 6 pairs"; "-" for the other kinds).
 std::string format_fault_table(const nlohmann::json& faults);
 
-// One FaultStatus as "key: value" lines, values aligned.
+// One FaultStatus as "key: value" lines, values aligned. A shaping fault shows its profile, a
+// matrix its sides and every pair ("eu -> us: delay 80ms").
 std::string format_fault_detail(const nlohmann::json& fault);
 
 // The status op's result, for people.

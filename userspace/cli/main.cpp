@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -102,12 +103,37 @@ int run(const fl::cli::Invocation& inv) {
   return print_result(inv, call.op, *result);
 }
 
+// A matrix file is a few MB at most (65,536 addresses); the bound stops "faultctl matrix
+// /dev/zero" from eating memory.
+constexpr size_t kMaxFileBytes = 64 << 20;
+
+fl::Result<std::string> read_file(const std::string& path) {
+  const bool is_stdin = path == "-";
+  const std::string name = is_stdin ? "<stdin>" : path;
+  std::ifstream file;
+  if (!is_stdin) {
+    file.open(path, std::ios::binary);
+    if (!file) return fl::Error::sys(fl::Errc::invalid_argument, "cannot open " + name, errno);
+  }
+  std::istream& in = is_stdin ? std::cin : file;
+  std::string out;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > kMaxFileBytes) {
+      return fl::make_error(fl::Errc::invalid_argument, name + ": larger than 64 MiB; not a matrix file");
+    }
+  }
+  if (in.bad()) return fl::Error::sys(fl::Errc::invalid_argument, "cannot read " + name, errno);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    auto inv = fl::cli::parse_args(args, std::getenv(fl::cli::kSocketEnv));
+    auto inv = fl::cli::parse_args(args, std::getenv(fl::cli::kSocketEnv), read_file);
     if (!inv) return fail(kExitUsage, inv.error().message);
     if (inv->help) return emit(inv->help_text);
     return run(*inv);

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <limits>
 #include <set>
+#include <span>
 #include <string>
 
 namespace fl::core {
@@ -82,8 +83,6 @@ Cidr network_of(const Cidr& c) {
   }
   return n;
 }
-
-constexpr const char* kDurationUnits = "(ms, s, m, h)";
 
 }  // namespace
 
@@ -190,7 +189,18 @@ Result<std::vector<Cidr>> parse_cidr_list(std::string_view s) {
   return out;
 }
 
-Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
+namespace {
+
+struct DurationUnit {
+  std::string_view name;
+  uint64_t ticks;  // in the parser's resolution
+};
+
+// The grammar of parse_duration and parse_duration_us, which differ only in their units and
+// resolution. Returns the count of ticks (milliseconds or microseconds), at most int64 max.
+Result<uint64_t> parse_ticks(std::string_view s, std::span<const DurationUnit> units,
+                             std::string_view unit_list, std::string_view tick_name,
+                             std::string_view finer) {
   constexpr std::string_view what = "duration";
   if (s.empty()) {
     return invalid(what, s, "empty; expected a number and a unit, like 500ms, 30s or 1h30m");
@@ -198,18 +208,17 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
   if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
   if (s.front() == '-') return invalid(what, s, "negative durations are not allowed");
 
-  struct Unit {
-    std::string_view name;
-    uint64_t ms;
-  };
-  // Largest first: components must follow this order, each at most once, so every duration has
-  // one spelling per set of components and "1m1m" or "30s1h" are reported, not summed.
-  static constexpr Unit kUnits[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  const std::string too_large = "too large (at most " + std::to_string(kMax) + "ms)";
+  const std::string too_large =
+      "too large (at most " + std::to_string(kMax) + std::string(tick_name) + ")";
+  const std::string finer_than = "finer than " + std::string(finer);
+  const std::string paren_units = "(" + std::string(unit_list) + ")";
 
   uint64_t total = 0;
-  size_t next_unit = 0;  // kUnits index of the largest unit the next component may use
+  // Units go largest first: components must follow that order, each at most once, so every
+  // duration has one spelling per set of components and "1m1m" or "30s1h" are reported, not
+  // summed. next_unit is the index of the largest unit the next component may use.
+  size_t next_unit = 0;
   std::string_view prev_unit;
   size_t i = 0;
   while (i < s.size()) {
@@ -240,14 +249,14 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
         return invalid(what, s,
                        "unexpected character " + quote(s.substr(i, 1)) + " after " + quote(number));
       }
-      if (start == 0) return invalid(what, s, std::string("missing unit ") + kDurationUnits);
-      return invalid(what, s, "missing unit after " + quote(number) + " " + kDurationUnits);
+      if (start == 0) return invalid(what, s, "missing unit " + paren_units);
+      return invalid(what, s, "missing unit after " + quote(number) + " " + paren_units);
     }
     size_t u = 0;
-    while (u < std::size(kUnits) && kUnits[u].name != unit_name) ++u;
-    if (u == std::size(kUnits)) {
+    while (u < units.size() && units[u].name != unit_name) ++u;
+    if (u == units.size()) {
       return invalid(what, s,
-                     "unknown unit " + quote(unit_name) + "; expected one of " + kDurationUnits);
+                     "unknown unit " + quote(unit_name) + "; expected one of " + paren_units);
     }
     if (u < next_unit) {
       return invalid(what, s,
@@ -256,38 +265,44 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
     }
     next_unit = u + 1;
     prev_unit = unit_name;
-    const uint64_t unit_ms = kUnits[u].ms;
+    const uint64_t unit_ticks = units[u].ticks;
 
     uint64_t value = 0;
-    if (overflow || __builtin_mul_overflow(whole, unit_ms, &value)) {
+    if (overflow || __builtin_mul_overflow(whole, unit_ticks, &value)) {
       return invalid(what, s, too_large);
     }
     // The fraction is exact integer arithmetic, so "0.1s" is 100ms and never 99. Trailing zeros
-    // carry no precision. With k significant digits, 10^k must divide f * unit_ms where f is
-    // not a multiple of 10; the largest unit, 3600000 = 2^7 * 3^2 * 5^5, allows k <= 7, so
-    // refusing k > 9 up front loses nothing and keeps f * unit_ms inside 64 bits.
+    // carry no precision. With k significant digits, 10^k must divide f * unit where f is not a
+    // multiple of 10; the largest units (an hour: 3600000 = 2^7 * 3^2 * 5^5 ms, or
+    // 3600000000 = 2^10 * 3^2 * 5^8 us) allow k <= 8, so refusing k > 9 up front loses nothing
+    // and keeps f * unit below 1e9 * 3.6e9, inside 64 bits.
     while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
     if (!frac.empty()) {
       uint64_t f = 0, scale = 1;
-      if (frac.size() > 9) return invalid(what, s, "finer than a millisecond");
+      if (frac.size() > 9) return invalid(what, s, finer_than);
       for (char c : frac) {
         f = f * 10 + unsigned(c - '0');
         scale *= 10;
       }
-      const uint64_t scaled = f * unit_ms;  // < 1e9 * 3.6e6, no overflow
-      if (scaled % scale != 0) return invalid(what, s, "finer than a millisecond");
+      const uint64_t scaled = f * unit_ticks;
+      if (scaled % scale != 0) return invalid(what, s, finer_than);
       if (__builtin_add_overflow(value, scaled / scale, &value)) return invalid(what, s, too_large);
     }
     if (__builtin_add_overflow(total, value, &total) || total > kMax) {
       return invalid(what, s, too_large);
     }
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(total));
+  return total;
 }
 
-std::string format_duration(std::chrono::milliseconds d) {
-  const int64_t v = d.count();
-  if (v == 0) return "0ms";
+// Largest first, as parse_ticks requires.
+constexpr DurationUnit kMsUnits[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+constexpr DurationUnit kUsUnits[] = {
+    {"h", 3600000000}, {"m", 60000000}, {"s", 1000000}, {"ms", 1000}, {"us", 1}};
+
+// Largest units first, zero components left out: the spelling parse_ticks reads back.
+std::string format_ticks(int64_t v, std::span<const DurationUnit> units) {
+  if (v == 0) return "0" + std::string(units.back().name);
   std::string out;
   // Negate in unsigned arithmetic so the most negative value does not overflow.
   uint64_t u = static_cast<uint64_t>(v);
@@ -295,16 +310,34 @@ std::string format_duration(std::chrono::milliseconds d) {
     out = "-";
     u = 0 - u;
   }
-  const struct {
-    const char* name;
-    uint64_t ms;
-  } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
   for (const auto& unit : units) {
-    const uint64_t n = u / unit.ms;
-    u %= unit.ms;
-    if (n != 0) out += std::to_string(n) + unit.name;
+    const uint64_t n = u / unit.ticks;
+    u %= unit.ticks;
+    if (n != 0) out += std::to_string(n) + std::string(unit.name);
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  auto r = parse_ticks(s, kMsUnits, "ms, s, m, h", "ms", "a millisecond");
+  if (!r) return r.take_error();
+  return std::chrono::milliseconds(static_cast<int64_t>(*r));
+}
+
+Result<std::chrono::microseconds> parse_duration_us(std::string_view s) {
+  auto r = parse_ticks(s, kUsUnits, "us, ms, s, m, h", "us", "a microsecond");
+  if (!r) return r.take_error();
+  return std::chrono::microseconds(static_cast<int64_t>(*r));
+}
+
+std::string format_duration_us(std::chrono::microseconds d) {
+  return format_ticks(d.count(), kUsUnits);
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  return format_ticks(d.count(), kMsUnits);
 }
 
 Result<double> parse_percent(std::string_view s) {
@@ -388,10 +421,157 @@ Result<Direction> parse_direction(std::string_view s) {
 }
 
 Result<FaultKind> parse_kind(std::string_view s) {
-  if (s == "partition") return FaultKind::partition;
-  if (s == "loss") return FaultKind::loss;
-  if (s == "isolate") return FaultKind::isolate;
-  return invalid("fault kind", s, "expected partition, loss or isolate");
+  for (auto k : {FaultKind::partition, FaultKind::loss, FaultKind::isolate, FaultKind::delay,
+                 FaultKind::rate, FaultKind::corrupt, FaultKind::duplicate, FaultKind::reorder,
+                 FaultKind::shape, FaultKind::matrix}) {
+    if (s == kind_name(k)) return k;
+  }
+  return invalid("fault kind", s,
+                 "expected partition, loss, isolate, delay, rate, corrupt, duplicate, reorder, "
+                 "shape or matrix");
+}
+
+Result<Distribution> parse_distribution(std::string_view s) {
+  for (auto d : {Distribution::uniform, Distribution::normal, Distribution::pareto,
+                 Distribution::paretonormal}) {
+    if (s == distribution_name(d)) return d;
+  }
+  return invalid("distribution", s, "expected uniform, normal, pareto or paretonormal");
+}
+
+namespace {
+
+struct ScaledUnit {
+  std::string_view name;
+  uint64_t scale;
+};
+
+// "<digits>[.<digits>]<unit>" times the unit's scale, exactly: a result that is not a whole
+// number is refused rather than rounded, so what the user wrote is what the kernel gets. An
+// empty unit is looked up like any other (the size table has one, the rate table does not).
+// `missing` explains a missing unit; `resolution` names the smallest step in the plural
+// ("bits per second").
+Result<uint64_t> parse_scaled(std::string_view s, std::string_view what,
+                              std::span<const ScaledUnit> units, std::string_view unit_list,
+                              const std::string& missing, std::string_view resolution,
+                              uint64_t max) {
+  if (s.empty()) return invalid(what, s, "empty; " + missing);
+  if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
+  if (s.front() == '-') return invalid(what, s, "must not be negative");
+  size_t i = 0;
+  for (; i < s.size() && is_digit(s[i]); ++i) {
+  }
+  const std::string_view whole = s.substr(0, i);
+  std::string_view frac;
+  if (i < s.size() && s[i] == '.') {
+    const size_t fstart = ++i;
+    for (; i < s.size() && is_digit(s[i]); ++i) {
+    }
+    frac = s.substr(fstart, i - fstart);
+    if (frac.empty()) return invalid(what, s, "expected digits after '.'");
+  }
+  if (whole.empty()) return invalid(what, s, "expected a number at " + quote(s));
+  const std::string_view unit = s.substr(i);
+  const ScaledUnit* found = nullptr;
+  for (const auto& u : units) {
+    if (u.name == unit) found = &u;
+  }
+  if (found == nullptr) {
+    if (unit.empty()) return invalid(what, s, "missing unit; " + missing);
+    std::string lower(unit);
+    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (const auto& u : units) {
+      if (u.name == lower && !lower.empty()) {
+        return invalid(what, s, "unknown unit " + quote(unit) + "; units are lower case: " +
+                                    quote(lower));
+      }
+    }
+    return invalid(what, s,
+                   "unknown unit " + quote(unit) + "; expected one of (" + std::string(unit_list) +
+                       ")");
+  }
+  const std::string too_large = "too large (at most " + std::to_string(max) + " " +
+                                std::string(resolution) + ")";
+  const std::string fractional = "not a whole number of " + std::string(resolution);
+  // 128 bits: a 20-digit number times the largest scale (2^43) cannot overflow them, so the
+  // only range check needed is the final one.
+  unsigned __int128 value = 0;
+  for (char c : whole) {
+    value = value * 10 + unsigned(c - '0');
+    if (value > max) return invalid(what, s, too_large);
+  }
+  value *= found->scale;
+  while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
+  if (frac.size() > 18) return invalid(what, s, fractional);
+  if (!frac.empty()) {
+    unsigned __int128 f = 0, den = 1;
+    for (char c : frac) {
+      f = f * 10 + unsigned(c - '0');
+      den *= 10;
+    }
+    const unsigned __int128 scaled = f * found->scale;
+    if (scaled % den != 0) return invalid(what, s, fractional);
+    value += scaled / den;
+  }
+  if (value > max) return invalid(what, s, too_large);
+  return static_cast<uint64_t>(value);
+}
+
+constexpr uint64_t kKi = 1024;
+
+}  // namespace
+
+Result<uint64_t> parse_rate(std::string_view s) {
+  static constexpr ScaledUnit kUnits[] = {
+      {"bit", 1},
+      {"kbit", 1000},
+      {"mbit", 1000000},
+      {"gbit", 1000000000},
+      {"tbit", 1000000000000},
+      {"kibit", kKi},
+      {"mibit", kKi * kKi},
+      {"gibit", kKi * kKi * kKi},
+      {"tibit", kKi * kKi * kKi * kKi},
+      // tc's "bps" is bytes per second; a user who copies a tc command line must get what tc
+      // would have done, however surprising "mbps" is.
+      {"bps", 8},
+      {"kbps", 8000},
+      {"mbps", 8000000},
+      {"gbps", 8000000000},
+      {"tbps", 8000000000000},
+      {"kibps", 8 * kKi},
+      {"mibps", 8 * kKi * kKi},
+      {"gibps", 8 * kKi * kKi * kKi},
+      {"tibps", 8 * kKi * kKi * kKi * kKi},
+  };
+  return parse_scaled(
+      s, "rate", kUnits,
+      "bit, kbit, mbit, gbit, tbit, kibit, mibit, gibit, tibit; bytes per second: bps, kbps, "
+      "mbps, gbps, tbps, kibps, mibps, gibps, tibps",
+      "expected a number and a unit, like 512kbit or 10mbit (tc reads a bare number as bytes "
+      "per second, so faultline asks)",
+      "bits per second", std::numeric_limits<uint64_t>::max());
+}
+
+std::string format_rate(uint64_t bps) {
+  if (bps != 0 && bps % 1000000000 == 0) return std::to_string(bps / 1000000000) + "gbit";
+  if (bps != 0 && bps % 1000000 == 0) return std::to_string(bps / 1000000) + "mbit";
+  if (bps != 0 && bps % 1000 == 0) return std::to_string(bps / 1000) + "kbit";
+  return std::to_string(bps) + "bit";
+}
+
+Result<uint32_t> parse_size(std::string_view s) {
+  static constexpr ScaledUnit kUnits[] = {
+      {"", 1},         {"b", 1},
+      {"k", kKi},      {"kb", kKi},      {"kib", kKi},
+      {"m", kKi * kKi}, {"mb", kKi * kKi}, {"mib", kKi * kKi},
+      {"g", kKi * kKi * kKi}, {"gb", kKi * kKi * kKi}, {"gib", kKi * kKi * kKi},
+  };
+  auto r = parse_scaled(s, "size", kUnits, "b, k, kb, kib, m, mb, mib, g, gb, gib",
+                        "expected a number of bytes, like 1500, 32kb or 1mb", "bytes",
+                        std::numeric_limits<uint32_t>::max());
+  if (!r) return r.take_error();
+  return static_cast<uint32_t>(*r);
 }
 
 Result<uint64_t> parse_u64(std::string_view s) {

@@ -23,6 +23,28 @@ Result<std::vector<Cidr>> parse_cidr_list(std::string_view s);
 Result<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::string format_duration(std::chrono::milliseconds d);  // "1h30m", "500ms", "20s"
 
+// Delays and jitter: parse_duration's grammar plus "us", to the microsecond: "100ms", "0.5ms",
+// "250us", "1ms500us", "0ms". Lifetimes keep parse_duration, where a microsecond means a typo.
+Result<std::chrono::microseconds> parse_duration_us(std::string_view s);
+std::string format_duration_us(std::chrono::microseconds d);  // "1s500ms", "250us", "0us"
+
+// A rate, in bits per second, with tc's units (lower case only):
+//   bit, kbit, mbit, gbit, tbit            bits per second, decimal (x1000)
+//   kibit, mibit, gibit, tibit             bits per second, binary (x1024)
+//   bps, kbps, mbps, gbps, tbps            BYTES per second, decimal, as in tc: "10mbps" is 80mbit
+//   kibps, mibps, gibps, tibps             bytes per second, binary
+// "512kbit", "10mbit", "1.5gbit". A bare number is refused (tc would read it as bytes per
+// second), and so is a value that is not a whole number of bits per second.
+Result<uint64_t> parse_rate(std::string_view s);
+std::string format_rate(uint64_t bps);  // "10mbit", "1500kbit", "12345bit"
+
+// A size in bytes with tc's units, which are all binary: b (or none) bytes, k/kb/kib 1024,
+// m/mb/mib 1024^2, g/gb/gib 1024^3. "1500", "1500b", "32kb", "64k", "1.5mb". Lower case only;
+// a value that is not a whole number of bytes, or above 4 GiB - 1, is refused.
+Result<uint32_t> parse_size(std::string_view s);
+
+Result<Distribution> parse_distribution(std::string_view s);  // uniform|normal|pareto|paretonormal
+
 // "30", "30%", "0.5", "12.25%": [0, 100].
 Result<double> parse_percent(std::string_view s);
 
@@ -31,7 +53,8 @@ Result<PortRange> parse_port_range(std::string_view s);
 
 Result<Proto> parse_proto(std::string_view s);          // tcp|udp|icmp|all
 Result<Direction> parse_direction(std::string_view s);  // ingress|egress|both
-Result<FaultKind> parse_kind(std::string_view s);       // partition|loss|isolate
+// partition|loss|isolate|delay|rate|corrupt|duplicate|reorder|shape|matrix
+Result<FaultKind> parse_kind(std::string_view s);
 Result<uint64_t> parse_u64(std::string_view s);         // decimal, or 0x hex
 
 // "CIDR", "CIDR/PROTO", "CIDR/PROTO:PORT" (PROTO tcp|udp|icmp|all; PORT needs tcp or udp).

@@ -1,7 +1,8 @@
 #include "core/validate.h"
 
 #include <algorithm>
-
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -54,9 +55,189 @@ bool valid_kind(FaultKind k) {
   switch (k) {
     case FaultKind::partition:
     case FaultKind::loss:
-    case FaultKind::isolate: return true;
+    case FaultKind::isolate:
+    case FaultKind::delay:
+    case FaultKind::rate:
+    case FaultKind::corrupt:
+    case FaultKind::duplicate:
+    case FaultKind::reorder:
+    case FaultKind::shape:
+    case FaultKind::matrix: return true;
   }
   return false;
+}
+
+bool valid_distribution(Distribution d) {
+  switch (d) {
+    case Distribution::uniform:
+    case Distribution::normal:
+    case Distribution::pareto:
+    case Distribution::paretonormal: return true;
+  }
+  return false;
+}
+
+// Written so that NaN fails too.
+bool in_0_100(double v) { return v >= 0 && v <= 100; }
+bool in_0_below_100(double v) { return v >= 0 && v < 100; }
+
+std::string dur(std::chrono::microseconds d) { return format_duration_us(d); }
+
+// The members of a profile, by their model names, and whether each is set; the kind rules
+// below are written against this list so that adding a member cannot silently slip past them.
+struct ProfileMember {
+  std::string_view name;
+  bool set;
+};
+
+std::vector<ProfileMember> profile_members(const ShapeProfile& p) {
+  return {
+      {"delay", p.delay.count() != 0},
+      {"jitter", p.jitter.count() != 0},
+      {"delay_correlation", p.delay_correlation != 0},
+      {"distribution", p.distribution != Distribution::uniform},
+      {"rate_bps", p.rate_bps != 0},
+      {"burst_bytes", p.burst_bytes != 0},
+      {"loss_percent", p.loss_percent != 0},
+      {"loss_correlation", p.loss_correlation != 0},
+      {"corrupt_percent", p.corrupt_percent != 0},
+      {"duplicate_percent", p.duplicate_percent != 0},
+      {"reorder_percent", p.reorder_percent != 0},
+      {"reorder_gap", p.reorder_gap != 0},
+  };
+}
+
+// The single-purpose kinds (everything but shape and matrix) set only their own members: a
+// "delay" fault that also drops packets would be listed as a delay and surprise whoever reads
+// `faultctl list`. Kind shape exists to combine effects.
+Status check_kind_profile(FaultKind kind, const ShapeProfile& p) {
+  struct Rule {
+    FaultKind kind;
+    std::vector<std::string_view> allowed;
+    const char* allowed_text;
+  };
+  static const Rule kRules[] = {
+      {FaultKind::delay, {"delay", "jitter", "delay_correlation", "distribution"},
+       "delay, jitter, delay_correlation and distribution"},
+      {FaultKind::rate, {"rate_bps", "burst_bytes"}, "rate_bps and burst_bytes"},
+      {FaultKind::corrupt, {"corrupt_percent"}, "corrupt_percent"},
+      {FaultKind::duplicate, {"duplicate_percent"}, "duplicate_percent"},
+      {FaultKind::reorder, {"reorder_percent", "delay", "reorder_gap"},
+       "reorder_percent, delay and reorder_gap"},
+  };
+  const std::string kind_s = kind_name(kind);
+  for (const Rule& rule : kRules) {
+    if (rule.kind != kind) continue;
+    for (const ProfileMember& m : profile_members(p)) {
+      if (!m.set) continue;
+      if (std::find(rule.allowed.begin(), rule.allowed.end(), m.name) != rule.allowed.end()) {
+        continue;
+      }
+      return field_error("shape." + std::string(m.name),
+                         "not for a " + kind_s + " fault, which sets only " + rule.allowed_text +
+                             "; use kind shape to combine effects");
+    }
+  }
+  switch (kind) {
+    case FaultKind::delay:
+      if (p.delay.count() <= 0) {
+        return field_error("shape.delay", "a delay fault needs a delay above 0 (got " +
+                                              dur(p.delay) + ")");
+      }
+      break;
+    case FaultKind::rate:
+      if (p.rate_bps == 0) return field_error("shape.rate_bps", "a rate fault needs a rate");
+      break;
+    case FaultKind::corrupt:
+      if (!(p.corrupt_percent > 0)) {
+        return field_error("shape.corrupt_percent",
+                           "a corrupt fault needs a percentage above 0 (got " +
+                               num(p.corrupt_percent) + ")");
+      }
+      break;
+    case FaultKind::duplicate:
+      if (!(p.duplicate_percent > 0)) {
+        return field_error("shape.duplicate_percent",
+                           "a duplicate fault needs a percentage above 0 (got " +
+                               num(p.duplicate_percent) + ")");
+      }
+      break;
+    case FaultKind::reorder:
+      if (!(p.reorder_percent > 0)) {
+        return field_error("shape.reorder_percent",
+                           "a reorder fault needs a percentage above 0 (got " +
+                               num(p.reorder_percent) + ")");
+      }
+      // check_profile says why a delay is needed; this only makes the message name the kind.
+      if (p.delay.count() <= 0) {
+        return field_error("shape.delay",
+                           "a reorder fault needs a delay above 0: netem reorders by sending some "
+                           "packets at once while the rest wait the delay");
+      }
+      break;
+    case FaultKind::shape:
+      if (p.empty()) {
+        return field_error("shape", "a shape fault needs at least one effect (delay, rate, loss, "
+                                    "corrupt, duplicate or reorder)");
+      }
+      break;
+    default: break;
+  }
+  return {};
+}
+
+Status check_matrix(const FaultSpec& spec, const std::vector<std::string>& side_names) {
+  if (!spec.match.src.empty()) {
+    return field_error("match.src",
+                       "a matrix fault takes no source addresses: its sides are the addresses");
+  }
+  if (!spec.match.dst.empty()) {
+    return field_error("match.dst",
+                       "a matrix fault takes no destination addresses: its sides are the addresses");
+  }
+  if (spec.shape != ShapeProfile{}) {
+    return field_error("shape",
+                       "a matrix fault has no fault-wide profile; each pair carries its own");
+  }
+  const size_t n = side_names.size();
+  const size_t max_pairs = n * (n - 1);
+  if (spec.pairs.empty()) return field_error("pairs", "a matrix fault needs at least 1 pair");
+  // Checked before the loop so a hostile request with a million pairs costs nothing more.
+  if (spec.pairs.size() > max_pairs) {
+    return field_error("pairs", std::to_string(spec.pairs.size()) + " pairs, but " +
+                                    std::to_string(n) + " sides have only " +
+                                    std::to_string(max_pairs) + " ordered pairs");
+  }
+  std::vector<size_t> first(n * n, SIZE_MAX);  // index of the pair seen first for (from, to)
+  for (size_t i = 0; i < spec.pairs.size(); ++i) {
+    const MatrixPair& pr = spec.pairs[i];
+    const std::string field = idx("pairs", i);
+    for (auto [what, v] : {std::pair{"from", pr.from}, std::pair{"to", pr.to}}) {
+      if (v >= n) {
+        return field_error(field, std::string(what) + " " + std::to_string(v) +
+                                      " is not a side index (the fault has " + std::to_string(n) +
+                                      " sides, 0.." + std::to_string(n - 1) + ")");
+      }
+    }
+    const std::string label = side_names[pr.from] + " -> " + side_names[pr.to];
+    if (pr.from == pr.to) {
+      return field_error(field, "from and to are both side " + quote(side_names[pr.from]) +
+                                    "; traffic within a side is not a pair");
+    }
+    size_t& seen = first[pr.from * n + pr.to];
+    if (seen != SIZE_MAX) {
+      return field_error(field, label + " is already " + idx("pairs", seen) +
+                                    "; give each ordered pair one profile");
+    }
+    seen = i;
+    if (pr.profile.empty()) {
+      return field_error(field + ".profile",
+                         label + " has no effect; give it a delay, rate, loss, corrupt, duplicate "
+                                 "or reorder");
+    }
+    FL_TRY(check_profile(pr.profile, field + ".profile"));
+  }
+  return {};
 }
 
 bool valid_target_kind(Target::Kind k) {
@@ -170,6 +351,28 @@ Status validate(FaultSpec& spec) {
                                         std::to_string(nsides) + ")");
       }
       break;
+    case FaultKind::delay:
+    case FaultKind::rate:
+    case FaultKind::corrupt:
+    case FaultKind::duplicate:
+    case FaultKind::reorder:
+    case FaultKind::shape:
+      if (nsides != 0) {
+        return field_error("sides", kind + " takes no sides (got " + std::to_string(nsides) +
+                                        "); choose traffic with match.src and match.dst");
+      }
+      break;
+    case FaultKind::matrix:
+      if (nsides < 2) {
+        return field_error("sides",
+                           "matrix needs at least 2 sides (got " + std::to_string(nsides) + ")");
+      }
+      if (nsides > kMaxMatrixSides) {
+        return field_error("sides", "matrix allows at most " + std::to_string(kMaxMatrixSides) +
+                                        " sides (got " + std::to_string(nsides) +
+                                        "): every ordered pair needs a slot and a class");
+      }
+      break;
     case FaultKind::loss:
       if (nsides != 0) {
         return field_error("sides", "loss takes no sides (got " + std::to_string(nsides) +
@@ -187,13 +390,31 @@ Status validate(FaultSpec& spec) {
       break;
   }
   if (spec.kind != FaultKind::loss) {
+    // A shaping fault drops packets too, but through its profile: say where that goes.
+    const std::string hint = is_shaping(spec.kind)
+                                 ? (spec.kind == FaultKind::matrix
+                                        ? " (a matrix pair's loss is in its profile)"
+                                        : " (a shaping fault's loss is shape.loss_percent)")
+                                 : "";
     if (spec.loss_percent != 0) {
-      return field_error("loss_percent", "only for loss faults, not " + kind);
+      return field_error("loss_percent", "only for loss faults, not " + kind + hint);
     }
     if (spec.correlation_percent != 0) {
-      return field_error("correlation_percent", "only for loss faults, not " + kind);
+      return field_error("correlation_percent", "only for loss faults, not " + kind + hint);
     }
     if (spec.seed) return field_error("seed", "only for loss faults, not " + kind);
+  }
+  if (!is_shaping(spec.kind)) {
+    if (spec.shape != ShapeProfile{}) {
+      return field_error("shape", "only for shaping faults (delay, rate, corrupt, duplicate, "
+                                  "reorder, shape), not " + kind);
+    }
+    if (spec.replace_root) {
+      return field_error("replace_root", "only for shaping faults, not " + kind);
+    }
+  }
+  if (spec.kind != FaultKind::matrix && !spec.pairs.empty()) {
+    return field_error("pairs", "only for matrix faults, not " + kind);
   }
   if (spec.one_way && spec.kind != FaultKind::partition) {
     return field_error("one_way", "only for partition faults, not " + kind);
@@ -239,6 +460,13 @@ Status validate(FaultSpec& spec) {
         return field_error(idx("sides", i), "lists the same CIDRs as " + idx("sides", j) +
                                                 "; sides must differ");
     }
+  }
+
+  if (spec.kind == FaultKind::matrix) {
+    FL_TRY(check_matrix(spec, side_names));
+  } else if (is_shaping(spec.kind)) {
+    FL_TRY(check_kind_profile(spec.kind, spec.shape));
+    FL_TRY(check_profile(spec.shape, "shape"));
   }
 
   const Match& m = spec.match;
@@ -336,6 +564,103 @@ Status validate(FaultSpec& spec) {
   for (size_t i = 0; i < nsides; ++i) spec.sides[i].name = std::move(side_names[i]);
   spec.match.proto = proto;
   if (spec.targets.empty()) spec.targets.push_back(Target{});
+  return {};
+}
+
+Status check_profile(const ShapeProfile& p, std::string_view prefix) {
+  const std::string f = std::string(prefix) + ".";
+  const auto zero = std::chrono::microseconds(0);
+  const auto max_delay = std::chrono::duration_cast<std::chrono::microseconds>(kMaxDelay);
+
+  if (p.delay < zero) {
+    return field_error(f + "delay", "must not be negative (got " + dur(p.delay) + ")");
+  }
+  if (p.delay > max_delay) {
+    return field_error(f + "delay",
+                       dur(p.delay) + " is above the maximum " + dur(max_delay));
+  }
+  if (p.jitter < zero) {
+    return field_error(f + "jitter", "must not be negative (got " + dur(p.jitter) + ")");
+  }
+  if (p.jitter > zero && p.delay == zero) {
+    return field_error(f + "jitter", "needs a delay: jitter varies the delay around its mean");
+  }
+  // netem draws delay +- jitter and sends anything below 0 at once: with jitter above the delay
+  // a share of the packets would get no delay at all, the mean would rise above the delay
+  // asked for, and the distribution would not be the one named.
+  if (p.jitter > p.delay) {
+    return field_error(f + "jitter", dur(p.jitter) + " is above the delay " + dur(p.delay) +
+                                         "; netem would clip the negative delays to 0, which "
+                                         "skews the distribution and raises the mean");
+  }
+  if (!in_0_below_100(p.delay_correlation)) {
+    return field_error(f + "delay_correlation",
+                       "must be at least 0 and below 100 (got " + num(p.delay_correlation) + ")");
+  }
+  if (p.delay_correlation > 0 && p.jitter == zero) {
+    return field_error(f + "delay_correlation",
+                       "needs jitter: it correlates the random part of the delay");
+  }
+  if (!valid_distribution(p.distribution)) {
+    return field_error(f + "distribution", "unknown distribution value " +
+                                               std::to_string(static_cast<int>(p.distribution)));
+  }
+  if (p.distribution != Distribution::uniform && p.jitter == zero) {
+    return field_error(f + "distribution", std::string(distribution_name(p.distribution)) +
+                                               " needs jitter: it shapes the random part of the "
+                                               "delay");
+  }
+
+  if (p.rate_bps != 0 && p.rate_bps < kMinRateBps) {
+    return field_error(f + "rate_bps", format_rate(p.rate_bps) + " is below the minimum " +
+                                           format_rate(kMinRateBps));
+  }
+  if (p.rate_bps > kMaxRateBps) {
+    return field_error(f + "rate_bps", format_rate(p.rate_bps) + " is above the maximum " +
+                                           format_rate(kMaxRateBps));
+  }
+  if (p.burst_bytes != 0) {
+    if (p.rate_bps == 0) {
+      return field_error(f + "burst_bytes",
+                         "needs a rate: the burst is what the rate limit lets through at once");
+    }
+    if (p.burst_bytes < kMinBurstBytes) {
+      return field_error(f + "burst_bytes",
+                         std::to_string(p.burst_bytes) + " bytes is below " +
+                             std::to_string(kMinBurstBytes) +
+                             ", one full-size Ethernet frame, which could then never be sent "
+                             "whole");
+    }
+    if (p.burst_bytes > kMaxBurstBytes) {
+      return field_error(f + "burst_bytes", std::to_string(p.burst_bytes) +
+                                                " bytes is above the maximum 64mb (" +
+                                                std::to_string(kMaxBurstBytes) + " bytes)");
+    }
+  }
+
+  for (auto [name, v] : {std::pair{"loss_percent", p.loss_percent},
+                         std::pair{"corrupt_percent", p.corrupt_percent},
+                         std::pair{"duplicate_percent", p.duplicate_percent},
+                         std::pair{"reorder_percent", p.reorder_percent}}) {
+    if (!in_0_100(v)) {
+      return field_error(f + name, "must be between 0 and 100 (got " + num(v) + ")");
+    }
+  }
+  if (!in_0_below_100(p.loss_correlation)) {
+    return field_error(f + "loss_correlation",
+                       "must be at least 0 and below 100 (got " + num(p.loss_correlation) + ")");
+  }
+  if (p.loss_correlation > 0 && p.loss_percent == 0) {
+    return field_error(f + "loss_correlation", "needs loss_percent above 0");
+  }
+  if (p.reorder_percent > 0 && p.delay == zero) {
+    return field_error(f + "reorder_percent",
+                       "needs a delay: netem reorders by sending some packets at once while the "
+                       "rest wait the delay");
+  }
+  if (p.reorder_gap != 0 && p.reorder_percent == 0) {
+    return field_error(f + "reorder_gap", "needs reorder_percent above 0");
+  }
   return {};
 }
 

@@ -1,6 +1,9 @@
 // Validation of a whole FaultSpec, before anything touches the kernel.
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+
 #include "core/model.h"
 #include "core/result.h"
 
@@ -20,6 +23,30 @@ namespace fl::core {
 //  - targets <= kMaxTargetsPerFault, no duplicates; devs unique, each a valid interface name
 //    (1..15 chars, no '/', no whitespace, not "." or "..").
 //  - kMinDuration <= duration <= kMaxDuration.
+// Shaping (docs/FAULTS.md, "Shaping parameters", says why for each):
+//  - delay, rate, corrupt, duplicate, reorder, shape: no sides, no pairs; `shape` is the
+//    profile and sets only what the kind is about: delay (delay > 0; jitter, delay_correlation,
+//    distribution), rate (rate_bps > 0; burst_bytes), corrupt / duplicate (that percent > 0),
+//    reorder (reorder_percent > 0 and delay > 0; reorder_gap), shape (anything, not empty).
+//  - matrix: 2..kMaxMatrixSides sides, no match.src/dst (the sides are the addresses), an
+//    empty `shape`, 1..n(n-1) pairs of valid, distinct side indexes, no ordered pair twice,
+//    every pair's profile non-empty.
+//  - every profile passes check_profile.
+//  - loss_percent, correlation_percent and seed are for loss only (a shaping fault's loss is
+//    shape.loss_percent); shape, pairs and replace_root are for shaping kinds only.
 Status validate(FaultSpec& spec);
+
+// The rules every shaping profile follows, whatever the kind; `field` prefixes the messages
+// ("shape", "pairs[2].profile"):
+//  - 0 <= delay <= kMaxDelay; 0 <= jitter <= delay, and jitter needs delay;
+//  - delay_correlation in [0, 100), needs jitter; a distribution other than uniform needs jitter;
+//  - rate_bps 0 or in [kMinRateBps, kMaxRateBps]; burst_bytes 0 or in [1500, 64 MiB], needs rate;
+//  - loss, corrupt, duplicate and reorder percents in [0, 100]; loss_correlation in [0, 100),
+//    needs loss; reorder needs delay; reorder_gap needs reorder.
+// It does not require an effect: an empty profile passes (the callers decide).
+Status check_profile(const ShapeProfile& p, std::string_view field);
+
+inline constexpr uint32_t kMinBurstBytes = 1500;            // one full-size Ethernet frame
+inline constexpr uint32_t kMaxBurstBytes = 64 * 1024 * 1024;
 
 }  // namespace fl::core

@@ -224,7 +224,121 @@ Status read_loss(const json& v, const std::string& path, core::FaultSpec& spec) 
   return {};
 }
 
-Status read_match(const json& v, const std::string& path, core::Match& m) {
+// Unsigned integer members that land in narrower or signed fields: the bound keeps the
+// conversion defined; validate() enforces the real limits.
+Result<uint64_t> read_u64_max(const json& v, const std::string& path, uint64_t max) {
+  auto r = read_u64(v, path);
+  if (!r) return r.take_error();
+  if (*r > max) return field_error(path, std::to_string(*r) + " is out of range (at most " + std::to_string(max) + ")");
+  return *r;
+}
+
+Status read_shape(const json& v, const std::string& path, core::ShapeProfile& p) {
+  FL_TRY(check_members(v, path,
+                       {"delay_us", "jitter_us", "delay_correlation", "distribution", "rate_bps", "burst_bytes",
+                        "loss_percent", "loss_correlation", "corrupt_percent", "duplicate_percent",
+                        "reorder_percent", "reorder_gap"}));
+  constexpr uint64_t kMaxUs = static_cast<uint64_t>(std::numeric_limits<std::chrono::microseconds::rep>::max());
+  for (auto [key, dest] : {std::pair{"delay_us", &p.delay}, std::pair{"jitter_us", &p.jitter}}) {
+    if (const json* d = member(v, key)) {
+      auto r = read_u64_max(*d, path + "." + key, kMaxUs);
+      if (!r) return r.take_error();
+      *dest = std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(*r));
+    }
+  }
+  for (auto [key, dest] : {std::pair{"delay_correlation", &p.delay_correlation},
+                           std::pair{"loss_percent", &p.loss_percent},
+                           std::pair{"loss_correlation", &p.loss_correlation},
+                           std::pair{"corrupt_percent", &p.corrupt_percent},
+                           std::pair{"duplicate_percent", &p.duplicate_percent},
+                           std::pair{"reorder_percent", &p.reorder_percent}}) {
+    if (const json* n = member(v, key)) {
+      auto r = read_number(*n, path + "." + key);
+      if (!r) return r.take_error();
+      *dest = *r;
+    }
+  }
+  if (const json* d = member(v, "distribution")) {
+    const std::string pp = path + ".distribution";
+    auto s = read_string(*d, pp);
+    if (!s) return s.take_error();
+    auto r = core::parse_distribution(*s);
+    if (!r) return r.take_error().wrap(pp);
+    p.distribution = *r;
+  }
+  if (const json* r = member(v, "rate_bps")) {
+    auto n = read_u64(*r, path + ".rate_bps");
+    if (!n) return n.take_error();
+    p.rate_bps = *n;
+  }
+  for (auto [key, dest] : {std::pair{"burst_bytes", &p.burst_bytes}, std::pair{"reorder_gap", &p.reorder_gap}}) {
+    if (const json* n = member(v, key)) {
+      auto r = read_u64_max(*n, path + "." + key, std::numeric_limits<uint32_t>::max());
+      if (!r) return r.take_error();
+      *dest = static_cast<uint32_t>(*r);
+    }
+  }
+  return {};
+}
+
+// What a pair's "from" and "to" are matched against: validate()'s names, so "s1" finds an
+// unnamed first side.
+std::string effective_side_name(const std::vector<core::Side>& sides, size_t i) {
+  return sides[i].name.empty() ? "s" + std::to_string(i + 1) : sides[i].name;
+}
+
+Status read_pairs(const json& v, const std::string& path, const std::vector<core::Side>& sides,
+                  std::vector<core::MatrixPair>& out) {
+  if (!v.is_array()) return type_error(path, "an array", v);
+  out.clear();
+  out.reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string p = index_path(path, i);
+    const json& jp = v[i];
+    FL_TRY(check_members(jp, p, {"from", "to", "shape"}));
+    core::MatrixPair pair;
+    for (auto [key, dest] : {std::pair{"from", &pair.from}, std::pair{"to", &pair.to}}) {
+      const std::string pp = p + "." + key;
+      const json* n = member(jp, key);
+      if (n == nullptr) return field_error(p, std::string("missing field \"") + key + "\" (a side name)");
+      auto name = read_string(*n, pp);
+      if (!name) return name.take_error();
+      size_t found = sides.size();
+      for (size_t s = 0; s < sides.size() && found == sides.size(); ++s) {
+        if (effective_side_name(sides, s) == *name) found = s;
+      }
+      if (found == sides.size()) {
+        std::string known;
+        for (size_t s = 0; s < sides.size(); ++s) known += (s ? ", " : "") + effective_side_name(sides, s);
+        return field_error(pp, "no side named " + core::quote(*name) +
+                                   (sides.empty() ? " (the fault has no sides)" : " (sides: " + known + ")"));
+      }
+      *dest = found;
+    }
+    if (const json* sh = member(jp, "shape")) FL_TRY(read_shape(*sh, p + ".shape", pair.profile));
+    out.push_back(std::move(pair));
+  }
+  return {};
+}
+
+json shape_to_json(const core::ShapeProfile& p) {
+  return json{
+      {"delay_us", static_cast<int64_t>(p.delay.count())},
+      {"jitter_us", static_cast<int64_t>(p.jitter.count())},
+      {"delay_correlation", p.delay_correlation},
+      {"distribution", core::distribution_name(p.distribution)},
+      {"rate_bps", p.rate_bps},
+      {"burst_bytes", p.burst_bytes},
+      {"loss_percent", p.loss_percent},
+      {"loss_correlation", p.loss_correlation},
+      {"corrupt_percent", p.corrupt_percent},
+      {"duplicate_percent", p.duplicate_percent},
+      {"reorder_percent", p.reorder_percent},
+      {"reorder_gap", p.reorder_gap},
+  };
+}
+
+Status read_match(const json& v, const std::string& path, core::Match& m, bool* direction_given) {
   FL_TRY(check_members(v, path, {"src", "dst", "proto", "sport", "dport", "direction", "new_only"}));
   for (auto [key, dest] : {std::pair{"src", &m.src}, std::pair{"dst", &m.dst}}) {
     if (const json* a = member(v, key)) {
@@ -258,6 +372,7 @@ Status read_match(const json& v, const std::string& path, core::Match& m) {
     auto r = core::parse_direction(*s);
     if (!r) return r.take_error().wrap(pp);
     m.direction = *r;
+    *direction_given = true;
   }
   if (const json* n = member(v, "new_only")) {
     auto r = read_bool(*n, path + ".new_only");
@@ -269,13 +384,17 @@ Status read_match(const json& v, const std::string& path, core::Match& m) {
 
 Result<core::FaultSpec> spec_from_json(const json& j) {
   const std::string root = "fault";
-  FL_TRY(check_members(j, root, {"kind", "name", "sides", "one_way", "loss", "match", "exempt",
-                                 "default_exempt", "targets", "devs", "duration_ms"}));
+  FL_TRY(check_members(j, root, {"kind", "name", "sides", "one_way", "loss", "shape", "pairs", "replace_root",
+                                 "match", "exempt", "default_exempt", "targets", "devs", "duration_ms"}));
   core::FaultSpec spec;
 
   // kind first: every other rule depends on it, and it is the one required member.
   const json* kind = member(j, "kind");
-  if (kind == nullptr) return field_error(root, "missing field \"kind\" (partition, loss or isolate)");
+  if (kind == nullptr) {
+    return field_error(root,
+                       "missing field \"kind\" (partition, loss, isolate, delay, rate, corrupt, duplicate, "
+                       "reorder, shape or matrix)");
+  }
   {
     auto s = read_string(*kind, "fault.kind");
     if (!s) return s.take_error();
@@ -296,7 +415,20 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
     spec.one_way = *r;
   }
   if (const json* l = member(j, "loss")) FL_TRY(read_loss(*l, "fault.loss", spec));
-  if (const json* m = member(j, "match")) FL_TRY(read_match(*m, "fault.match", spec.match));
+  if (const json* s = member(j, "shape")) FL_TRY(read_shape(*s, "fault.shape", spec.shape));
+  // After sides: pairs name them.
+  if (const json* p = member(j, "pairs")) FL_TRY(read_pairs(*p, "fault.pairs", spec.sides, spec.pairs));
+  if (const json* r = member(j, "replace_root")) {
+    auto b = read_bool(*r, "fault.replace_root");
+    if (!b) return b.take_error();
+    spec.replace_root = *b;
+  }
+  bool direction_given = false;
+  if (const json* m = member(j, "match")) FL_TRY(read_match(*m, "fault.match", spec.match, &direction_given));
+  // Shaping acts where packets leave (netem on an interface delays what it sends), so a request
+  // that names no direction gets egress; applied on every node, a matrix then counts each pair
+  // once. The other kinds keep both.
+  if (!direction_given && core::is_shaping(spec.kind)) spec.match.direction = core::Direction::egress;
   if (const json* e = member(j, "exempt")) {
     auto r = read_parsed_array<core::Exemption>(*e, "fault.exempt", core::parse_exemption);
     if (!r) return r.take_error();
@@ -426,7 +558,7 @@ json fault_spec_to_json(const core::FaultSpec& spec) {
   json targets = json::array();
   for (const auto& t : spec.targets) targets.push_back(t.str());
   const auto& m = spec.match;
-  return json{
+  json out{
       {"kind", core::kind_name(spec.kind)},
       {"name", spec.name},
       {"sides", std::move(sides)},
@@ -449,6 +581,38 @@ json fault_spec_to_json(const core::FaultSpec& spec) {
       {"devs", spec.devs},
       {"duration_ms", static_cast<int64_t>(spec.duration.count())},
   };
+  // The shaping members appear for shaping kinds only (and whenever set, so that even a spec
+  // validate() would refuse round-trips): a partition or loss request from this client stays
+  // readable by a daemon that predates shaping.
+  if ((core::is_shaping(spec.kind) && spec.kind != core::FaultKind::matrix) || spec.shape != core::ShapeProfile{}) {
+    out["shape"] = shape_to_json(spec.shape);
+  }
+  if (spec.kind == core::FaultKind::matrix || !spec.pairs.empty()) {
+    json pairs = json::array();
+    for (const auto& p : spec.pairs) {
+      // An index past the sides (only a hand-built, invalid spec has one) becomes its decimal
+      // string, which no side can be called, so decoding it fails instead of finding a side.
+      auto name = [&](size_t i) {
+        return i < spec.sides.size() ? effective_side_name(spec.sides, i) : std::to_string(i);
+      };
+      pairs.push_back({{"from", name(p.from)}, {"to", name(p.to)}, {"shape", shape_to_json(p.profile)}});
+    }
+    out["pairs"] = std::move(pairs);
+  }
+  if (core::is_shaping(spec.kind) || spec.replace_root) out["replace_root"] = spec.replace_root;
+  return out;
+}
+
+json shape_profile_to_json(const core::ShapeProfile& p) { return shape_to_json(p); }
+
+Result<core::ShapeProfile> shape_profile_from_json(const json& j, const std::string& path) {
+  try {
+    core::ShapeProfile p;
+    FL_TRY(read_shape(j, path, p));
+    return p;
+  } catch (const std::exception& e) {
+    return make_error(Errc::internal, std::string("decode shape: ") + e.what());
+  }
 }
 
 Result<core::FaultSpec> fault_spec_from_json(const json& j) {

@@ -40,9 +40,19 @@ std::string reply_error(std::optional<uint64_t> id, const Error& e);  // id null
 
 // FaultSpec <-> JSON (the "fault" member of an apply request). from_json checks types and
 // parses every string with core/parse.h, naming the field in errors ("fault.sides[1].cidrs[0]:
-// ..."); it does not run core::validate.
+// ..."); it does not run core::validate. It does apply one default: a shaping kind whose
+// request names no match.direction gets egress. A matrix pair names its sides ("from": "eu");
+// an unnamed side is found by validate()'s name for it, "s<index+1>". to_json emits "shape",
+// "pairs" and "replace_root" only for shaping kinds (or when set), so requests of the other
+// kinds stay what daemons before shaping accept; from_json(to_json(x)) == x for every spec
+// whose pairs index existing sides.
 json fault_spec_to_json(const core::FaultSpec& spec);
 Result<core::FaultSpec> fault_spec_from_json(const json& j);
+
+// One profile, as the "shape" member of a FaultSpec or a pair: every member, in its wire units
+// (delay_us, rate_bps, ...). `path` prefixes errors.
+json shape_profile_to_json(const core::ShapeProfile& p);
+Result<core::ShapeProfile> shape_profile_from_json(const json& j, const std::string& path);
 
 // Reply parsing on the client side: {"id":N,"ok":true,"result":...} -> result, or the Error
 // carried by an ok:false reply (code mapped back with errc_from_name).
