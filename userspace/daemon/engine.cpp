@@ -1,5 +1,6 @@
 #include "daemon/engine.h"
 
+#include <net/if.h>
 #include <time.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/plan.h"
+#include "kernel/shaping.h"
 #include "protocol/protocol.h"
 
 namespace fl::daemon {
@@ -30,7 +32,27 @@ int64_t unix_ms_now() {
 }
 
 json counters_json(const kernel::Counters& c) {
-  return {{"matched", c.matched}, {"dropped", c.dropped}, {"exempted", c.exempted}};
+  return {{"matched", c.matched}, {"dropped", c.dropped}, {"exempted", c.exempted}, {"shaped", c.shaped}};
+}
+
+// A matrix's counters per ordered pair (empty for other kinds).
+json pairs_json(const core::FaultSpec& spec, const std::vector<kernel::Counters>& per_slot) {
+  json out = json::array();
+  if (spec.kind != core::FaultKind::matrix) return out;
+  for (size_t k = 0; k < spec.pairs.size() && k < per_slot.size(); k++) {
+    const auto& p = spec.pairs[k];
+    out.push_back({{"from", spec.sides.at(p.from).name},
+                   {"to", spec.sides.at(p.to).name},
+                   {"profile", p.profile.str()},
+                   {"counters", counters_json(per_slot[k])}});
+  }
+  return out;
+}
+
+std::string class_str(uint16_t minor) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%x:%x", kernel::kHtbMajor, minor);
+  return buf;
 }
 
 constexpr auto kGraceWait = std::chrono::milliseconds(500);  // keeps the loop (and the lease) live
@@ -61,6 +83,17 @@ struct AttachedIface {
   int refs = 0;
 };
 
+// A shaping tree of ours: the root HTB on an interface (egress) or on the ifb serving it
+// (ingress), shared by every shaping fault on that interface and direction.
+struct ShapingTree {
+  int ifindex = 0;         // the interface
+  std::string ifname;
+  int dev = 0;             // where the tree is: ifindex (egress) or the ifb's ifindex (ingress)
+  kernel::SavedQdisc saved;  // egress: the root qdisc to put back
+  JournalEntry je;
+  int refs = 0;
+};
+
 struct Engine::Target {
   core::Target spec;
   std::string label;
@@ -81,11 +114,26 @@ struct Engine::Target {
   core::IndexPool if_bits{FL_MAX_IFACES};
   std::map<int, RefBit<int>> if_refs;
 
+  std::map<int, ShapingTree> egress_trees, ingress_trees;  // by interface ifindex
+
   core::IndexPool slots{FL_MAX_SLOTS};
-  int faults = 0;
+  int faults = 0;  // active slots
   // A kernel removal failed: some map entry may still carry a released meaning, or a filter
   // may still be attached. Its bits stay taken and its data path is never reused.
   bool dirty = false;
+};
+
+struct Engine::FaultPart {
+  Target* t = nullptr;
+  std::vector<uint32_t> slots;  // one per planned slot (matrix: per pair, in pair order)
+  bool active = false;
+  std::vector<int> egress_trees, ingress_trees;  // interfaces whose tree this part holds
+  std::vector<std::pair<int, uint16_t>> classes;  // (tree device, class minor) it created
+  std::vector<std::vector<Cidr>> sets;
+  std::vector<Exemption> rules;
+  std::vector<int> attached;  // ifindexes holding an attachment ref
+  std::vector<int> if_bits;   // ifindexes holding an interface-bit ref
+  std::vector<kernel::Interface> ifaces;
 };
 
 struct Engine::Fault {
@@ -94,18 +142,9 @@ struct Engine::Fault {
   int64_t created_unix_ms = 0;
   uint64_t expires_ns = 0;
 
-  struct Part {
-    Target* t = nullptr;
-    uint32_t slot = UINT32_MAX;
-    bool active = false;
-    std::vector<std::vector<Cidr>> sets;
-    std::vector<Exemption> rules;
-    std::vector<int> attached;  // ifindexes holding an attachment ref
-    std::vector<int> if_bits;   // ifindexes holding an interface-bit ref
-    std::vector<kernel::Interface> ifaces;
-  };
+  using Part = FaultPart;
   std::vector<Part> parts;
-  std::vector<kernel::Counters> last_counters;
+  std::vector<std::vector<kernel::Counters>> last_counters;  // per part, per slot
 };
 
 namespace {
@@ -231,47 +270,218 @@ void Engine::drop_target_if_idle(Target& t) {
 
 // ---- apply ----
 
-Status Engine::prepare(Fault& f, Target& t) {
-  Fault::Part& part = f.parts.back();
+// What the kernel must have for spec, checked before anything changes. Probed, not assumed: a
+// feature the probe could not decide counts as missing, with the reason.
+Status Engine::check_kernel_can(const core::FaultSpec& spec) const {
+  if (!core::is_shaping(spec.kind)) return {};
+  std::vector<const core::ShapeProfile*> profiles;
+  if (spec.kind == core::FaultKind::matrix)
+    for (const auto& p : spec.pairs) profiles.push_back(&p.profile);
+  else
+    profiles.push_back(&spec.shape);
+  bool netem = false, klass = false;
+  for (const auto* p : profiles) {
+    netem = netem || p->needs_netem();
+    klass = klass || p->needs_class();
+  }
+  const std::string kind = core::kind_name(spec.kind);
+  auto missing = [&](kernel::Tri have, const char* what, const char* option, const char* why) -> Status {
+    if (have == kernel::Tri::yes) return {};
+    std::string state = have == kernel::Tri::no ? "has no " : "could not be probed for ";
+    return make_error(Errc::kernel_unsupported, kind + ": this kernel (" + features_.kernel_release + ") " + state +
+                                                    what + "; " + why + " need " + option + ". Nothing was changed.");
+  };
+  if (netem)
+    FL_TRY(missing(features_.netem, "netem qdisc", "CONFIG_NET_SCH_NETEM (module sch_netem)",
+                   "delay, jitter, corrupt, duplicate and reorder"));
+  if (klass) FL_TRY(missing(features_.htb, "HTB qdisc", "CONFIG_NET_SCH_HTB (module sch_htb)", "shaping classes"));
+  if (klass && (static_cast<uint8_t>(spec.match.direction) & static_cast<uint8_t>(core::Direction::ingress)))
+    FL_TRY(missing(features_.ifb, "ifb device", "CONFIG_IFB (module ifb)", "shaping on ingress (--direction ingress|both)"));
+  return {};
+}
+
+// Lists the part's interfaces and, for shaping, checks every root qdisc it would replace. Runs
+// for every target before prepare() changes anything, so a refusal leaves every target as it was.
+Status Engine::resolve(Fault& f, FaultPart& part) {
+  Target& t = *part.t;
   const core::FaultSpec& spec = f.spec;
-  if (t.faults >= FL_MAX_ACTIVE_FAULTS)
-    return make_error(Errc::resource_exhausted,
-                      "too many faults in " + t.label + " (limit " + std::to_string(FL_MAX_ACTIVE_FAULTS) + ")");
+  auto guard = kernel::NetnsGuard::enter(t.ns);
+  if (!guard.ok()) return guard.take_error();
+  auto all = kernel::list_interfaces();
+  if (!all.ok()) return all.take_error();
+  auto ours = [](const kernel::Interface& i) { return i.name.rfind(kernel::kIfbPrefix, 0) == 0; };
+  if (spec.devs.empty()) {
+    for (auto& i : *all) {
+      if (i.loopback || ours(i)) continue;  // our ifb devices are plumbing, never targets
+      if (!i.ethernet) {
+        // The program parses Ethernet frames; on an L3 device (wireguard, tun, ipip) it would
+        // see IP where it expects a MAC header and match nothing, silently.
+        spdlog::info("{}: skipping {} (link type {}, not Ethernet)", t.label, i.name, i.arphrd);
+        continue;
+      }
+      part.ifaces.push_back(i);
+    }
+    if (part.ifaces.empty())
+      return make_error(Errc::target_unavailable, "no Ethernet interface other than loopback in " + t.label);
+  } else {
+    for (const auto& name : spec.devs) {
+      auto it = std::find_if(all->begin(), all->end(), [&](auto& i) { return i.name == name; });
+      if (it == all->end()) {
+        std::string have;
+        for (auto& i : *all) have += (have.empty() ? "" : ", ") + i.name;
+        return make_error(Errc::target_unavailable,
+                          "interface " + name + " not found in " + t.label + " (has: " + have + ")");
+      }
+      if (ours(*it))
+        return make_error(Errc::invalid_argument,
+                          "interface " + name + " in " + t.label + " is an ifb device of faultline's own");
+      if (!it->ethernet)
+        return make_error(Errc::kernel_unsupported,
+                          "interface " + name + " in " + t.label + " is not an Ethernet interface (link type " +
+                              std::to_string(it->arphrd) + "); faults apply to Ethernet-framed interfaces only");
+      part.ifaces.push_back(*it);
+    }
+  }
+  if (needs_egress_tree(spec)) {
+    for (const auto& ifc : part.ifaces) {
+      if (t.egress_trees.count(ifc.index)) continue;
+      auto q = kernel::read_root_qdisc(ifc.index);
+      if (!q.ok()) return q.take_error().wrap(ifc.name);
+      FL_TRY(kernel::check_replaceable(*q, ifc.index, ifc.name, spec.replace_root));
+    }
+  }
+  return {};
+}
+
+bool Engine::needs_egress_tree(const core::FaultSpec& spec) {
+  return core::is_shaping(spec.kind) &&
+         (static_cast<uint8_t>(spec.match.direction) & static_cast<uint8_t>(core::Direction::egress));
+}
+
+bool Engine::needs_ingress_tree(const core::FaultSpec& spec) {
+  return core::is_shaping(spec.kind) &&
+         (static_cast<uint8_t>(spec.match.direction) & static_cast<uint8_t>(core::Direction::ingress));
+}
+
+// Takes a reference on the interface's shaping tree in one direction, building it first if
+// this is its first shaping fault. In the target's namespace.
+Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& ifc, bool ingress,
+                         bool replace_root) {
+  auto& trees = ingress ? t.ingress_trees : t.egress_trees;
+  auto it = trees.find(ifc.index);
+  if (it == trees.end()) {
+    ShapingTree tree;
+    tree.ifindex = ifc.index;
+    tree.ifname = ifc.name;
+    JournalEntry je;
+    je.netns_path = t.ns.path();
+    je.netns_dev = t.ns.id().dev;
+    je.netns_ino = t.ns.id().ino;
+    je.mode = "-";
+    if (!ingress) {
+      auto q = kernel::read_root_qdisc(ifc.index);
+      if (!q.ok()) return q.take_error().wrap(ifc.name);
+      // Checked in resolve(); again here because another target's apply may sit in between.
+      FL_TRY(kernel::check_replaceable(*q, ifc.index, ifc.name, replace_root));
+      if (q->ours) {
+        // A tree of ours that nothing here knows of: the leftover of a killed instance whose
+        // journal was lost. What it replaced is unknown; the kernel's default goes back.
+        spdlog::warn("{}: {} already has faultline's root qdisc; the kernel default will replace it",
+                     t.label, ifc.name);
+        q->kind.clear();
+      }
+      tree.saved = *q;
+      tree.dev = ifc.index;
+      je.what = "root-qdisc";
+      je.ifname = ifc.name;
+      je.ifindex = ifc.index;
+      je.saved_qdisc = tree.saved.to_json().dump();
+      if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
+      auto st = kernel::install_root(ifc.index);
+      if (!st.ok()) {
+        (void)kernel::restore_root(ifc.index, tree.saved);
+        if (journal_) (void)journal_->remove(je);
+        return st.take_error().wrap(ifc.name);
+      }
+    } else {
+      je.what = "ifb";
+      je.ifname = kernel::ifb_name(ifc.index);
+      if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
+      auto ifb = kernel::create_ifb(ifc.index);
+      if (!ifb.ok()) {
+        if (journal_) (void)journal_->remove(je);
+        return ifb.take_error().wrap(ifc.name + " ingress");
+      }
+      JournalEntry with_index = je;
+      with_index.ifindex = *ifb;
+      if (journal_) {
+        auto js = journal_->replace(je, with_index);
+        if (!js.ok()) spdlog::error("journal: {}", js.error().message);
+      }
+      je = with_index;
+      tree.dev = *ifb;
+      Status st = kernel::install_root(*ifb);
+      if (st.ok()) st = t.dp->set_ifb(static_cast<uint32_t>(ifc.index), static_cast<uint32_t>(*ifb));
+      if (!st.ok()) {
+        (void)t.dp->delete_ifb(static_cast<uint32_t>(ifc.index));
+        (void)kernel::delete_link(*ifb);
+        if (journal_) (void)journal_->remove(je);
+        return st.take_error().wrap(ifc.name + " ingress");
+      }
+    }
+    tree.je = je;
+    it = trees.emplace(ifc.index, std::move(tree)).first;
+    spdlog::info("{}: shaping tree on {} {}", t.label, ifc.name, ingress ? "ingress (ifb)" : "egress");
+  }
+  it->second.refs++;
+  (ingress ? part.ingress_trees : part.egress_trees).push_back(ifc.index);
+  return {};
+}
+
+// Drops a reference; the last one puts the interface back as it was. In the target's namespace.
+void Engine::release_tree(Target& t, int ifindex, bool ingress) {
+  auto& trees = ingress ? t.ingress_trees : t.egress_trees;
+  auto it = trees.find(ifindex);
+  if (it == trees.end() || --it->second.refs > 0) return;
+  ShapingTree& tree = it->second;
+  Status st;
+  char name[IF_NAMESIZE] = {};
+  bool exists = if_indextoname(static_cast<unsigned>(tree.dev), name) != nullptr;
+  if (ingress) {
+    st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
+    // Deleting the ifb takes its tree with it. Packets a program run redirected a moment ago
+    // are dropped with it; the slots were off before we got here.
+    if (st.ok() && exists) st = kernel::delete_link(tree.dev);
+  } else if (exists) {
+    st = kernel::restore_root(tree.dev, tree.saved);
+  }
+  if (!st.ok()) {
+    spdlog::error("{}: {} {}: {}; left in the journal for the next start", t.label, tree.ifname,
+                  ingress ? "delete ifb" : "restore root qdisc", st.error().message);
+    t.dirty = true;
+  } else {
+    if (!exists) spdlog::info("{}: {} is gone; nothing to put back", t.label, tree.ifname);
+    if (journal_) {
+      auto js = journal_->remove(tree.je);
+      if (!js.ok()) spdlog::error("journal: {}", js.error().message);
+    }
+    spdlog::info("{}: {} {} restored", t.label, tree.ifname, ingress ? "ingress" : "egress");
+  }
+  trees.erase(it);
+}
+
+Status Engine::prepare(Fault& f, FaultPart& part) {
+  Target& t = *part.t;
+  const core::FaultSpec& spec = f.spec;
+  size_t nslots = spec.kind == core::FaultKind::matrix ? spec.pairs.size() : 1;
+  if (t.faults + static_cast<int>(nslots) > FL_MAX_ACTIVE_FAULTS)
+    return make_error(Errc::resource_exhausted, "too many faults in " + t.label + " (limit " +
+                                                    std::to_string(FL_MAX_ACTIVE_FAULTS) +
+                                                    " slots; a matrix takes one per pair)");
 
   {
     auto guard = kernel::NetnsGuard::enter(t.ns);
     if (!guard.ok()) return guard.take_error();
-    auto all = kernel::list_interfaces();
-    if (!all.ok()) return all.take_error();
-    if (spec.devs.empty()) {
-      for (auto& i : *all) {
-        if (i.loopback) continue;
-        if (!i.ethernet) {
-          // The program parses Ethernet frames; on an L3 device (wireguard, tun, ipip) it would
-          // see IP where it expects a MAC header and match nothing, silently.
-          spdlog::info("{}: skipping {} (link type {}, not Ethernet)", t.label, i.name, i.arphrd);
-          continue;
-        }
-        part.ifaces.push_back(i);
-      }
-      if (part.ifaces.empty())
-        return make_error(Errc::target_unavailable, "no Ethernet interface other than loopback in " + t.label);
-    } else {
-      for (const auto& name : spec.devs) {
-        auto it = std::find_if(all->begin(), all->end(), [&](auto& i) { return i.name == name; });
-        if (it == all->end()) {
-          std::string have;
-          for (auto& i : *all) have += (have.empty() ? "" : ", ") + i.name;
-          return make_error(Errc::target_unavailable,
-                            "interface " + name + " not found in " + t.label + " (has: " + have + ")");
-        }
-        if (!it->ethernet)
-          return make_error(Errc::kernel_unsupported,
-                            "interface " + name + " in " + t.label + " is not an Ethernet interface (link type " +
-                                std::to_string(it->arphrd) + "); faults apply to Ethernet-framed interfaces only");
-        part.ifaces.push_back(*it);
-      }
-    }
     for (const auto& ifc : part.ifaces) {
       auto at = t.attached.find(ifc.index);
       if (at != t.attached.end()) {
@@ -279,8 +489,8 @@ Status Engine::prepare(Fault& f, Target& t) {
         part.attached.push_back(ifc.index);
         continue;
       }
-      JournalEntry je{t.ns.path(), t.ns.id().dev, t.ns.id().ino, ifc.name, ifc.index,
-                      kernel::attach_mode_name(mode_), false};
+      JournalEntry je{"attach", t.ns.path(), t.ns.id().dev, t.ns.id().ino, ifc.name, ifc.index,
+                      kernel::attach_mode_name(mode_), false, ""};
       // Write-ahead: if we die between here and the attach, the next start looks and finds
       // nothing, which is harmless; the other order could leak a filter.
       if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
@@ -387,25 +597,66 @@ Status Engine::prepare(Fault& f, Target& t) {
     }
   }
 
-  auto slot = acquire(t.slots, *grace_, "fault slot", t.label);
-  if (!slot.ok()) return slot.take_error();
-  part.slot = *slot;
-  fl_slot s = core::plan_slot(spec, bits);
-  s.gen = next_gen_++;
-  FL_TRY_CTX(t.dp->reset_slot_state(part.slot), "reset counters");
-  FL_TRY_CTX(t.dp->write_slot(part.slot, s), "write slot");
+  auto planned = core::plan_slots(spec, bits);
+  for (size_t i = 0; i < planned.size(); i++) {
+    auto slot = acquire(t.slots, *grace_, "fault slot", t.label);
+    if (!slot.ok()) return slot.take_error();
+    part.slots.push_back(*slot);
+  }
+
+  // Shaping: the trees, then one class per slot that needs one, all before any slot is written,
+  // so a packet never meets a class id whose class is not there yet.
+  bool egress = needs_egress_tree(spec), ingress = needs_ingress_tree(spec);
+  bool any_class = std::any_of(planned.begin(), planned.end(),
+                               [](auto& p) { return p.profile && p.profile->needs_class(); });
+  if (any_class && (egress || ingress)) {
+    auto guard = kernel::NetnsGuard::enter(t.ns);
+    if (!guard.ok()) return guard.take_error();
+    for (const auto& ifc : part.ifaces) {
+      for (bool in : {false, true}) {
+        if (!(in ? ingress : egress)) continue;
+        FL_TRY(hold_tree(t, part, ifc, in, spec.replace_root));
+        int dev = (in ? t.ingress_trees : t.egress_trees).at(ifc.index).dev;
+        for (size_t i = 0; i < planned.size(); i++) {
+          if (!planned[i].profile || !planned[i].profile->needs_class()) continue;
+          uint16_t minor = kernel::slot_minor(part.slots[i]);
+          auto st = kernel::add_class(dev, minor, *planned[i].profile);
+          if (!st.ok())
+            return st.take_error().wrap(ifc.name + (in ? " ingress" : " egress") + " class " + class_str(minor));
+          part.classes.emplace_back(dev, minor);
+        }
+      }
+    }
+  }
+
+  uint32_t seq_base = next_shape_seq_;
+  next_shape_seq_ += static_cast<uint32_t>(planned.size());
+  for (size_t i = 0; i < planned.size(); i++) {
+    fl_slot s = planned[i].slot;
+    s.gen = next_gen_++;
+    if (s.flags & FL_F_SHAPE) {
+      s.prio = kernel::class_id(kernel::slot_minor(part.slots[i]));
+      // Later applies get higher numbers; within a matrix the pair listed last wins.
+      s.shape_seq = seq_base + static_cast<uint32_t>(i);
+    }
+    FL_TRY_CTX(t.dp->reset_slot_state(part.slots[i]), "reset counters");
+    FL_TRY_CTX(t.dp->write_slot(part.slots[i], s), "write slot");
+  }
   return {};
 }
 
 Result<json> Engine::apply(core::FaultSpec spec) {
   if (!spec.name.empty() && find(spec.name))
     return make_error(Errc::already_exists, "a fault named " + spec.name + " is already active");
+  FL_TRY(check_kernel_can(spec));
 
   auto f = std::make_unique<Fault>();
   f->spec = std::move(spec);
   f->created_unix_ms = unix_ms_now();
 
   Status failed;
+  // First every target is found and looked at, then changed: a target that refuses (no such
+  // interface, a root qdisc we must not replace) stops the apply before any kernel change.
   for (const auto& target : f->spec.targets) {
     auto t = target_for(target);
     if (!t.ok()) {
@@ -420,11 +671,15 @@ Result<json> Engine::apply(core::FaultSpec spec) {
     }
     f->parts.push_back(Fault::Part{});
     f->parts.back().t = *t;
-    auto st = prepare(*f, **t);
+    auto st = resolve(*f, f->parts.back());
     if (!st.ok()) {
       failed = st.take_error().wrap("target " + target.str());
       break;
     }
+  }
+  for (size_t i = 0; failed.ok() && i < f->parts.size(); i++) {
+    auto st = prepare(*f, f->parts[i]);
+    if (!st.ok()) failed = st.take_error().wrap("target " + f->parts[i].t->spec.str());
   }
   if (!failed.ok()) {
     // Nothing was switched on; give back everything the prepared parts took.
@@ -439,13 +694,14 @@ Result<json> Engine::apply(core::FaultSpec spec) {
 
   f->id = next_id_++;
   f->expires_ns = monotonic_ns() + static_cast<uint64_t>(f->spec.duration.count()) * 1000000ull;
-  // Switch on: one store per target. Before this point no packet could see the fault.
+  // Switch on: one store per slot. Before this point no packet could see the fault.
   for (auto& p : f->parts) {
     p.t->dp->set_nslots(p.t->slots.high_water());
-    if (core::slot_unscoped(p.t->dp->slot(p.slot))) p.t->dp->set_unscoped(true);
-    p.t->dp->activate_slot(p.slot, f->expires_ns);
+    for (uint32_t idx : p.slots)
+      if (core::slot_unscoped(p.t->dp->slot(idx))) p.t->dp->set_unscoped(true);
+    for (uint32_t idx : p.slots) p.t->dp->activate_slot(idx, f->expires_ns);
     p.active = true;
-    p.t->faults++;
+    p.t->faults += static_cast<int>(p.slots.size());
   }
   uint64_t id = f->id;
   faults_[id] = std::move(f);
@@ -459,9 +715,30 @@ Result<json> Engine::apply(core::FaultSpec spec) {
 void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   Fault::Part& part = f.parts[i];
   Target& t = *part.t;
-  if (part.slot != UINT32_MAX) {
-    t.slots.release(part.slot, stamp);
-    part.slot = UINT32_MAX;
+  for (uint32_t idx : part.slots) t.slots.release(idx, stamp);
+  part.slots.clear();
+  // Classes first (their slots are off or were never on), then the trees they hang from.
+  if (!part.classes.empty() || !part.egress_trees.empty() || !part.ingress_trees.empty()) {
+    auto g = kernel::NetnsGuard::enter(t.ns);
+    if (!g.ok()) {
+      spdlog::error("{}: cannot enter to remove shaping: {}", t.label, g.error().message);
+      t.dirty = true;
+    } else {
+      for (auto [dev, minor] : part.classes) {
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(static_cast<unsigned>(dev), name)) continue;  // device gone, class with it
+        auto st = kernel::delete_class(dev, minor);
+        if (!st.ok()) {
+          spdlog::error("{}: delete class {}: {}", t.label, class_str(minor), st.error().message);
+          t.dirty = true;
+        }
+      }
+      for (int ifindex : part.egress_trees) release_tree(t, ifindex, false);
+      for (int ifindex : part.ingress_trees) release_tree(t, ifindex, true);
+    }
+    part.classes.clear();
+    part.egress_trees.clear();
+    part.ingress_trees.clear();
   }
   for (const auto& cidrs : part.sets) {
     auto it = t.set_refs.find(cidrs);
@@ -531,19 +808,23 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
 void Engine::end_fault(Fault& f, FaultState why) {
   // Off everywhere first (one store each), then the bookkeeping.
   for (auto& p : f.parts)
-    if (p.active) p.t->dp->deactivate_slot(p.slot);
+    if (p.active)
+      for (uint32_t idx : p.slots) p.t->dp->deactivate_slot(idx);
   uint64_t stamp = grace_->current();
   f.last_counters.clear();
   for (auto& p : f.parts) {
-    auto c = p.t->dp->counters(p.slot);
-    f.last_counters.push_back(c.ok() ? *c : kernel::Counters{});
+    f.last_counters.emplace_back();
+    for (uint32_t idx : p.slots) {
+      auto c = p.t->dp->counters(idx);
+      f.last_counters.back().push_back(c.ok() ? *c : kernel::Counters{});
+    }
   }
   ended_.push_front(status_of(f, why));
   while (ended_.size() > 64) ended_.pop_back();
   std::vector<Target*> touched;
   for (size_t i = 0; i < f.parts.size(); i++) {
     touched.push_back(f.parts[i].t);
-    if (f.parts[i].active) f.parts[i].t->faults--;
+    if (f.parts[i].active) f.parts[i].t->faults -= static_cast<int>(f.parts[i].slots.size());
     f.parts[i].active = false;
     release_part(f, i, stamp);
   }
@@ -621,18 +902,39 @@ Status Engine::shutdown() {
 json Engine::status_of(const Fault& f, FaultState state) const {
   kernel::Counters total;
   json per_target = json::array(), targets = json::array(), ifaces = json::array();
+  size_t nslots = f.spec.kind == core::FaultKind::matrix ? f.spec.pairs.size() : 1;
+  std::vector<kernel::Counters> per_slot(nslots);
   for (size_t i = 0; i < f.parts.size(); i++) {
     const auto& p = f.parts[i];
     kernel::Counters c;
-    if (state == FaultState::active && p.slot != UINT32_MAX) {
-      auto r = p.t->dp->counters(p.slot);
-      if (r.ok()) c = *r;
-    } else if (i < f.last_counters.size()) {
-      c = f.last_counters[i];
+    for (size_t k = 0; k < nslots; k++) {
+      kernel::Counters sc;
+      if (state == FaultState::active && k < p.slots.size()) {
+        auto r = p.t->dp->counters(p.slots[k]);
+        if (r.ok()) sc = *r;
+      } else if (i < f.last_counters.size() && k < f.last_counters[i].size()) {
+        sc = f.last_counters[i][k];
+      }
+      c += sc;
+      per_slot[k] += sc;
     }
     total += c;
     targets.push_back(p.t->label);
-    per_target.push_back({{"target", p.t->label}, {"counters", counters_json(c)}});
+    json pt = {{"target", p.t->label}, {"counters", counters_json(c)}};
+    // Where the fault's packets are queued: proof that the tree and class exist.
+    if (state == FaultState::active && !p.classes.empty()) {
+      json classes = json::array();
+      for (auto [dev, minor] : p.classes) {
+        std::string dev_name = std::to_string(dev);
+        for (const auto* trees : {&p.t->egress_trees, &p.t->ingress_trees})
+          for (const auto& [ifindex, tree] : *trees)
+            if (tree.dev == dev)
+              dev_name = trees == &p.t->egress_trees ? tree.ifname : kernel::ifb_name(ifindex);
+        classes.push_back({{"dev", dev_name}, {"class", class_str(minor)}});
+      }
+      pt["classes"] = classes;
+    }
+    per_target.push_back(pt);
     for (const auto& ifc : p.ifaces)
       ifaces.push_back({{"target", p.t->label}, {"dev", ifc.name}, {"ifindex", ifc.index},
                         {"mode", kernel::attach_mode_name(mode_)}});
@@ -651,6 +953,7 @@ json Engine::status_of(const Fault& f, FaultState state) const {
           {"interfaces", ifaces},
           {"counters", counters_json(total)},
           {"per_target", per_target},
+          {"pairs", pairs_json(f.spec, per_slot)},
           {"spec", proto::fault_spec_to_json(f.spec)}};
 }
 
@@ -683,8 +986,11 @@ Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
   }
   size_t cleaned = 0;
   std::vector<JournalEntry> failed;
+  // ifb devices and root qdiscs outlive the process on every kernel; tc filters only on the
+  // legacy path (tcx links died with the process that held them).
   for (const auto& e : prev->entries) {
-    if (e.mode != "tc") continue;  // tcx links died with the process that held them
+    bool shaping = e.what == "root-qdisc" || e.what == "ifb";
+    if (!shaping && e.mode != "tc") continue;
     auto ns = kernel::Netns::open_path(e.netns_path);
     if (!ns.ok() || ns->id().dev != e.netns_dev || ns->id().ino != e.netns_ino) {
       spdlog::info("leftover on {} in {}: namespace is gone", e.ifname, e.netns_path);
@@ -700,19 +1006,48 @@ Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
     bool same = ifs.ok() && std::any_of(ifs->begin(), ifs->end(), [&](auto& i) {
                   return i.index == e.ifindex && i.name == e.ifname;
                 });
+    if (e.what == "ifb" && e.ifindex == 0) {
+      // Died between the journal write and the device's creation: look it up by name.
+      auto it = ifs.ok() ? std::find_if(ifs->begin(), ifs->end(), [&](auto& i) { return i.name == e.ifname; })
+                         : std::vector<kernel::Interface>::iterator{};
+      same = ifs.ok() && it != ifs->end();
+      if (same) {
+        JournalEntry found = e;
+        found.ifindex = it->index;
+        auto st = kernel::delete_link(found.ifindex);
+        if (!st.ok()) failed.push_back(e); else cleaned++;
+        continue;
+      }
+    }
     if (!same) {
       spdlog::info("leftover on {} in {}: interface is gone", e.ifname, e.netns_path);
       continue;
     }
-    auto st = kernel::remove_tc_leftovers(e.ifindex, e.created_clsact);
+    Status st;
+    if (e.what == "ifb") {
+      st = kernel::delete_link(e.ifindex);
+    } else if (e.what == "root-qdisc") {
+      auto saved = kernel::SavedQdisc::from_json(nlohmann::json::parse(e.saved_qdisc, nullptr, false));
+      auto now = kernel::read_root_qdisc(e.ifindex);
+      if (!saved.ok()) {
+        st = saved.take_error();
+      } else if (now.ok() && !now->ours) {
+        spdlog::info("leftover on {} in {}: root qdisc is no longer ours ({}); left alone", e.ifname,
+                     e.netns_path, now->kind);
+      } else {
+        st = kernel::restore_root(e.ifindex, *saved);
+      }
+    } else {
+      st = kernel::remove_tc_leftovers(e.ifindex, e.created_clsact);
+    }
     if (!st.ok()) {
-      spdlog::error("leftover on {} in {}: {}", e.ifname, e.netns_path, st.error().message);
+      spdlog::error("leftover {} on {} in {}: {}", e.what, e.ifname, e.netns_path, st.error().message);
       failed.push_back(e);
     } else {
       cleaned++;
     }
   }
-  spdlog::info("removed leftovers of a previous instance (pid {}) on {} interface(s)", prev->pid, cleaned);
+  spdlog::info("removed leftovers of a previous instance (pid {}): {} item(s)", prev->pid, cleaned);
   FL_TRY(journal.clear());
   // What could not be removed stays journalled, so the next start tries again.
   for (const auto& e : failed) FL_TRY(journal.add(e));

@@ -76,10 +76,17 @@ class Engine {
  private:
   struct Target;
   struct Fault;
+  struct FaultPart;  // one fault's share of one target
 
   Engine() = default;
   Result<Target*> target_for(const core::Target& t);
-  Status prepare(Fault& f, Target& t);
+  Status check_kernel_can(const core::FaultSpec& spec) const;
+  Status resolve(Fault& f, FaultPart& part);
+  Status prepare(Fault& f, FaultPart& part);
+  Status hold_tree(Target& t, FaultPart& part, const kernel::Interface& ifc, bool ingress, bool replace_root);
+  void release_tree(Target& t, int ifindex, bool ingress);
+  static bool needs_egress_tree(const core::FaultSpec& spec);
+  static bool needs_ingress_tree(const core::FaultSpec& spec);
   void release_part(Fault& f, size_t part_idx, uint64_t stamp);
   void end_fault(Fault& f, FaultState why);
   void drop_target_if_idle(Target& t);
@@ -101,6 +108,7 @@ class Engine {
   std::deque<nlohmann::json> ended_;  // recent ended faults, for get
   uint64_t next_id_ = 1;
   uint32_t next_gen_ = 1;
+  uint32_t next_shape_seq_ = 1;
   uint64_t lease_expires_ = 0;
 };
 

@@ -78,6 +78,9 @@ Result<JournalFile> Journal::load() const {
       je.ifindex = e.at("ifindex").get<int>();
       je.mode = e.at("mode").get<std::string>();
       je.created_clsact = e.at("created_clsact").get<bool>();
+      // Journals of version 1 without these members hold attachments only.
+      je.what = e.value("what", std::string("attach"));
+      je.saved_qdisc = e.value("saved_qdisc", std::string());
       out.entries.push_back(std::move(je));
     }
     return out;
@@ -124,7 +127,9 @@ Status Journal::write() {
                    {"ifname", e.ifname},
                    {"ifindex", e.ifindex},
                    {"mode", e.mode},
-                   {"created_clsact", e.created_clsact}});
+                   {"created_clsact", e.created_clsact},
+                   {"what", e.what},
+                   {"saved_qdisc", e.saved_qdisc}});
   json j = {{"version", 1}, {"boot_id", current_.boot_id}, {"pid", current_.pid}, {"attachments", arr}};
   std::string data = j.dump(1) + "\n";
   std::string tmp = path_ + ".tmp";

@@ -2,7 +2,9 @@
 // killed one left. Written ahead of every attach and after every detach with write, fsync,
 // rename, fsync(dir): a crash leaves either the old or the new file, never a torn one.
 // tcx links die with their fd, so only legacy tc filters (and clsact qdiscs we created) can
-// outlive us; tcx entries are kept for the record and for diagnostics.
+// outlive us; tcx entries are kept for the record and for diagnostics. Shaping trees outlive
+// us on every kernel: a root qdisc we replaced is journalled with what to put back, an ifb
+// device with its name.
 #pragma once
 
 #include <cstdint>
@@ -14,12 +16,16 @@
 namespace fl::daemon {
 
 struct JournalEntry {
+  // "attach": our programs on ifname; "root-qdisc": our HTB replaced ifname's root qdisc, which
+  // saved_qdisc (SavedQdisc JSON) describes; "ifb": ifname is an ifb device we created.
+  std::string what = "attach";
   std::string netns_path;  // how we reached the namespace
   uint64_t netns_dev = 0, netns_ino = 0;
   std::string ifname;
   int ifindex = 0;
   std::string mode;  // "tcx" or "tc"
   bool created_clsact = false;
+  std::string saved_qdisc;
   bool operator==(const JournalEntry&) const = default;
 };
 

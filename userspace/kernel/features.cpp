@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "kernel/attach.h"
+#include "kernel/shaping.h"
 
 namespace fl::kernel {
 
@@ -65,6 +66,12 @@ Features probe_features() {
   int prog = load_trivial_cls();
   f.clsact = prog >= 0 ? Tri::yes : Tri::unknown;  // cls_bpf programs load; clsact checked on use
   if (prog >= 0) close(prog);
+  auto s = probe_shaping();
+  f.netem = s.netem;
+  f.htb = s.htb;
+  f.tbf = s.tbf;
+  f.fq = s.fq;
+  f.ifb = s.ifb;
   return f;
 }
 
@@ -73,12 +80,18 @@ nlohmann::json Features::to_json() const {
           {"tcx", tri_name(tcx)},
           {"clsact", tri_name(clsact)},
           {"btf", tri_name(btf)},
-          {"bpf_loop", tri_name(bpf_loop)}};
+          {"bpf_loop", tri_name(bpf_loop)},
+          {"netem", tri_name(netem)},
+          {"htb", tri_name(htb)},
+          {"tbf", tri_name(tbf)},
+          {"fq", tri_name(fq)},
+          {"ifb", tri_name(ifb)}};
 }
 
 std::string Features::summary() const {
   return "kernel " + kernel_release + ": tcx=" + tri_name(tcx) + " clsact=" + tri_name(clsact) +
-         " btf=" + tri_name(btf) + " bpf_loop=" + tri_name(bpf_loop);
+         " btf=" + tri_name(btf) + " bpf_loop=" + tri_name(bpf_loop) + " netem=" + tri_name(netem) +
+         " htb=" + tri_name(htb) + " tbf=" + tri_name(tbf) + " fq=" + tri_name(fq) + " ifb=" + tri_name(ifb);
 }
 
 }  // namespace fl::kernel

@@ -16,6 +16,12 @@ struct Features {
   Tri clsact = Tri::unknown;   // sch_clsact + cls_bpf, the legacy path
   Tri btf = Tri::unknown;      // /sys/kernel/btf/vmlinux
   Tri bpf_loop = Tri::unknown; // our program needs it (5.17+)
+  // Shaping building blocks, probed in a scratch network namespace (see probe_shaping).
+  Tri netem = Tri::unknown;    // delay, jitter, corrupt, duplicate, reorder
+  Tri htb = Tri::unknown;      // every shaping fault: our root qdisc and its classes
+  Tri tbf = Tri::unknown;
+  Tri fq = Tri::unknown;
+  Tri ifb = Tri::unknown;      // ingress shaping (redirect to an ifb's egress)
   std::string kernel_release;
 
   nlohmann::json to_json() const;
