@@ -39,6 +39,12 @@
  * ingress (before an ifb) or by a process cannot land a forwarded packet in one of our classes. */
 #define FL_HTB_MAJOR 0xfa17
 
+/* fl_ifb values: the ifb's ifindex, with this bit when a tc filter of ours (act_mirred) does the
+ * redirect instead of bpf_redirect(). Kernels before 6.4 do not mark bpf_redirect()ed packets
+ * as redirected, and ifb drops unmarked packets; on the legacy clsact path the program only sets
+ * the class and the filter after it redirects. */
+#define FL_IFB_BY_TC (1u << 31)
+
 /* Probabilities are fixed point with 2^32 meaning 1. */
 #define FL_PROB_ONE (1ULL << 32)
 

@@ -580,6 +580,8 @@ static __always_inline int shape(struct __sk_buff *skb, struct pkt *p)
 		return FL_VERDICT_NEXT;
 	}
 	stat_inc(FL_STAT_REDIRECTED);
+	if (*ifb & FL_IFB_BY_TC)
+		return FL_VERDICT_NEXT; /* fl_ifb_match's filter redirects it */
 	return bpf_redirect(*ifb, 0);
 }
 
@@ -657,7 +659,22 @@ scanned:
 SEC("tc")
 int fl_ingress(struct __sk_buff *skb)
 {
+	/* A class id of ours can arrive from another namespace (a veth keeps skb->priority): it is
+	 * not ours to act on here. Only this program may set one on ingress. */
+	if ((skb->priority >> 16) == FL_HTB_MAJOR)
+		skb->priority = 0;
 	return fl_handle(skb, FL_DIR_INGRESS);
+}
+
+/*
+ * Legacy path only: a cls_bpf filter in classic (not direct-action) mode after fl_ingress, whose
+ * act_mirred redirects to the interface's ifb what fl_ingress gave a class of ours. 0 is "no
+ * match", -1 "match, run the actions".
+ */
+SEC("tc")
+int fl_ifb_match(struct __sk_buff *skb)
+{
+	return (skb->priority >> 16) == FL_HTB_MAJOR ? -1 : 0;
 }
 
 /*

@@ -123,9 +123,29 @@ TEST_F(Shaping, EgressClearsAClassOfOursThatNoSlotGave) {
   EXPECT_EQ(prio, 0u);
   EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio, 0x00010010), kNext);
   EXPECT_EQ(prio, 0x00010010u);
-  // Ingress never clears: it may only have come from an earlier hop of ours, and it is not queued.
+  // Ingress too: a veth carries skb->priority across namespaces, and on the legacy path a class
+  // id of ours on ingress is what makes the mirred filter send a packet to the ifb.
   EXPECT_EQ(run(false, udp("10.200.0.1", "10.200.0.2"), &prio, kernel::class_id(3)), kNext);
-  EXPECT_EQ(prio, kernel::class_id(3));
+  EXPECT_EQ(prio, 0u);
+}
+
+TEST_F(Shaping, OnTheLegacyPathIngressOnlyClassifiesAndTheFilterRedirects) {
+  uint32_t a = install(FB::shape(delay_ms(100)).direction(Direction::ingress).src({"10.200.0.2"}));
+  ASSERT_TRUE(env_->dp().set_ifb(1, 4242 | FL_IFB_BY_TC).ok());
+  uint32_t prio = 0;
+  EXPECT_EQ(run(false, udp("10.200.0.2", "10.200.0.1"), &prio), kNext);
+  EXPECT_EQ(prio, class_of(a));
+  EXPECT_EQ(counters(a).shaped, 1u);
+  // The filter's program matches exactly the packets that carry a class of ours.
+  __sk_buff in{}, out{};
+  in.priority = class_of(a);
+  auto r = env_->run(env_->dp().ifb_match_fd(), udp("10.200.0.2", "10.200.0.1"), &in, &out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, -1);
+  in.priority = 6;
+  r = env_->run(env_->dp().ifb_match_fd(), udp("10.200.0.2", "10.200.0.1"), &in, &out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0);
 }
 
 TEST_F(Shaping, IngressRedirectsToTheInterfacesIfb) {

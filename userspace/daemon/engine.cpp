@@ -421,9 +421,17 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
       je = with_index;
       tree.dev = *ifb;
       Status st = kernel::install_root(*ifb);
-      if (st.ok()) st = t.dp->set_ifb(static_cast<uint32_t>(ifc.index), static_cast<uint32_t>(*ifb));
+      uint32_t value = static_cast<uint32_t>(*ifb);
+      if (st.ok() && mode_ == kernel::AttachMode::tc) {
+        // Before 6.4, ifb drops what bpf_redirect() sends it; act_mirred works everywhere. The
+        // filter goes first so the program never classifies a packet nothing will redirect.
+        st = kernel::attach_ifb_mirred(ifc.index, t.dp->ifb_match_fd(), *ifb);
+        value |= FL_IFB_BY_TC;
+      }
+      if (st.ok()) st = t.dp->set_ifb(static_cast<uint32_t>(ifc.index), value);
       if (!st.ok()) {
         (void)t.dp->delete_ifb(static_cast<uint32_t>(ifc.index));
+        if (mode_ == kernel::AttachMode::tc) (void)kernel::detach_ifb_mirred(ifc.index);
         (void)kernel::delete_link(*ifb);
         if (journal_) (void)journal_->remove(je);
         return st.take_error().wrap(ifc.name + " ingress");
@@ -449,6 +457,7 @@ void Engine::release_tree(Target& t, int ifindex, bool ingress) {
   bool exists = if_indextoname(static_cast<unsigned>(tree.dev), name) != nullptr;
   if (ingress) {
     st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
+    if (st.ok() && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
     // Deleting the ifb takes its tree with it. Packets a program run redirected a moment ago
     // are dropped with it; the slots were off before we got here.
     if (st.ok() && exists) st = kernel::delete_link(tree.dev);

@@ -1,5 +1,7 @@
 #include "kernel/attach.h"
 
+#include "kernel/shaping.h"
+
 #include <linux/bpf.h>
 #include <linux/pkt_sched.h>
 #include <sys/syscall.h>
@@ -222,6 +224,7 @@ Status InterfaceAttachment::detach() {
 }
 
 Status remove_tc_leftovers(int ifindex, bool created_clsact) {
+  FL_TRY(detach_ifb_mirred(ifindex));  // ingress shaping's redirect filter, if one was left
   FL_TRY_CTX(tc_detach_ours(ifindex, true), "ingress");
   FL_TRY_CTX(tc_detach_ours(ifindex, false), "egress");
   if (created_clsact) FL_TRY(maybe_remove_clsact(ifindex));

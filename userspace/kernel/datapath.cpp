@@ -89,6 +89,7 @@ Datapath::~Datapath() {
 
 int Datapath::ingress_fd() const { return bpf_program__fd(skel_->progs.fl_ingress); }
 int Datapath::egress_fd() const { return bpf_program__fd(skel_->progs.fl_egress); }
+int Datapath::ifb_match_fd() const { return bpf_program__fd(skel_->progs.fl_ifb_match); }
 
 void Datapath::set_lease(uint64_t expires_ns) {
   __atomic_store_n(&ctl_->lease_expires_ns, expires_ns, __ATOMIC_RELEASE);

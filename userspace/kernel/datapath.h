@@ -41,6 +41,7 @@ class Datapath {
 
   int ingress_fd() const;
   int egress_fd() const;
+  int ifb_match_fd() const;  // legacy path: the classic cls_bpf program of the ifb mirred filter
 
   // Lease and scan bound live in the mmap()ed control map; stores are single atomic writes.
   void set_lease(uint64_t expires_monotonic_ns);

@@ -1,6 +1,10 @@
 #include "kernel/shaping.h"
 
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
 #include <linux/netlink.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -296,6 +300,65 @@ Status del_tc(Rtnl& nl, int type, int ifindex, uint32_t parent, uint32_t handle)
   if (!m) return make_error(Errc::internal, "netlink message allocation failed");
   return nl.talk(m.get());
 }
+
+constexpr uint32_t kClsactIngress = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS);
+uint32_t mirred_info() { return TC_H_MAKE(uint32_t{kMirredPriority} << 16, htons(ETH_P_ALL)); }
+
+}  // namespace
+
+Status attach_ifb_mirred(int ifindex, int prog_fd, int ifb_ifindex) {
+  std::string dev = dev_name(ifindex);
+  auto nl = Rtnl::open();
+  if (!nl.ok()) return nl.take_error();
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = kClsactIngress;
+  t.tcm_handle = kMirredHandle;
+  t.tcm_info = mirred_info();
+  // REPLACE: a leftover of a killed instance (same handle and priority) is taken over.
+  Msg m = new_msg(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, &t, sizeof t);
+  bool ok = m && nla_put_string(m.get(), TCA_KIND, "bpf") >= 0;
+  nlattr* opts = ok ? nla_nest_start(m.get(), TCA_OPTIONS) : nullptr;
+  ok = opts && nla_put_u32(m.get(), TCA_BPF_FD, static_cast<uint32_t>(prog_fd)) >= 0 &&
+       nla_put_string(m.get(), TCA_BPF_NAME, "fl_ifb_match") >= 0 &&
+       nla_put_u32(m.get(), TCA_BPF_FLAGS, 0) >= 0;  // classic mode: the actions run
+  nlattr* acts = ok ? nla_nest_start(m.get(), TCA_BPF_ACT) : nullptr;
+  nlattr* act = acts ? nla_nest_start(m.get(), 1) : nullptr;
+  ok = act && nla_put_string(m.get(), TCA_ACT_KIND, "mirred") >= 0;
+  nlattr* aopts = ok ? nla_nest_start(m.get(), TCA_ACT_OPTIONS) : nullptr;
+  tc_mirred parms{};
+  parms.action = TC_ACT_STOLEN;
+  parms.eaction = TCA_EGRESS_REDIR;
+  parms.ifindex = static_cast<uint32_t>(ifb_ifindex);
+  ok = aopts && nla_put(m.get(), TCA_MIRRED_PARMS, sizeof parms, &parms) >= 0;
+  if (!ok) return make_error(Errc::internal, "netlink message for the ifb filter does not fit");
+  nla_nest_end(m.get(), aopts);
+  nla_nest_end(m.get(), act);
+  nla_nest_end(m.get(), acts);
+  nla_nest_end(m.get(), opts);
+  FL_TRY_CTX(nl->talk(m.get()), "add ifb redirect filter (mirred) on " + dev + " ingress");
+  return {};
+}
+
+Status detach_ifb_mirred(int ifindex) {
+  auto nl = Rtnl::open();
+  if (!nl.ok()) return nl.take_error();
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = kClsactIngress;
+  t.tcm_handle = kMirredHandle;
+  t.tcm_info = mirred_info();
+  Msg m = new_msg(RTM_DELTFILTER, 0, &t, sizeof t);
+  if (!m) return make_error(Errc::internal, "netlink message allocation failed");
+  auto st = nl->talk(m.get());
+  // Gone already (with its clsact, or never added): what we wanted.
+  if (!st.ok() && (st.error().sys_errno == ENOENT || st.error().sys_errno == EINVAL)) return {};
+  return st.ok() ? Status{} : st.take_error().wrap("delete ifb redirect filter on " + dev_name(ifindex));
+}
+
+namespace {
 
 Status put_class(Rtnl& nl, int ifindex, uint16_t minor, const std::vector<uint8_t>& options) {
   tcmsg t{};

@@ -94,6 +94,15 @@ Result<int> create_ifb(int for_ifindex);
 Status delete_link(int ifindex);
 std::string ifb_name(int for_ifindex);
 
+// Legacy (clsact) path: kernels before 6.4 do not mark bpf_redirect()ed packets as redirected
+// and ifb drops them, so there the ingress program only sets the class and this classic cls_bpf
+// filter (priority 2, handle 0xfa18, program fl_ifb_match) redirects with act_mirred, which
+// marks them. Needs the clsact qdisc our attachment created.
+inline constexpr uint16_t kMirredPriority = 2;
+inline constexpr uint32_t kMirredHandle = 0xfa18;
+Status attach_ifb_mirred(int ifindex, int prog_fd, int ifb_ifindex);
+Status detach_ifb_mirred(int ifindex);  // absent is fine
+
 // HTB, TBF, netem, fq and ifb, probed in a scratch network namespace (a short-lived thread that
 // unshares one), so nothing is left behind on the host. Tri::unknown when the probe itself failed.
 struct ShapingFeatures {
