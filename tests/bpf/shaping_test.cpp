@@ -251,5 +251,18 @@ TEST_F(Shaping, AnExpiredShapingSlotStopsClassifyingAtOnce) {
   EXPECT_EQ(stat(FL_STAT_SHAPED), 0u);
 }
 
+TEST_F(Shaping, WhenTheLeaseRunsOutNothingIsClassifiedOrRedirected) {
+  install(FB::shape(delay_ms(100)).direction(Direction::both).dst({"10.200.0.2"}));
+  ASSERT_TRUE(env_->dp().set_ifb(1, 4242).ok());
+  env_->dp().set_lease(1);  // long past: the daemon stopped renewing
+  uint32_t prio = 0;
+  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio), kNext);
+  EXPECT_EQ(prio, 0u);
+  EXPECT_EQ(run(false, udp("10.200.0.1", "10.200.0.2"), &prio), kNext);
+  EXPECT_EQ(prio, 0u);
+  EXPECT_EQ(stat(FL_STAT_LEASE_OFF), 2u);
+  EXPECT_EQ(stat(FL_STAT_SHAPED) + stat(FL_STAT_REDIRECTED), 0u);
+}
+
 }  // namespace
 }  // namespace fl::test

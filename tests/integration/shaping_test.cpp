@@ -349,6 +349,34 @@ TEST_F(Shaping, SigkilledDaemonLeavesAtMostAnIdleTreeThatTheNextStartRemoves) {
       << "left behind: " << root_qdisc(ns(0));
 }
 
+TEST_F(Shaping, SigtermPutsEveryInterfaceBackAndExitsZero) {
+  std::string before = root_qdisc(ns(0));
+  std::string ifb = ifb_of(ns(0));
+  apply("rate 10mbit --dst " + Lab::ip4(1) + target(0));
+  if (ifb_) apply("rate 10mbit --direction ingress --src " + Lab::ip4(1) + target(0));
+  ASSERT_NE(root_qdisc(ns(0)), before);
+  EXPECT_EQ(d_->terminate(), 0);
+  EXPECT_EQ(root_qdisc(ns(0)), before);
+  EXPECT_FALSE(link_exists(ns(0), ifb));
+  Hooks h = hooks_on(ns(0), "eth0");
+  EXPECT_EQ(h.tcx + h.tc_filters, 0);
+  d_->start();  // for TearDown's symmetry; nothing is left for it to clean
+}
+
+TEST_F(Shaping, StatusReportsEveryShapingFeatureItProbed) {
+  Cmd c = ctl("-o json status");
+  ASSERT_EQ(c.status, 0) << c.out;
+  auto j = json::parse(c.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << c.out;
+  for (const char* k : {"netem", "htb", "tbf", "fq", "ifb", "tcx"}) {
+    ASSERT_TRUE(j["features"].contains(k)) << k << " missing in " << c.out;
+    std::string v = j["features"][k].get<std::string>();
+    EXPECT_TRUE(v == "yes" || v == "no") << k << " = " << v << ": a probe that could not decide";
+  }
+  Cmd table = ctl("status");
+  EXPECT_NE(table.out.find("netem"), std::string::npos) << table.out;
+}
+
 // ---- netem: refused above where missing; measured here where present ----
 
 TEST_F(Shaping, DelayHundredMsMedianWithinTwoMsOverBaseline) {

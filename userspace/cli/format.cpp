@@ -320,7 +320,7 @@ std::string format_status(const json& st) {
   // then whatever a newer daemon added.
   std::string features;
   if (const json* fs = field(st, "features"); fs && fs->is_object()) {
-    static const char* const kOrder[] = {"kernel", "tcx", "clsact", "btf", "bpf_loop", "netem", "htb", "tbf", "ifb"};
+    static const char* const kOrder[] = {"kernel", "tcx", "clsact", "btf", "bpf_loop", "netem", "htb", "tbf", "fq", "ifb"};
     std::vector<std::string> keys;
     for (const char* k : kOrder) {
       if (fs->contains(k)) keys.emplace_back(k);
