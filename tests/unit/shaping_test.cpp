@@ -1205,7 +1205,7 @@ json status_of(const FaultSpec& spec, uint64_t id, const std::string& name) {
             {"expires_in_ms", 60000},
             {"duration_ms", 60000},
             {"targets", {"host"}},
-            {"counters", {{"matched", 10}, {"dropped", 1}, {"exempted", 0}}},
+            {"counters", {{"matched", 10}, {"dropped", 1}, {"exempted", 0}, {"shaped", 9}}},
             {"spec", proto::fault_spec_to_json(spec)}};
   return f;
 }
@@ -1218,10 +1218,10 @@ TEST(ShapingFormat, TableGainsDetailsOnlyForShaping) {
   loss.loss_percent = 5;
   const json faults = json{status_of(d, 3, "slow"), status_of(Matrix(), 4, "wan"), status_of(loss, 5, "")};
   EXPECT_EQ(cli::format_fault_table(faults),
-            "ID  NAME  KIND    TARGETS  EXPIRES  MATCHED  DROPPED  EXEMPT  DETAILS\n"
-            " 3  slow  delay   host     1m            10        1       0  delay 100ms jitter 10ms\n"
-            " 4  wan   matrix  host     1m            10        1       0  3 sides, 3 pairs\n"
-            " 5  -     loss    host     1m            10        1       0  -\n");
+            "ID  NAME  KIND    TARGETS  EXPIRES  MATCHED  DROPPED  EXEMPT  SHAPED  DETAILS\n"
+            " 3  slow  delay   host     1m            10        1       0       9  delay 100ms jitter 10ms\n"
+            " 4  wan   matrix  host     1m            10        1       0       9  3 sides, 3 pairs\n"
+            " 5  -     loss    host     1m            10        1       0       -  -\n");
   EXPECT_EQ(cli::format_fault_table(json{status_of(loss, 5, "")}),
             "ID  NAME  KIND  TARGETS  EXPIRES  MATCHED  DROPPED  EXEMPT\n"
             " 5  -     loss  host     1m            10        1       0\n");
@@ -1250,6 +1250,17 @@ TEST(ShapingFormat, DetailShowsProfileOrPairs) {
                           "                 eu -> ap: delay 80ms\n"))
       << m;
   EXPECT_FALSE(contains(m, "\nprofile:")) << m;
+
+  // With the daemon's per-pair counters and classes, both are shown.
+  json live = status_of(Matrix(), 4, "wan");
+  live["pairs"] = json::array();
+  for (int i = 0; i < 3; i++)
+    live["pairs"].push_back({{"counters", {{"matched", 7 + i}, {"dropped", 0}, {"exempted", 0}, {"shaped", 7 + i}}}});
+  live["per_target"] = {{{"target", "host"}, {"classes", {{{"dev", "eth0"}, {"class", "fa17:2"}}}}}};
+  const std::string lm = cli::format_fault_detail(live);
+  EXPECT_TRUE(contains(lm, "us -> eu: delay 80ms (matched 8, shaped 8, dropped 0)\n")) << lm;
+  EXPECT_TRUE(contains(lm, "\nshaped:          9\n")) << lm;
+  EXPECT_TRUE(contains(lm, "\nclasses:         host eth0 class fa17:2\n")) << lm;
 }
 
 }  // namespace

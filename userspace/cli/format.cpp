@@ -170,18 +170,18 @@ std::string human_duration(int64_t ms) {
 }
 
 std::string format_fault_table(const json& faults) {
-  static const char* const kHeader[] = {"ID",      "NAME",    "KIND",    "TARGETS", "EXPIRES",
-                                        "MATCHED", "DROPPED", "EXEMPT",  "DETAILS"};
+  static const char* const kHeader[] = {"ID",      "NAME",    "KIND",   "TARGETS", "EXPIRES",
+                                        "MATCHED", "DROPPED", "EXEMPT", "SHAPED",  "DETAILS"};
   // Numbers are right-aligned so magnitudes line up.
-  static const bool kRight[] = {true, false, false, false, false, true, true, true, false};
+  static const bool kRight[] = {true, false, false, false, false, true, true, true, true, false};
 
-  // DETAILS only when a shaping fault is listed: a table of partitions and losses keeps the
-  // columns it always had.
+  // SHAPED and DETAILS only when a shaping fault is listed: a table of partitions and losses
+  // keeps the columns it always had.
   bool details = false;
   if (faults.is_array()) {
     for (const auto& f : faults) details = details || is_shaping_kind(text(f, "kind"));
   }
-  const size_t kCols = std::size(kHeader) - (details ? 0 : 1);
+  const size_t kCols = std::size(kHeader) - (details ? 0 : 2);
 
   std::vector<std::vector<std::string>> rows;
   rows.emplace_back(std::begin(kHeader), std::begin(kHeader) + kCols);
@@ -189,7 +189,10 @@ std::string format_fault_table(const json& faults) {
     for (const auto& f : faults) {
       rows.push_back({text(f, "id"), text(f, "name"), text(f, "kind"), joined(field(f, "targets"), ","), expires(f),
                       counter(f, "matched"), counter(f, "dropped"), counter(f, "exempted")});
-      if (details) rows.back().push_back(shaping_summary(f));
+      if (details) {
+        rows.back().push_back(is_shaping_kind(text(f, "kind")) ? counter(f, "shaped") : "-");
+        rows.back().push_back(shaping_summary(f));
+      }
     }
   }
   std::vector<size_t> width(kCols, 0);
@@ -233,6 +236,22 @@ std::string format_fault_detail(const json& f) {
   kv.add("matched", counter(f, "matched"));
   kv.add("dropped", counter(f, "dropped"));
   kv.add("exempted", counter(f, "exempted"));
+  if (is_shaping_kind(text(f, "kind"))) {
+    kv.add("shaped", counter(f, "shaped"));
+    // Where the packets are queued, as the kernel has it now: proof the class exists.
+    std::string classes;
+    if (const json* pt = field(f, "per_target"); pt && pt->is_array()) {
+      for (const auto& t : *pt) {
+        const json* cl = field(t, "classes");
+        if (!cl || !cl->is_array()) continue;
+        for (const auto& c : *cl) {
+          if (!classes.empty()) classes += "\n";
+          classes += text(t, "target") + " " + text(c, "dev") + " class " + text(c, "class");
+        }
+      }
+    }
+    if (!classes.empty()) kv.add("classes", classes);
+  }
   // Per-target counters only say something when there is more than one target.
   if (const json* pt = field(f, "per_target"); pt && pt->is_array() && pt->size() > 1) {
     std::string lines;
@@ -261,10 +280,15 @@ std::string format_fault_detail(const json& f) {
     if (kind == "matrix") {
       // Pairs by side name, as the matrix file wrote them.
       std::string pairs;
+      const json* counted = field(f, "pairs");  // the daemon's per-pair counters, same order
       if (const json* arr = field(*spec, "pairs"); arr && arr->is_array()) {
-        for (const auto& p : *arr) {
+        for (size_t i = 0; i < arr->size(); i++) {
+          const json& p = (*arr)[i];
           if (!pairs.empty()) pairs += "\n";
           pairs += text(p, "from") + " -> " + text(p, "to") + ": " + profile_text(field(p, "shape"));
+          if (counted && counted->is_array() && i < counted->size())
+            pairs += " (matched " + counter((*counted)[i], "matched") + ", shaped " +
+                     counter((*counted)[i], "shaped") + ", dropped " + counter((*counted)[i], "dropped") + ")";
         }
       }
       kv.add("pairs", pairs.empty() ? "-" : pairs);
