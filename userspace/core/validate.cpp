@@ -138,6 +138,12 @@ Status check_kind_profile(FaultKind kind, const ShapeProfile& p) {
                              "; use kind shape to combine effects");
     }
   }
+  // corrupt, duplicate, reorder: the one percentage the kind is named after must be set.
+  auto need_percent = [&](double v, const char* what) -> Status {
+    if (v > 0) return {};
+    return field_error(std::string("shape.") + what + "_percent",
+                       std::string("a ") + what + " fault needs a percentage above 0 (got " + num(v) + ")");
+  };
   switch (kind) {
     case FaultKind::delay:
       if (p.delay.count() <= 0) {
@@ -149,25 +155,13 @@ Status check_kind_profile(FaultKind kind, const ShapeProfile& p) {
       if (p.rate_bps == 0) return field_error("shape.rate_bps", "a rate fault needs a rate");
       break;
     case FaultKind::corrupt:
-      if (!(p.corrupt_percent > 0)) {
-        return field_error("shape.corrupt_percent",
-                           "a corrupt fault needs a percentage above 0 (got " +
-                               num(p.corrupt_percent) + ")");
-      }
+      FL_TRY(need_percent(p.corrupt_percent, "corrupt"));
       break;
     case FaultKind::duplicate:
-      if (!(p.duplicate_percent > 0)) {
-        return field_error("shape.duplicate_percent",
-                           "a duplicate fault needs a percentage above 0 (got " +
-                               num(p.duplicate_percent) + ")");
-      }
+      FL_TRY(need_percent(p.duplicate_percent, "duplicate"));
       break;
     case FaultKind::reorder:
-      if (!(p.reorder_percent > 0)) {
-        return field_error("shape.reorder_percent",
-                           "a reorder fault needs a percentage above 0 (got " +
-                               num(p.reorder_percent) + ")");
-      }
+      FL_TRY(need_percent(p.reorder_percent, "reorder"));
       // check_profile says why a delay is needed; this only makes the message name the kind.
       if (p.delay.count() <= 0) {
         return field_error("shape.delay",
