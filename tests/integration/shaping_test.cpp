@@ -322,6 +322,57 @@ TEST_F(Shaping, AForeignRootQdiscIsRefusedUnlessReplaceRootAndThenRestoredExactl
   EXPECT_EQ(root_qdisc(ns(0)), before) << "kind, handle and parameters must come back";
 }
 
+// A size table cannot be read back whole (the kernel dumps its base, not its cells), so even a
+// default kind that carries one is somebody's configuration.
+TEST_F(Shaping, ARootQdiscWithASizeTableIsSomebodysConfiguration) {
+  ASSERT_EQ(sh("ip netns exec " + ns(0) + " tc qdisc replace dev eth0 root stab overhead 20 pfifo_fast").status, 0);
+  std::string before = root_qdisc(ns(0));
+  Cmd c = ctl("rate 10mbit --dst " + Lab::ip4(1) + target(0));
+  EXPECT_EQ(c.status, 1) << c.out;
+  EXPECT_NE(c.out.find("size table"), std::string::npos) << c.out;
+  EXPECT_EQ(root_qdisc(ns(0)), before);
+  // Loss needs no class, so no tree: it applies whatever the root qdisc is.
+  uint64_t id = apply("shape --loss 1 --dst " + Lab::ip4(1) + target(0));
+  EXPECT_EQ(root_qdisc(ns(0)), before);
+  heal(id);
+}
+
+// The interface goes (a pod's veth deleted) while it is shaped both ways: healing still removes
+// the ifb, on both attach paths, and the daemon stays clean for the next fault.
+TEST_F(Shaping, AnInterfaceDeletedDuringAFaultLeavesNoIfbBehind) {
+  if (!ifb_) GTEST_SKIP() << "this kernel has no ifb (CONFIG_IFB)";
+  bool tcx = kernel::probe_features().tcx == kernel::Tri::yes;
+  for (std::string mode : {"tcx", "tc"}) {
+    if (mode == "tcx" && !tcx) continue;
+    Lab lab(2);
+    d_.reset();
+    d_ = std::make_unique<Daemon>(Daemon::Options{.attach_mode = mode});
+    std::string ifb = ifb_of(lab.ns(0));
+    uint64_t id = apply("rate 10mbit --direction both --dst " + Lab::ip4(1) + " --target " + lab.target(0));
+    ASSERT_TRUE(link_exists(lab.ns(0), ifb)) << mode;
+    ASSERT_EQ(sh("ip netns exec " + lab.ns(0) + " ip link del eth0").status, 0);
+    heal(id);
+    EXPECT_FALSE(link_exists(lab.ns(0), ifb)) << mode << ": the ifb outlived its interface's fault";
+    EXPECT_EQ(d_->call("list")["faults"].size(), 0u);
+  }
+}
+
+TEST_F(Shaping, ADuplicatingNetemNeverSharesATreeWithAnotherNetem) {
+  NEED_NETEM();
+  uint64_t id = apply("delay 10ms --dst " + Lab::ip4(1) + target(0));
+  std::string tree = sh("ip netns exec " + ns(0) + " tc qdisc show dev eth0").out;
+  Cmd c = ctl("duplicate 10 --dst " + Lab::ip4(2) + target(0));
+  EXPECT_EQ(c.status, 1) << c.out;
+  EXPECT_NE(c.out.find("duplicating netem"), std::string::npos) << c.out;
+  EXPECT_EQ(sh("ip netns exec " + ns(0) + " tc qdisc show dev eth0").out, tree) << "the refusal changed the tree";
+  heal(id);
+  // Alone it is fine, and then a delay is the one refused.
+  id = apply("duplicate 10 --dst " + Lab::ip4(2) + target(0));
+  c = ctl("delay 10ms --dst " + Lab::ip4(1) + target(0));
+  EXPECT_EQ(c.status, 1) << c.out;
+  heal(id);
+}
+
 TEST_F(Shaping, ExpiryRestoresTheRootQdiscAndRemovesTheIfb) {
   std::string before = root_qdisc(ns(0));
   std::string ifb = ifb_of(ns(0));

@@ -49,6 +49,16 @@ json pairs_json(const core::FaultSpec& spec, const std::vector<kernel::Counters>
   return out;
 }
 
+// The profiles of a shaping fault: one, or one per matrix pair; none for the other kinds.
+std::vector<const core::ShapeProfile*> profiles_of(const core::FaultSpec& spec) {
+  std::vector<const core::ShapeProfile*> out;
+  if (spec.kind == core::FaultKind::matrix)
+    for (const auto& p : spec.pairs) out.push_back(&p.profile);
+  else if (core::is_shaping(spec.kind))
+    out.push_back(&spec.shape);
+  return out;
+}
+
 std::string class_str(uint16_t minor) {
   char buf[16];
   snprintf(buf, sizeof buf, "%x:%x", kernel::kHtbMajor, minor);
@@ -115,6 +125,7 @@ struct Engine::Target {
   std::map<int, RefBit<int>> if_refs;
 
   std::map<int, ShapingTree> egress_trees, ingress_trees;  // by interface ifindex
+  int netem_classes = 0, netem_dup_classes = 0;  // netem slots of active faults (see check_netem_mix)
 
   core::IndexPool slots{FL_MAX_SLOTS};
   int faults = 0;  // active slots
@@ -129,6 +140,7 @@ struct Engine::FaultPart {
   bool active = false;
   std::vector<int> egress_trees, ingress_trees;  // interfaces whose tree this part holds
   std::vector<std::pair<int, uint16_t>> classes;  // (tree device, class minor) it created
+  int netem_slots = 0, netem_dup_slots = 0;      // its share of Target::netem_*classes
   std::vector<std::vector<Cidr>> sets;
   std::vector<Exemption> rules;
   std::vector<int> attached;  // ifindexes holding an attachment ref
@@ -274,11 +286,7 @@ void Engine::drop_target_if_idle(Target& t) {
 // feature the probe could not decide counts as missing, with the reason.
 Status Engine::check_kernel_can(const core::FaultSpec& spec) const {
   if (!core::is_shaping(spec.kind)) return {};
-  std::vector<const core::ShapeProfile*> profiles;
-  if (spec.kind == core::FaultKind::matrix)
-    for (const auto& p : spec.pairs) profiles.push_back(&p.profile);
-  else
-    profiles.push_back(&spec.shape);
+  auto profiles = profiles_of(spec);
   bool netem = false, klass = false;
   for (const auto* p : profiles) {
     netem = netem || p->needs_netem();
@@ -305,6 +313,12 @@ Status Engine::check_kernel_can(const core::FaultSpec& spec) const {
 Status Engine::resolve(Fault& f, FaultPart& part) {
   Target& t = *part.t;
   const core::FaultSpec& spec = f.spec;
+  size_t nslots = spec.kind == core::FaultKind::matrix ? spec.pairs.size() : 1;
+  if (t.faults + static_cast<int>(nslots) > FL_MAX_ACTIVE_FAULTS)
+    return make_error(Errc::resource_exhausted, "too many faults in " + t.label + " (limit " +
+                                                    std::to_string(FL_MAX_ACTIVE_FAULTS) +
+                                                    " slots; a matrix takes one per pair)");
+  FL_TRY(check_netem_mix(t, spec));
   auto guard = kernel::NetnsGuard::enter(t.ns);
   if (!guard.ok()) return guard.take_error();
   auto all = kernel::list_interfaces();
@@ -342,7 +356,7 @@ Status Engine::resolve(Fault& f, FaultPart& part) {
       part.ifaces.push_back(*it);
     }
   }
-  if (needs_egress_tree(spec)) {
+  if (needs_egress_tree(spec) && needs_class(spec)) {
     for (const auto& ifc : part.ifaces) {
       if (t.egress_trees.count(ifc.index)) continue;
       auto q = kernel::read_root_qdisc(ifc.index);
@@ -350,6 +364,38 @@ Status Engine::resolve(Fault& f, FaultPart& part) {
       FL_TRY(kernel::check_replaceable(*q, ifc.index, ifc.name, spec.replace_root));
     }
   }
+  return {};
+}
+
+bool Engine::needs_class(const core::FaultSpec& spec) {
+  auto ps = profiles_of(spec);
+  return std::any_of(ps.begin(), ps.end(), [](auto* p) { return p->needs_class(); });
+}
+
+// Since 6.16 (and in the stable kernels it was backported to) netem refuses a duplicating netem
+// in a tree that has any other netem, and any netem in a tree that has a duplicating one: a
+// duplicate re-enqueued at the root could loop through them. All our classes hang from one root
+// per interface, so the rule is ours too, on every kernel, checked before anything changes.
+Status Engine::check_netem_mix(const Target& t, const core::FaultSpec& spec) const {
+  int dup = 0, other = 0;
+  for (auto* p : profiles_of(spec)) {
+    if (!p->needs_netem()) continue;
+    (p->duplicate_percent > 0 ? dup : other)++;
+  }
+  const std::string why =
+      ": a duplicating netem cannot share an interface's shaping tree with any other netem (the "
+      "kernel refuses it since 6.16 and in its stable backports, because a duplicate re-enters the "
+      "tree at the root); heal the other fault first, or combine the effects in one shape fault";
+  if (dup > 0 && dup + other > 1)
+    return make_error(Errc::invalid_argument,
+                      std::string(core::kind_name(spec.kind)) + ": " + std::to_string(dup + other) +
+                          " netem profiles of which " + std::to_string(dup) + " duplicate" + why);
+  if (dup > 0 && t.netem_classes > 0)
+    return make_error(Errc::already_exists, "duplicate on " + t.label + ": " + std::to_string(t.netem_classes) +
+                                                " netem class(es) of other faults are active there" + why);
+  if (other > 0 && t.netem_dup_classes > 0)
+    return make_error(Errc::already_exists, std::string(core::kind_name(spec.kind)) + " on " + t.label +
+                                                ": a duplicate fault is active there" + why);
   return {};
 }
 
@@ -388,7 +434,6 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
         // journal was lost. What it replaced is unknown; the kernel's default goes back.
         spdlog::warn("{}: {} already has faultline's root qdisc; the kernel default will replace it",
                      t.label, ifc.name);
-        q->kind.clear();
       }
       tree.saved = *q;
       tree.dev = ifc.index;
@@ -482,11 +527,6 @@ void Engine::release_tree(Target& t, int ifindex, bool ingress) {
 Status Engine::prepare(Fault& f, FaultPart& part) {
   Target& t = *part.t;
   const core::FaultSpec& spec = f.spec;
-  size_t nslots = spec.kind == core::FaultKind::matrix ? spec.pairs.size() : 1;
-  if (t.faults + static_cast<int>(nslots) > FL_MAX_ACTIVE_FAULTS)
-    return make_error(Errc::resource_exhausted, "too many faults in " + t.label + " (limit " +
-                                                    std::to_string(FL_MAX_ACTIVE_FAULTS) +
-                                                    " slots; a matrix takes one per pair)");
 
   {
     auto guard = kernel::NetnsGuard::enter(t.ns);
@@ -638,6 +678,13 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
     }
   }
 
+  for (const auto& pl : planned) {
+    if (!pl.profile || !pl.profile->needs_netem()) continue;
+    bool dup = pl.profile->duplicate_percent > 0;
+    (dup ? t.netem_dup_classes : t.netem_classes)++;
+    (dup ? part.netem_dup_slots : part.netem_slots)++;
+  }
+
   uint32_t seq_base = next_shape_seq_;
   next_shape_seq_ += static_cast<uint32_t>(planned.size());
   for (size_t i = 0; i < planned.size(); i++) {
@@ -726,6 +773,9 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   Target& t = *part.t;
   for (uint32_t idx : part.slots) t.slots.release(idx, stamp);
   part.slots.clear();
+  t.netem_classes -= part.netem_slots;
+  t.netem_dup_classes -= part.netem_dup_slots;
+  part.netem_slots = part.netem_dup_slots = 0;
   // Classes first (their slots are off or were never on), then the trees they hang from.
   if (!part.classes.empty() || !part.egress_trees.empty() || !part.ingress_trees.empty()) {
     auto g = kernel::NetnsGuard::enter(t.ns);

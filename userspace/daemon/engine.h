@@ -85,6 +85,8 @@ class Engine {
   Status prepare(Fault& f, FaultPart& part);
   Status hold_tree(Target& t, FaultPart& part, const kernel::Interface& ifc, bool ingress, bool replace_root);
   void release_tree(Target& t, int ifindex, bool ingress);
+  Status check_netem_mix(const Target& t, const core::FaultSpec& spec) const;
+  static bool needs_class(const core::FaultSpec& spec);
   static bool needs_egress_tree(const core::FaultSpec& spec);
   static bool needs_ingress_tree(const core::FaultSpec& spec);
   void release_part(Fault& f, size_t part_idx, uint64_t stamp);

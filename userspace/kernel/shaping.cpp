@@ -211,9 +211,11 @@ class Rtnl {
 
 struct TcObject {
   int ifindex = 0;
-  uint32_t handle = 0, parent = 0;
+  uint32_t handle = 0, parent = 0, info = 0;  // info: a filter's priority and protocol
   std::string kind;
   std::vector<uint8_t> options;
+  bool stab = false;  // a size table (tc ... stab ...): the kernel dumps its base, never its cells
+  std::string bpf_name;  // filters: the cls_bpf program's name
 };
 
 TcObject parse_tc(nlmsghdr* h) {
@@ -222,13 +224,20 @@ TcObject parse_tc(nlmsghdr* h) {
   o.ifindex = t->tcm_ifindex;
   o.handle = t->tcm_handle;
   o.parent = t->tcm_parent;
+  o.info = t->tcm_info;
   nlattr* tb[TCA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return o;
   if (tb[TCA_KIND]) o.kind = nla_get_string(tb[TCA_KIND]);
   if (tb[TCA_OPTIONS]) {
     auto* p = static_cast<const uint8_t*>(nla_data(tb[TCA_OPTIONS]));
     o.options.assign(p, p + nla_len(tb[TCA_OPTIONS]));
+    if (o.kind == "bpf") {
+      nlattr* bt[TCA_BPF_MAX + 1] = {};
+      if (nla_parse_nested(bt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) >= 0 && bt[TCA_BPF_NAME])
+        o.bpf_name = nla_get_string(bt[TCA_BPF_NAME]);
+    }
   }
+  o.stab = tb[TCA_STAB] != nullptr;
   return o;
 }
 
@@ -258,6 +267,7 @@ Result<SavedQdisc> root_qdisc(Rtnl& nl, int ifindex) {
     q.kind = o.kind;
     q.handle = o.handle;
     q.options = std::move(o.options);
+    q.stab = o.stab;
     q.ours = q.kind == "htb" && TC_H_MAJ(q.handle) == kRootHandle;
     break;
   }
@@ -344,6 +354,28 @@ Status attach_ifb_mirred(int ifindex, int prog_fd, int ifb_ifindex) {
 Status detach_ifb_mirred(int ifindex) {
   auto nl = Rtnl::open();
   if (!nl.ok()) return nl.take_error();
+  // Ours only: priority 2, handle 0xfa18, a cls_bpf filter running fl_ifb_match.
+  tcmsg q{};
+  q.tcm_family = AF_UNSPEC;
+  q.tcm_ifindex = ifindex;
+  q.tcm_parent = kClsactIngress;
+  Msg dump = new_msg(RTM_GETTFILTER, NLM_F_DUMP, &q, sizeof q);
+  if (!dump) return make_error(Errc::internal, "netlink message allocation failed");
+  bool ours = false, foreign = false;
+  auto listed = nl->talk(dump.get(), [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWTFILTER) return;
+    TcObject o = parse_tc(h);
+    if (o.handle != kMirredHandle || TC_H_MAJ(o.info) >> 16 != kMirredPriority) return;
+    (o.kind == "bpf" && o.bpf_name.rfind("fl_ifb_match", 0) == 0 ? ours : foreign) = true;
+  });
+  if (!listed.ok()) {
+    int e = listed.error().sys_errno;
+    // No device, no clsact: no filter of ours either.
+    if (e == ENOENT || e == EINVAL || e == ENODEV) return {};
+    return listed.take_error().wrap("list ingress filters of " + dev_name(ifindex));
+  }
+  if (foreign) spdlog::warn("{}: a filter at priority 2 handle 0xfa18 is not faultline's; left alone", dev_name(ifindex));
+  if (!ours) return {};
   tcmsg t{};
   t.tcm_family = AF_UNSPEC;
   t.tcm_ifindex = ifindex;
@@ -353,8 +385,10 @@ Status detach_ifb_mirred(int ifindex) {
   Msg m = new_msg(RTM_DELTFILTER, 0, &t, sizeof t);
   if (!m) return make_error(Errc::internal, "netlink message allocation failed");
   auto st = nl->talk(m.get());
-  // Gone already (with its clsact, or never added): what we wanted.
-  if (!st.ok() && (st.error().sys_errno == ENOENT || st.error().sys_errno == EINVAL)) return {};
+  // Gone already (with its device or its clsact): what we wanted.
+  if (!st.ok() && (st.error().sys_errno == ENOENT || st.error().sys_errno == EINVAL ||
+                   st.error().sys_errno == ENODEV))
+    return {};
   return st.ok() ? Status{} : st.take_error().wrap("delete ifb redirect filter on " + dev_name(ifindex));
 }
 
@@ -673,7 +707,7 @@ nlohmann::json SavedQdisc::to_json() const {
     hex.push_back(digits[b >> 4]);
     hex.push_back(digits[b & 15]);
   }
-  return {{"kind", kind}, {"handle", handle}, {"options", hex}, {"ours", ours}};
+  return {{"kind", kind}, {"handle", handle}, {"options", hex}, {"ours", ours}, {"stab", stab}};
 }
 
 Result<SavedQdisc> SavedQdisc::from_json(const nlohmann::json& j) {
@@ -702,6 +736,10 @@ Result<SavedQdisc> SavedQdisc::from_json(const nlohmann::json& j) {
       q.options.push_back(static_cast<uint8_t>(hi << 4 | lo));
     }
   }
+  if (j.contains("stab")) {
+    if (!j["stab"].is_boolean()) return bad("stab not a boolean");
+    q.stab = j["stab"].get<bool>();
+  }
   if (j.contains("ours")) {
     if (!j["ours"].is_boolean()) return bad("ours not a boolean");
     q.ours = j["ours"].get<bool>();
@@ -719,6 +757,14 @@ Result<SavedQdisc> read_root_qdisc(int ifindex) {
 
 Status check_replaceable(const SavedQdisc& q, int ifindex, const std::string& ifname, bool replace_root) {
   if (replace_root || q.ours) return {};
+  // The kernel dumps a size table's base but never its cells, so it cannot be put back exactly.
+  if (q.stab)
+    return make_error(Errc::already_exists,
+                      ifname + " has root qdisc " + q.kind + " (handle " + hex_handle(q.handle) +
+                          ") with a size table (stab) configured by someone else; faultline would replace "
+                          "it. Pass --replace-root to replace it for the fault's duration (its kind and "
+                          "parameters are restored afterwards; its size table, classes, filters and child "
+                          "qdiscs are not)");
   if (q.kind == "noqueue" || q.kind == "pfifo_fast") return {};
   // mq only fans out to one child per tx queue; the children are the kernel's defaults unless
   // someone grafted their own, which we accept as-is rather than walk and compare.
@@ -835,17 +881,20 @@ Status add_class(int ifindex, uint16_t minor, const core::ShapeProfile& p) {
   std::string kind = netem ? "netem" : "pfifo";
   // A leftover leaf of ours with the other kind cannot be changed in place (same handle,
   // different kind is EINVAL): delete it, and HTB puts its default pfifo there meanwhile.
+  Status st;
   auto qdiscs = dump_qdiscs(*nl, ifindex);
-  if (!qdiscs.ok()) return qdiscs.take_error().wrap("add leaf of " + cls + " on " + dev);
-  for (auto& q : *qdiscs)
+  if (!qdiscs.ok()) st = qdiscs.take_error().wrap("add leaf of " + cls + " on " + dev);
+  for (size_t i = 0; st.ok() && i < qdiscs->size(); i++) {
+    const auto& q = (*qdiscs)[i];
     if (q.parent == class_id(minor) && q.handle == leaf_handle(minor) && q.kind != kind) {
-      auto st = del_tc(*nl, RTM_DELQDISC, ifindex, class_id(minor), leaf_handle(minor));
-      if (!st.ok() && st.error().sys_errno != ENOENT)
-        return st.take_error().wrap("delete old " + q.kind + " leaf of " + cls + " on " + dev);
+      auto del = del_tc(*nl, RTM_DELQDISC, ifindex, class_id(minor), leaf_handle(minor));
+      if (!del.ok() && del.error().sys_errno != ENOENT)
+        st = del.take_error().wrap("delete old " + q.kind + " leaf of " + cls + " on " + dev);
     }
-
-  auto st = put_qdisc(*nl, ifindex, class_id(minor), leaf_handle(minor), kind,
-                      netem ? netem_options(p) : fifo_options(kPfifoLimit), NLM_F_CREATE | NLM_F_REPLACE);
+  }
+  if (st.ok())
+    st = put_qdisc(*nl, ifindex, class_id(minor), leaf_handle(minor), kind,
+                   netem ? netem_options(p) : fifo_options(kPfifoLimit), NLM_F_CREATE | NLM_F_REPLACE);
   if (st.ok()) return {};
   Error e = st.take_error();
   // A class without its leaf would shape with the wrong parameters: take it away again.

@@ -49,6 +49,7 @@ struct SavedQdisc {
   uint32_t handle = 0;
   std::vector<uint8_t> options;  // TCA_OPTIONS payload as dumped (empty: none)
   bool ours = false;             // our own HTB (handle 0xfa17:), e.g. left by a killed daemon
+  bool stab = false;             // it has a size table; only --replace-root replaces it (not restored)
 
   nlohmann::json to_json() const;  // for the journal; options as hex
   static Result<SavedQdisc> from_json(const nlohmann::json& j);
