@@ -373,6 +373,40 @@ TEST_F(Shaping, ADuplicatingNetemNeverSharesATreeWithAnotherNetem) {
   heal(id);
 }
 
+// mq: what a multiqueue device gets from the kernel (here an ifb with four tx queues, the
+// lab's veths being noqueue). Replaced without a flag, and back with its default children.
+TEST_F(Shaping, AnMqRootIsReplacedAndComesBackWithItsDefaultChildren) {
+  if (!ifb_) GTEST_SKIP() << "this kernel has no ifb (CONFIG_IFB) to make a multiqueue device with";
+  ASSERT_EQ(sh("ip -n " + ns(0) + " link add mq0 numtxqueues 4 type ifb && ip -n " + ns(0) + " link set mq0 up").status, 0);
+  std::string before = sh("ip netns exec " + ns(0) + " tc qdisc show dev mq0").out;
+  ASSERT_NE(before.find("qdisc mq 0: root"), std::string::npos) << before;
+  uint64_t id = apply("rate 10mbit --dev mq0 --dst " + Lab::ip4(1) + target(0));
+  EXPECT_NE(root_qdisc(ns(0), "mq0").find("htb"), std::string::npos);
+  heal(id);
+  EXPECT_EQ(sh("ip netns exec " + ns(0) + " tc qdisc show dev mq0").out, before);
+}
+
+// fq_codel, Debian's default_qdisc: replaced without a flag only with its default parameters.
+TEST_F(Shaping, FqCodelIsReplacedOnlyWithItsDefaultParameters) {
+  if (sh("ip netns exec " + ns(0) + " tc qdisc replace dev eth0 root fq_codel 2>&1").status != 0)
+    GTEST_SKIP() << "this kernel has no fq_codel (CONFIG_NET_SCH_FQ_CODEL); the VM tier runs this on 6.1";
+  std::string before = root_qdisc(ns(0));
+  uint64_t id = apply("rate 10mbit --dst " + Lab::ip4(1) + target(0));
+  heal(id);
+  EXPECT_EQ(root_qdisc(ns(0)), before) << "fq_codel with its defaults must come back the same";
+
+  ASSERT_EQ(sh("ip netns exec " + ns(0) + " tc qdisc replace dev eth0 root fq_codel target 10ms").status, 0);
+  std::string tuned = root_qdisc(ns(0));
+  Cmd c = ctl("rate 10mbit --dst " + Lab::ip4(1) + target(0));
+  EXPECT_EQ(c.status, 1) << c.out;
+  EXPECT_NE(c.out.find("fq_codel"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("--replace-root"), std::string::npos) << c.out;
+  EXPECT_EQ(root_qdisc(ns(0)), tuned);
+  id = apply("rate 10mbit --replace-root --dst " + Lab::ip4(1) + target(0));
+  heal(id);
+  EXPECT_EQ(root_qdisc(ns(0)), tuned) << "a tuned fq_codel must come back with its tuning";
+}
+
 TEST_F(Shaping, ExpiryRestoresTheRootQdiscAndRemovesTheIfb) {
   std::string before = root_qdisc(ns(0));
   std::string ifb = ifb_of(ns(0));
