@@ -241,11 +241,20 @@ TcObject parse_tc(nlmsghdr* h) {
   return o;
 }
 
-// Qdiscs of one device. The kernel dumps every device's; we keep ifindex's.
-Result<std::vector<TcObject>> dump_qdiscs(Rtnl& nl, int ifindex) {
+// The header of every tc message we send: one device, and where in its tree.
+tcmsg tc_header(int ifindex, uint32_t parent = 0, uint32_t handle = 0, uint32_t info = 0) {
   tcmsg t{};
   t.tcm_family = AF_UNSPEC;
   t.tcm_ifindex = ifindex;
+  t.tcm_parent = parent;
+  t.tcm_handle = handle;
+  t.tcm_info = info;
+  return t;
+}
+
+// Qdiscs of one device. The kernel dumps every device's; we keep ifindex's.
+Result<std::vector<TcObject>> dump_qdiscs(Rtnl& nl, int ifindex) {
+  tcmsg t = tc_header(ifindex);
   Msg m = new_msg(RTM_GETQDISC, NLM_F_DUMP, &t, sizeof t);
   if (!m) return make_error(Errc::internal, "netlink message allocation failed");
   std::vector<TcObject> out;
@@ -279,11 +288,7 @@ Result<SavedQdisc> root_qdisc(Rtnl& nl, int ifindex) {
 // header out of rates.
 Status put_qdisc(Rtnl& nl, int ifindex, uint32_t parent, uint32_t handle, const std::string& kind,
                  const std::vector<uint8_t>& options, int flags, int overhead = 0) {
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = parent;
-  t.tcm_handle = handle;
+  tcmsg t = tc_header(ifindex, parent, handle);
   Msg m = new_msg(RTM_NEWQDISC, flags, &t, sizeof t);
   if (!m || nla_put_string(m.get(), TCA_KIND, kind.c_str()) < 0 ||
       (!options.empty() && nla_put(m.get(), TCA_OPTIONS, static_cast<int>(options.size()), options.data()) < 0))
@@ -301,11 +306,7 @@ Status put_qdisc(Rtnl& nl, int ifindex, uint32_t parent, uint32_t handle, const 
 }
 
 Status del_tc(Rtnl& nl, int type, int ifindex, uint32_t parent, uint32_t handle) {
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = parent;
-  t.tcm_handle = handle;
+  tcmsg t = tc_header(ifindex, parent, handle);
   Msg m = new_msg(type, 0, &t, sizeof t);
   if (!m) return make_error(Errc::internal, "netlink message allocation failed");
   return nl.talk(m.get());
@@ -320,12 +321,7 @@ Status attach_ifb_mirred(int ifindex, int prog_fd, int ifb_ifindex) {
   std::string dev = dev_name(ifindex);
   auto nl = Rtnl::open();
   if (!nl.ok()) return nl.take_error();
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = kClsactIngress;
-  t.tcm_handle = kMirredHandle;
-  t.tcm_info = mirred_info();
+  tcmsg t = tc_header(ifindex, kClsactIngress, kMirredHandle, mirred_info());
   // REPLACE: a leftover of a killed instance (same handle and priority) is taken over.
   Msg m = new_msg(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, &t, sizeof t);
   bool ok = m && nla_put_string(m.get(), TCA_KIND, "bpf") >= 0;
@@ -355,10 +351,7 @@ Status detach_ifb_mirred(int ifindex) {
   auto nl = Rtnl::open();
   if (!nl.ok()) return nl.take_error();
   // Ours only: priority 2, handle 0xfa18, a cls_bpf filter running fl_ifb_match.
-  tcmsg q{};
-  q.tcm_family = AF_UNSPEC;
-  q.tcm_ifindex = ifindex;
-  q.tcm_parent = kClsactIngress;
+  tcmsg q = tc_header(ifindex, kClsactIngress);
   Msg dump = new_msg(RTM_GETTFILTER, NLM_F_DUMP, &q, sizeof q);
   if (!dump) return make_error(Errc::internal, "netlink message allocation failed");
   bool ours = false, foreign = false;
@@ -376,12 +369,7 @@ Status detach_ifb_mirred(int ifindex) {
   }
   if (foreign) spdlog::warn("{}: a filter at priority 2 handle 0xfa18 is not faultline's; left alone", dev_name(ifindex));
   if (!ours) return {};
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = kClsactIngress;
-  t.tcm_handle = kMirredHandle;
-  t.tcm_info = mirred_info();
+  tcmsg t = tc_header(ifindex, kClsactIngress, kMirredHandle, mirred_info());
   Msg m = new_msg(RTM_DELTFILTER, 0, &t, sizeof t);
   if (!m) return make_error(Errc::internal, "netlink message allocation failed");
   auto st = nl->talk(m.get());
@@ -395,11 +383,8 @@ Status detach_ifb_mirred(int ifindex) {
 namespace {
 
 Status put_class(Rtnl& nl, int ifindex, uint16_t minor, const std::vector<uint8_t>& options) {
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = kRootHandle;  // X:0, the root qdisc: a root class that borrows from nobody
-  t.tcm_handle = class_id(minor);
+  // parent X:0, the root qdisc: a root class that borrows from nobody
+  tcmsg t = tc_header(ifindex, kRootHandle, class_id(minor));
   // CREATE without EXCL also updates an existing class: the tree under 0xfa17: is ours alone and
   // the engine's slot allocator is the only owner of minors, so a class already there is a
   // leftover of ours (a daemon killed mid-apply) and re-applying over it must succeed.
