@@ -1,6 +1,11 @@
 #include "daemon/dispatch.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <unistd.h>
+
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -22,6 +27,32 @@ Result<std::string> fault_ref(const json& req) {
   if (!it->is_string() || it->get<std::string>().empty())
     return make_error(Errc::invalid_request, "\"fault\" must be a non-empty string (an id or a name)");
   return it->get<std::string>();
+}
+
+// The host namespace's own addresses (loopback and link-local left out): what a multi-host
+// client compares a partition's sides with, to send each host only the part that concerns it.
+json host_addresses() {
+  json out = json::array();
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  std::set<std::string> seen;
+  for (auto* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK)) continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (a->ifa_addr->sa_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      const auto* in6 = &reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr;
+      if (IN6_IS_ADDR_LINKLOCAL(in6)) continue;
+      inet_ntop(AF_INET6, in6, buf, sizeof buf);
+    } else {
+      continue;
+    }
+    seen.insert(buf);
+  }
+  freeifaddrs(list);
+  for (const auto& s : seen) out.push_back(s);
+  return out;
 }
 
 }  // namespace
@@ -122,7 +153,8 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
                 {"attach_mode", kernel::attach_mode_name(engine_.attach_mode())},
                 {"features", features},
                 {"faults_active", engine_.active_count()},
-                {"exemptions", ex}};
+                {"exemptions", ex},
+                {"addresses", host_addresses()}};
   }
   return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
 }
