@@ -144,6 +144,9 @@ struct FaultSpec {
   // partition: >= 2 sides; isolate: exactly one side (the isolated nodes).
   std::vector<Side> sides;
   bool one_way = false;  // partition: drop only sides[0] -> others
+  // partition, isolate: once the fault is on, destroy the established TCP connections it cuts
+  // (SOCK_DESTROY) so both ends see a reset at once, as when a node dies.
+  bool reset = false;
 
   // loss
   double loss_percent = 0;         // (0, 100]

@@ -33,6 +33,7 @@ struct Config {
   std::optional<kernel::AttachMode> mode;
   spdlog::level::level_enum log_level = spdlog::level::info;
   bool check_only = false;
+  bool cleanup_only = false;
 };
 
 constexpr int kExitUsage = 2;
@@ -55,7 +56,9 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
       ("log-level", po::value(&log_level)->value_name("LEVEL"), "trace|debug|info|warn|error (default info)")
       ("attach-mode", po::value(&mode)->value_name("MODE"), "auto|tcx|tc (default auto: tcx where the kernel has it)")
       ("idle-timeout", po::value(&idle)->value_name("DUR"), "disconnect clients silent this long (default 60s)")
-      ("check-config", "validate the configuration, print it, and exit without touching the kernel");
+      ("check-config", "validate the configuration, print it, and exit without touching the kernel")
+      ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit; "
+                  "refused while another instance runs (systemd's ExecStopPost)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -69,6 +72,7 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
     return c;
   }
   c.check_only = vm.count("check-config") > 0;
+  c.cleanup_only = vm.count("cleanup") > 0;
   auto l = core::parse_duration(lease);
   if (!l.ok()) return l.take_error().wrap("--lease");
   // Renewed every third of the lease from the event loop; the loop never blocks for more than
@@ -128,6 +132,8 @@ int run(const Config& cfg) {
     }
     auto st = daemon::Engine::clean_leftovers(*journal, *host);
     if (!st.ok()) spdlog::error("cleaning leftovers: {}", st.error().message);
+    // The journal lock is held here, so a running instance cannot be cleaned from under.
+    if (cfg.cleanup_only) return st.ok() ? 0 : 1;
   }
 
   daemon::EngineOptions eo;
