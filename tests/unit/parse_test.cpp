@@ -751,7 +751,9 @@ TEST(ParseTarget, AcceptsEveryKind) {
 }
 
 TEST(ParseTarget, Rejects) {
-  const std::string expected = "expected host, netns:NAME, netns-path:/PATH or pid:PID";
+  const std::string expected =
+      "expected host, netns:NAME, netns-path:/PATH, pid:PID, pod-uid:UID, container:ID, pod:NAMESPACE/NAME or "
+      "lab:[LAB/]NODE";
   struct Case {
     std::string in, want;
   };
@@ -761,8 +763,7 @@ TEST(ParseTarget, Rejects) {
       {"hosts", "invalid target \"hosts\": " + expected},
       {"host:", "invalid target \"host:\": host takes no value"},
       {"host:x", "host takes no value"},
-      {"container:abc",
-       "invalid target \"container:abc\": unknown kind \"container\"; " + expected},
+      {"k8s:abc", "invalid target \"k8s:abc\": unknown kind \"k8s\"; " + expected},
       {"netns:", "invalid target \"netns:\": missing namespace name after \"netns:\""},
       {"netns:a/b", "namespace name must not contain '/'; use netns-path: for a path"},
       {"netns:/run/netns/a", "namespace name must not contain '/'"},

@@ -195,6 +195,9 @@ std::string Target::str() const {
     case Kind::netns_name: return "netns:" + value;
     case Kind::netns_path: return "netns-path:" + value;
     case Kind::pid: return "pid:" + value;
+    case Kind::pod_uid: return "pod-uid:" + value;
+    case Kind::container: return "container:" + value;
+    case Kind::pod: return "pod:" + value;
   }
   return "unknown:" + value;
 }

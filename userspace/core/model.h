@@ -102,11 +102,19 @@ struct MatrixPair {
   auto operator<=>(const MatrixPair&) const = default;
 };
 
+// Where a fault applies: a network namespace, named in one of these ways. The Kubernetes kinds
+// are found on the node from the kubelet's cgroup layout (kernel/pod_target.h), never through
+// the API server. lab:[LAB/]NODE is parsed straight into netns_name "LAB-NODE".
 struct Target {
-  enum class Kind : uint8_t { host, netns_name, netns_path, pid };
+  enum class Kind : uint8_t { host, netns_name, netns_path, pid, pod_uid, container, pod };
   Kind kind = Kind::host;
-  std::string value;        // empty for host
-  std::string str() const;  // "host", "netns:NAME", "netns-path:PATH", "pid:PID"
+  // empty for host; pod_uid: the UID; container: 12..64 lowercase hex digits (a prefix of the
+  // id); pod: "NAMESPACE/NAME".
+  std::string value;
+  // "host", "netns:NAME", "netns-path:PATH", "pid:PID", "pod-uid:UID", "container:ID",
+  // "pod:NAMESPACE/NAME"
+  std::string str() const;
+  bool kubernetes() const { return kind == Kind::pod_uid || kind == Kind::container || kind == Kind::pod; }
   auto operator<=>(const Target&) const = default;
 };
 

@@ -8,9 +8,12 @@
 #include <climits>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
+
+#include "core/cgroup_layout.h"
 
 namespace fl::core {
 
@@ -656,9 +659,60 @@ Result<Exemption> parse_exemption(std::string_view s) {
   return e;
 }
 
+namespace {
+
+// Kubernetes' DNS-1123 label: what a namespace name must be.
+std::optional<std::string> dns1123_label_problem(std::string_view v) {
+  if (v.size() > 63) return "longer than 63 characters";
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-')) {
+      return "character " + quote(v.substr(i, 1)) + " at position " + std::to_string(i + 1) +
+             " is not allowed; use lower case letters, digits and '-'";
+    }
+  }
+  if (v.front() == '-' || v.back() == '-') return "must start and end with a letter or digit";
+  return std::nullopt;
+}
+
+// Kubernetes' DNS-1123 subdomain (a pod name): dot-separated labels, 253 characters at most.
+std::optional<std::string> dns1123_subdomain_problem(std::string_view v) {
+  if (v.size() > 253) return "longer than 253 characters";
+  size_t start = 0;
+  while (true) {
+    const size_t dot = v.find('.', start);
+    const std::string_view label = v.substr(start, dot == std::string_view::npos ? v.npos : dot - start);
+    if (label.empty()) return "empty label between dots";
+    for (size_t i = 0; i < label.size(); ++i) {
+      const char c = label[i];
+      if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-')) {
+        return "character " + quote(label.substr(i, 1)) + " at position " +
+               std::to_string(start + i + 1) +
+               " is not allowed; use lower case letters, digits, '-' and '.'";
+      }
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      return "each dot-separated part must start and end with a letter or digit";
+    }
+    if (dot == std::string_view::npos) return std::nullopt;
+    start = dot + 1;
+  }
+}
+
+bool lab_chars_ok(std::string_view v) {
+  for (char c : v) {
+    if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Target> parse_target(std::string_view s) {
   constexpr std::string_view what = "target";
-  constexpr const char* expected = "expected host, netns:NAME, netns-path:/PATH or pid:PID";
+  constexpr const char* expected =
+      "expected host, netns:NAME, netns-path:/PATH, pid:PID, pod-uid:UID, container:ID, "
+      "pod:NAMESPACE/NAME or lab:[LAB/]NODE";
   if (s.empty()) return invalid(what, s, std::string("empty; ") + expected);
   if (has_surrounding_space(s)) return invalid(what, s, "leading or trailing whitespace");
   if (s == "host") return Target{};
@@ -713,6 +767,93 @@ Result<Target> parse_target(std::string_view s) {
     if (v == 0) return invalid(what, s, "process id must be a positive integer");
     // Canonical digits, so "pid:0042" and "pid:42" are the same target.
     return Target{Target::Kind::pid, std::to_string(v)};
+  }
+  if (kind == "pod-uid") {
+    constexpr const char* form =
+        "expected a pod UID such as 0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9 (as `kubectl get pod "
+        "NAME -o jsonpath={.metadata.uid}` prints it)";
+    if (value.empty()) return invalid(what, s, "missing pod UID after \"pod-uid:\"");
+    if (is_pod_uid(value)) return Target{Target::Kind::pod_uid, std::string(value)};
+    if (value.find('_') != std::string_view::npos) {
+      return invalid(what, s,
+                     std::string("write the UID with '-', not the '_' of systemd slice names; ") +
+                         form);
+    }
+    if (value.size() == 36 && std::any_of(value.begin(), value.end(),
+                                          [](char c) { return c >= 'A' && c <= 'F'; })) {
+      return invalid(what, s, "the pod UID must be lower case, as Kubernetes prints it");
+    }
+    return invalid(what, s, form);
+  }
+  if (kind == "container") {
+    if (value.empty()) return invalid(what, s, "missing container id after \"container:\"");
+    for (std::string_view scheme : {"containerd://", "cri-o://", "docker://"}) {
+      if (value.starts_with(scheme)) {
+        return invalid(what, s,
+                       "drop the runtime prefix " + quote(scheme) + " and give the hex id alone");
+      }
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+      const char c = value[i];
+      if (c >= 'A' && c <= 'F') {
+        return invalid(what, s, "the container id must be lower case hex, as crictl prints it");
+      }
+      if (!(is_digit(c) || (c >= 'a' && c <= 'f'))) {
+        return invalid(what, s,
+                       "character " + quote(value.substr(i, 1)) + " at position " +
+                           std::to_string(i + 1) + " is not a hex digit; a container id is hex");
+      }
+    }
+    if (value.size() < kMinContainerIdPrefix) {
+      return invalid(what, s,
+                     "a container id prefix needs at least " +
+                         std::to_string(kMinContainerIdPrefix) + " hex digits (got " +
+                         std::to_string(value.size()) + ")");
+    }
+    if (value.size() > 64) {
+      return invalid(what, s,
+                     "a container id has 64 hex digits (got " + std::to_string(value.size()) + ")");
+    }
+    return Target{Target::Kind::container, std::string(value)};
+  }
+  if (kind == "pod") {
+    const size_t slash = value.find('/');
+    if (value.empty() || slash == std::string_view::npos) {
+      return invalid(what, s, "expected pod:NAMESPACE/NAME");
+    }
+    const std::string_view ns = value.substr(0, slash), name = value.substr(slash + 1);
+    if (ns.empty()) return invalid(what, s, "missing namespace before '/'");
+    if (name.empty()) return invalid(what, s, "missing pod name after '/'");
+    if (name.find('/') != std::string_view::npos) {
+      return invalid(what, s, "expected pod:NAMESPACE/NAME with one '/'");
+    }
+    if (auto p = dns1123_label_problem(ns)) return invalid(what, s, "namespace " + quote(ns) + ": " + *p);
+    if (auto p = dns1123_subdomain_problem(name)) {
+      return invalid(what, s, "pod name " + quote(name) + ": " + *p);
+    }
+    return Target{Target::Kind::pod, std::string(value)};
+  }
+  if (kind == "lab") {
+    const size_t slash = value.find('/');
+    std::string_view lab = kDefaultLab, node = value;
+    if (slash != std::string_view::npos) {
+      lab = value.substr(0, slash);
+      node = value.substr(slash + 1);
+      if (lab.empty()) return invalid(what, s, "missing lab name before '/'");
+      if (lab.size() > 40) return invalid(what, s, "lab name is longer than 40 characters");
+      if (!lab_chars_ok(lab)) {
+        return invalid(what, s, "lab name " + quote(lab) + " may hold only a-z, 0-9 and '-'");
+      }
+    }
+    if (node.empty()) return invalid(what, s, "missing node name; expected lab:NODE or lab:LAB/NODE");
+    // The node's name also names its interfaces in the lab, and those stop at 15 bytes.
+    if (node.size() > 15) return invalid(what, s, "node name is longer than 15 characters");
+    if (!lab_chars_ok(node)) {
+      return invalid(what, s,
+                     "node name " + quote(node) + " may hold only a-z, 0-9 and '-'" +
+                         (node.find('/') != std::string_view::npos ? " (one '/' at most)" : ""));
+    }
+    return Target{Target::Kind::netns_name, std::string(lab) + "-" + std::string(node)};
   }
   return invalid(what, s, "unknown kind " + quote(kind) + "; " + expected);
 }

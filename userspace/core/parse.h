@@ -61,8 +61,14 @@ Result<uint64_t> parse_u64(std::string_view s);         // decimal, or 0x hex
 // A bare address is /32 or /128: "169.254.169.254", "10.0.0.0/8/tcp:22", "fd00::/64/udp:53".
 Result<Exemption> parse_exemption(std::string_view s);
 
-// "host", "netns:NAME", "netns-path:/abs/path", "pid:1234".
+// "host", "netns:NAME", "netns-path:/abs/path", "pid:1234";
+// "pod-uid:UID" (RFC 4122, lower case, with dashes), "container:ID" (lower case hex, 12..64
+// digits: the id or a prefix as crictl and docker print them), "pod:NAMESPACE/NAME" (DNS-1123
+// label / subdomain); "lab:NODE" and "lab:LAB/NODE" (a-z, 0-9, '-'; LAB up to 40 characters,
+// default "fl-lab", NODE up to 15), which become netns:LAB-NODE, the namespace the lab made.
 Result<Target> parse_target(std::string_view s);
+inline constexpr std::string_view kDefaultLab = "fl-lab";
+inline constexpr size_t kMinContainerIdPrefix = 12;
 
 // "[NAME=]CIDR[,CIDR...]"; a side without a name is called "s<index+1>".
 Result<Side> parse_side(std::string_view s, size_t index);

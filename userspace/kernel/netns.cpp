@@ -19,6 +19,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/pod_target.h"
+
 namespace fl::kernel {
 
 std::string NetnsId::str() const {
@@ -47,6 +49,15 @@ Result<Netns> Netns::open_path(const std::string& path) {
   int err = errno;
   ::close(pfd);
   if (fd < 0) return Error::sys(Errc::target_unavailable, "open network namespace " + path, err);
+  return adopt(fd, path);
+}
+
+Result<Netns> Netns::adopt(int fd, const std::string& path) {
+  struct statfs sfs{};
+  if (fstatfs(fd, &sfs) != 0 || sfs.f_type != NSFS_MAGIC) {
+    ::close(fd);
+    return make_error(Errc::target_unavailable, path + " is not a namespace file");
+  }
   struct stat st{};
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -73,11 +84,53 @@ Result<Netns> Netns::open(const core::Target& t, const Netns& host) {
     case K::netns_name: return open_path("/run/netns/" + t.value);
     case K::netns_path: return open_path(t.value);
     case K::pid: return open_path("/proc/" + t.value + "/ns/net");
+    case K::pod_uid:
+    case K::container:
+    case K::pod: {
+      auto p = open_pod_target(t, host);
+      if (!p.ok()) return p.take_error();
+      Netns n = std::move(p->ns);
+      n.origin_pid_ = p->pid;
+      n.pod_uid_ = std::move(p->pod_uid);
+      n.container_id_ = std::move(p->container_id);
+      return n;
+    }
   }
   return make_error(Errc::internal, "unknown target kind");
 }
 
-Netns::Netns(Netns&& o) noexcept : fd_(o.fd_), id_(o.id_), path_(std::move(o.path_)) { o.fd_ = -1; }
+namespace {
+
+bool same_ns(const std::string& path, const Netns& held) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 && NetnsId{st.st_dev, st.st_ino} == held.id();
+}
+
+}  // namespace
+
+bool target_still_there(const core::Target& spec, const Netns& held) {
+  using K = core::Target::Kind;
+  switch (spec.kind) {
+    case K::host: return true;
+    case K::netns_name: return same_ns("/run/netns/" + spec.value, held);
+    case K::netns_path: return same_ns(spec.value, held);
+    case K::pid: return same_ns("/proc/" + spec.value + "/ns/net", held);
+    case K::pod_uid:
+    case K::container:
+    case K::pod: return pod_target_still_there(spec, held);
+  }
+  return false;
+}
+
+Netns::Netns(Netns&& o) noexcept
+    : fd_(o.fd_),
+      id_(o.id_),
+      path_(std::move(o.path_)),
+      origin_pid_(o.origin_pid_),
+      pod_uid_(std::move(o.pod_uid_)),
+      container_id_(std::move(o.container_id_)) {
+  o.fd_ = -1;
+}
 
 Netns& Netns::operator=(Netns&& o) noexcept {
   if (this != &o) {
@@ -85,6 +138,9 @@ Netns& Netns::operator=(Netns&& o) noexcept {
     fd_ = o.fd_;
     id_ = o.id_;
     path_ = std::move(o.path_);
+    origin_pid_ = o.origin_pid_;
+    pod_uid_ = std::move(o.pod_uid_);
+    container_id_ = std::move(o.container_id_);
     o.fd_ = -1;
   }
   return *this;
@@ -101,6 +157,9 @@ Result<Netns> Netns::dup() const {
   n.fd_ = fd;
   n.id_ = id_;
   n.path_ = path_;
+  n.origin_pid_ = origin_pid_;
+  n.pod_uid_ = pod_uid_;
+  n.container_id_ = container_id_;
   return n;
 }
 

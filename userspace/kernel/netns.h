@@ -22,9 +22,12 @@ class Netns {
  public:
   // The namespace this process runs in: what --target host means. Call once at start.
   static Result<Netns> self();
-  // host: a dup of host; netns:NAME -> /run/netns/NAME; netns-path:P; pid:N -> /proc/N/ns/net.
+  // host: a dup of host; netns:NAME -> /run/netns/NAME; netns-path:P; pid:N -> /proc/N/ns/net;
+  // pod-uid, container and pod: through a process of the pod found in /proc (pod_target.h).
   static Result<Netns> open(const core::Target& t, const Netns& host);
   static Result<Netns> open_path(const std::string& path);
+  // Takes over fd (closed on error too) once it proved to be a network namespace.
+  static Result<Netns> adopt(int fd, const std::string& path);
 
   Netns() = default;
   Netns(Netns&& o) noexcept;
@@ -38,11 +41,28 @@ class Netns {
   const std::string& path() const { return path_; }  // what was opened, for the journal
   Result<Netns> dup() const;
 
+  // Kubernetes targets: the process the namespace was opened through, and what the target
+  // resolved to (the pod UID, or the full container id), so liveness checks start there.
+  pid_t origin_pid() const { return origin_pid_; }
+  const std::string& pod_uid() const { return pod_uid_; }
+  const std::string& container_id() const { return container_id_; }
+
  private:
   int fd_ = -1;
   NetnsId id_;
   std::string path_;
+  pid_t origin_pid_ = 0;
+  std::string pod_uid_, container_id_;
 };
+
+// Whether the namespace a target named when it was opened (held) is still what the target
+// names: host: always; netns:NAME and netns-path: the path still exists and is held's namespace
+// (same device and inode); pid: /proc/PID/ns/net is held's namespace; pod-uid, container, pod:
+// some process of that pod or container still sits in held's namespace (the process the target
+// was opened through first, then a scan of /proc). Only reads /proc and /run; never enters a
+// namespace or changes anything, so it is cheap enough to call periodically. A held namespace
+// outlives its name (our fd keeps it), which is why the engine needs this to notice the end.
+bool target_still_there(const core::Target& spec, const Netns& held);
 
 // Enters a namespace on this thread; the destructor returns to the previous one. If it cannot
 // return, the process aborts: carrying on in the wrong namespace would touch the wrong network.
