@@ -103,7 +103,7 @@ TEST(CliGlobal, Help) {
     EXPECT_TRUE(inv.help);
     EXPECT_TRUE(starts_with(inv.help_text, "Usage: faultctl [--socket PATH] [-o table|json] COMMAND"));
     for (const char* cmd : {"partition", "loss", "isolate", "delay", "rate", "corrupt", "duplicate", "reorder",
-                            "shape", "matrix", "list", "get", "heal", "stats", "status"}) {
+                            "shape", "matrix", "reset", "list", "get", "heal", "stats", "status"}) {
       EXPECT_TRUE(contains(inv.help_text, std::string("\n  ") + cmd + " ")) << cmd;
     }
     EXPECT_TRUE(contains(inv.help_text, "3 daemon unreachable"));
@@ -112,7 +112,7 @@ TEST(CliGlobal, Help) {
 
 TEST(CliCommand, HelpOnEveryCommand) {
   for (const char* cmd : {"partition", "loss", "isolate", "delay", "rate", "corrupt", "duplicate", "reorder",
-                          "shape", "matrix", "list", "get", "heal", "stats", "status"}) {
+                          "shape", "matrix", "reset", "list", "get", "heal", "stats", "status"}) {
     for (const char* flag : {"--help", "-h"}) {
       auto inv = parse_ok({cmd, flag});
       EXPECT_TRUE(inv.help) << cmd;
@@ -645,6 +645,153 @@ TEST(CliClient, OversizedReplyIsRefused) {
   auto r = c->call("list", json::object());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "reply from faultlined exceeds 16 MiB");
+}
+
+// ---------------------------------------------------------------- reset
+
+TEST(CliReset, SelectorsBecomeAResetRequest) {
+  auto inv = parse_ok({"reset", "--dst", "10.0.0.7,fd00::7", "--dport", "5432", "--target", "netns:app",
+                       "--target", "pid:42", "--exempt", "10.9.0.0/16/tcp:6443", "--no-default-exempt"});
+  ASSERT_TRUE(inv.reset.has_value());
+  EXPECT_FALSE(inv.fault.has_value());
+  const core::ResetSpec& r = *inv.reset;
+  EXPECT_EQ(r.match.dst, (std::vector<core::Cidr>{cidr("10.0.0.7"), cidr("fd00::7")}));
+  EXPECT_EQ(r.match.dport, (core::PortRange{5432, 5432}));
+  EXPECT_EQ(r.match.proto, core::Proto::tcp);  // filled by validation
+  EXPECT_FALSE(r.all);
+  EXPECT_FALSE(r.default_exempt);
+  ASSERT_EQ(r.exempt.size(), 1u);
+  ASSERT_EQ(r.targets.size(), 2u);
+  EXPECT_EQ(r.targets[0].str(), "netns:app");
+
+  Call c = command_call(inv);
+  EXPECT_EQ(c.op, "reset");
+  ASSERT_TRUE(c.params.contains("reset"));
+  EXPECT_EQ(c.params["reset"]["match"]["dst"], (json{"10.0.0.7/32", "fd00::7/128"}));
+  EXPECT_EQ(c.params["reset"]["all"], false);
+  EXPECT_EQ(c.params["reset"]["targets"], (json{"netns:app", "pid:42"}));
+  auto back = proto::reset_spec_from_json(c.params["reset"]);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->match.dst, r.match.dst);
+}
+
+TEST(CliReset, AllAndDefaults) {
+  auto inv = parse_ok({"reset", "--all"});
+  ASSERT_TRUE(inv.reset.has_value());
+  EXPECT_TRUE(inv.reset->all);
+  EXPECT_TRUE(inv.reset->default_exempt);
+  ASSERT_EQ(inv.reset->targets.size(), 1u);
+  EXPECT_EQ(inv.reset->targets[0].str(), "host");
+  EXPECT_EQ(command_call(inv).params["reset"]["all"], true);
+  // Each selector alone is enough; --proto tcp is allowed, all is the default.
+  for (auto args : {std::vector<std::string>{"reset", "--src", "10.0.0.0/24"},
+                    {"reset", "--sport", "1000-2000"},
+                    {"reset", "--dport", "80", "--proto", "tcp"},
+                    {"reset", "--dport", "80", "--proto", "all"}}) {
+    EXPECT_TRUE(parse_ok(args).reset.has_value());
+  }
+}
+
+TEST(CliReset, Errors) {
+  EXPECT_EQ(parse_err({"reset"}),
+            "reset: give a selector (--src, --dst, --sport or --dport), or --all to reset every TCP connection "
+            "of the targets\nTry 'faultctl reset --help'.");
+  EXPECT_TRUE(starts_with(parse_err({"reset", "--proto", "tcp", "--target", "netns:a"}), "reset: give a selector"));
+  EXPECT_TRUE(starts_with(parse_err({"reset", "--all", "--dst", "10.0.0.7"}), "reset: --all resets every"));
+  EXPECT_EQ(parse_err({"reset", "--dport", "80", "--proto", "udp"}),
+            "--proto: a reset destroys TCP connections; proto must be tcp or all (got udp)");
+  EXPECT_TRUE(starts_with(parse_err({"reset", "10.0.0.7"}), "reset: unexpected argument \"10.0.0.7\""));
+  EXPECT_TRUE(starts_with(parse_err({"reset", "--dst", "10.0.0.0/33"}), "--dst: "));
+  EXPECT_TRUE(starts_with(parse_err({"reset", "--dst", "10.0.0.7", "--target", "frob"}), "--target: "));
+  EXPECT_TRUE(starts_with(parse_err({"reset", "--dst", "10.0.0.7", "--target", "netns:a", "--target", "netns:a"}),
+                          "--target: duplicate target"));
+  // Options of the apply commands that mean nothing for a reset.
+  for (const char* opt : {"--for", "--name", "--direction", "--new-only", "--dev"}) {
+    EXPECT_TRUE(contains(parse_err({"reset", "--all", opt, "x"}), "unrecognised option")) << opt;
+  }
+}
+
+TEST(CliReset, HelpHasExamplesAndTheSafetyRule) {
+  const std::string h = parse_ok({"reset", "--help"}).help_text;
+  EXPECT_TRUE(starts_with(h, "Usage: faultctl [--socket PATH] [-o table|json] reset SELECTORS|--all")) << h;
+  for (const char* s : {"--dst CIDRS", "--all", "--target TARGET", "--no-default-exempt", "ECONNRESET",
+                        "faultctl reset --dst 10.0.2.7 --dport 5432 --target netns:app-1", "A selector or --all"}) {
+    EXPECT_TRUE(contains(h, s)) << s << " missing from:\n" << h;
+  }
+}
+
+TEST(CliReset, PartitionAndIsolateTakeReset) {
+  auto iso = parse_ok({"isolate", "10.0.0.7", "--reset"});
+  ASSERT_TRUE(iso.fault.has_value());
+  EXPECT_TRUE(iso.fault->reset);
+  EXPECT_EQ(command_call(iso).params["fault"]["reset"], true);
+  EXPECT_FALSE(parse_ok({"isolate", "10.0.0.7"}).fault->reset);
+  EXPECT_FALSE(command_call(parse_ok({"isolate", "10.0.0.7"})).params["fault"].contains("reset"));
+  auto part = parse_ok({"partition", "--side", "10.0.0.1", "--side", "10.0.0.2", "--reset"});
+  EXPECT_TRUE(part.fault->reset);
+  EXPECT_EQ(parse_err({"isolate", "10.0.0.7", "--reset", "--new-only"}),
+            "--reset: not with match.new_only, which spares the established connections that reset would destroy");
+  EXPECT_TRUE(starts_with(parse_err({"isolate", "10.0.0.7", "--reset", "--proto", "udp"}), "--reset: destroys TCP"));
+  EXPECT_TRUE(contains(parse_err({"loss", "30", "--reset"}), "unrecognised option '--reset'"));
+  EXPECT_TRUE(contains(parse_ok({"isolate", "-h"}).help_text, "--reset"));
+  EXPECT_TRUE(contains(parse_ok({"partition", "-h"}).help_text, "--reset"));
+}
+
+TEST(CliHelp, TargetKindsAndRemoteHosts) {
+  const std::string top = top_help();
+  for (const char* s : {"--host [ssh://][USER@]HOST[:PORT]", "send the command to faultlined on HOST over ssh (repeatable)",
+                        "--hosts FILE", "one host per line, as for --host", "--ssh-config FILE",
+                        "ssh configuration for --host/--hosts"}) {
+    EXPECT_TRUE(contains(top, s)) << s;
+  }
+  for (const char* cmd : {"isolate", "rate", "reset"}) {
+    const std::string h = parse_ok({cmd, "--help"}).help_text;
+    // PO wraps long descriptions; compare with every run of white space as one space.
+    std::string flat;
+    for (char c : h) {
+      const bool space = c == ' ' || c == '\n';
+      if (!space) flat += c;
+      else if (flat.empty() || flat.back() != ' ') flat += ' ';
+    }
+    EXPECT_TRUE(contains(flat, "host, netns:NAME, netns-path:PATH, pid:PID, pod-uid:UID, container:ID, "
+                               "pod:NAMESPACE/NAME or lab:[LAB/]NODE (repeatable; default host)"))
+        << cmd << ":\n" << h;
+  }
+}
+
+TEST(CliFormat, ResetResult) {
+  json one = json::parse(R"({"matched": 5, "destroyed": 4, "gone": 1,
+                             "per_target": [{"target": "netns:a", "matched": 5, "destroyed": 4, "gone": 1}]})");
+  EXPECT_EQ(format_reset_result(one),
+            "TARGET   MATCHED  DESTROYED  GONE\n"
+            "netns:a        5          4     1\n");
+  json two = json::parse(R"({"matched": 12, "destroyed": 12, "gone": 0,
+                             "per_target": [{"target": "netns:a", "matched": 2, "destroyed": 2, "gone": 0},
+                                            {"target": "host", "matched": 10, "destroyed": 10, "gone": 0}]})");
+  EXPECT_EQ(format_reset_result(two),
+            "TARGET   MATCHED  DESTROYED  GONE\n"
+            "netns:a        2          2     0\n"
+            "host          10         10     0\n"
+            "total         12         12     0\n");
+  std::string out;
+  ASSERT_NO_THROW(out = format_reset_result(json{{"per_target", 3}}));
+  EXPECT_TRUE(starts_with(out, "TARGET")) << out;
+  ASSERT_NO_THROW(format_reset_result(json::array()));
+}
+
+TEST(CliFormat, ApplyResetNoteAndDetail) {
+  json f = sample_status();
+  EXPECT_EQ(format_apply_reset(f), "");
+  f["reset"] = json{{"matched", 6}, {"destroyed", 5}, {"gone", 1}};
+  EXPECT_EQ(format_apply_reset(f), "reset 5 TCP connections (1 more closed on their own meanwhile)\n");
+  f["reset"]["gone"] = 0;
+  EXPECT_EQ(format_apply_reset(f), "reset 5 TCP connections\n");
+  f["spec"]["reset"] = true;
+  EXPECT_TRUE(contains(format_fault_detail(f), "\nreset:           yes (5 connections destroyed)\n"))
+      << format_fault_detail(f);
+  EXPECT_TRUE(contains(format_fault_detail(sample_status()), "\nreset:           no\n"));
+  ASSERT_NO_THROW(format_apply_reset(json{{"reset", 7}}));
+  EXPECT_EQ(format_apply_reset(json{{"reset", 7}}), "");
 }
 
 }  // namespace

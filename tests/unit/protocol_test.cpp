@@ -163,7 +163,7 @@ TEST(ParseRequest, OpMissingOrNotStringKeepsId) {
 TEST(ParseRequest, UnknownOpListsKnownOnes) {
   auto e = request_error(R"({"id":11,"op":"frob"})");
   EXPECT_EQ(e.code, Errc::unknown_op);
-  EXPECT_EQ(e.message, "unknown op \"frob\"; known: hello, apply, list, get, heal, stats, status");
+  EXPECT_EQ(e.message, "unknown op \"frob\"; known: hello, apply, list, get, heal, stats, status, reset");
   EXPECT_EQ(e.id, 11u);
 }
 
@@ -205,12 +205,12 @@ TEST(ParseRequest, NullIdOutIsAllowedOnErrors) {
   EXPECT_EQ(r.error().code, Errc::unknown_op);
 }
 
-TEST(Ops, MutatingOnesAreApplyAndHeal) {
+TEST(Ops, MutatingOnesAreApplyHealAndReset) {
   std::set<std::string_view> mutating;
   for (std::string_view op : kOps) {
     if (op_is_mutating(op)) mutating.insert(op);
   }
-  EXPECT_EQ(mutating, (std::set<std::string_view>{"apply", "heal"}));
+  EXPECT_EQ(mutating, (std::set<std::string_view>{"apply", "heal", "reset"}));
   EXPECT_FALSE(op_is_mutating("frob"));
 }
 
@@ -327,6 +327,7 @@ void expect_same_spec(const FaultSpec& a, const FaultSpec& b) {
     EXPECT_EQ(a.sides[i].cidrs, b.sides[i].cidrs) << i;
   }
   EXPECT_EQ(a.one_way, b.one_way);
+  EXPECT_EQ(a.reset, b.reset);
   EXPECT_EQ(a.loss_percent, b.loss_percent);  // exact: JSON numbers must round-trip bit for bit
   EXPECT_EQ(a.correlation_percent, b.correlation_percent);
   EXPECT_EQ(a.seed, b.seed);
@@ -583,6 +584,112 @@ TEST(FaultSpecJson, DoesNotRunValidate) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->sides.size(), 1u);
   EXPECT_EQ(r->sides[0].name, "");
+}
+
+// ---------------------------------------------------------------- reset
+
+TEST(FaultSpecJson, ResetIsEmittedOnlyWhenSetAndRoundTrips) {
+  FaultSpec s;
+  s.kind = core::FaultKind::isolate;
+  s.sides = {core::Side{"", {*core::parse_cidr("10.0.0.7")}}};
+  EXPECT_FALSE(fault_spec_to_json(s).contains("reset"));
+  s.reset = true;
+  json j = fault_spec_to_json(s);
+  EXPECT_EQ(j.at("reset"), true);
+  auto back = fault_spec_from_json(j);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_spec(s, *back);
+  EXPECT_TRUE(back->reset);
+}
+
+TEST(FaultSpecJson, ResetMustBeABoolean) {
+  auto r = fault_spec_from_json(json{{"kind", "isolate"}, {"reset", 1}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(r.error().message, "fault.reset: expected a boolean, got 1");
+}
+
+core::ResetSpec full_reset() {
+  core::ResetSpec r;
+  r.match.src = {*core::parse_cidr("10.0.0.0/8")};
+  r.match.dst = {*core::parse_cidr("fd00:200::1")};
+  r.match.proto = core::Proto::tcp;
+  r.match.sport = *core::parse_port_range("1000-2000");
+  r.match.dport = *core::parse_port_range("5432");
+  r.exempt = {*core::parse_exemption("10.9.0.0/16/tcp:6443")};
+  r.default_exempt = false;
+  r.targets = {*core::parse_target("netns:a"), *core::parse_target("pid:7")};
+  return r;
+}
+
+void expect_same_reset(const core::ResetSpec& a, const core::ResetSpec& b) {
+  EXPECT_EQ(a.match.src, b.match.src);
+  EXPECT_EQ(a.match.dst, b.match.dst);
+  EXPECT_EQ(a.match.proto, b.match.proto);
+  EXPECT_EQ(a.match.sport, b.match.sport);
+  EXPECT_EQ(a.match.dport, b.match.dport);
+  EXPECT_EQ(a.match.direction, b.match.direction);
+  EXPECT_EQ(a.match.new_only, b.match.new_only);
+  EXPECT_EQ(a.exempt, b.exempt);
+  EXPECT_EQ(a.default_exempt, b.default_exempt);
+  EXPECT_EQ(a.all, b.all);
+  EXPECT_EQ(a.targets, b.targets);
+}
+
+TEST(ResetSpecJson, EmitsEveryMemberAndRoundTrips) {
+  core::ResetSpec all;
+  all.all = true;
+  for (const core::ResetSpec& spec : {core::ResetSpec{}, full_reset(), all}) {
+    json j = reset_spec_to_json(spec);
+    std::set<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.insert(k);
+    EXPECT_EQ(keys, (std::set<std::string>{"match", "exempt", "default_exempt", "all", "targets"}));
+    EXPECT_FALSE(j.at("match").contains("direction"));
+    EXPECT_FALSE(j.at("match").contains("new_only"));
+    auto back = reset_spec_from_json(json::parse(j.dump()));
+    ASSERT_TRUE(back.ok()) << back.error().message << "\n" << j.dump();
+    expect_same_reset(spec, *back);
+    EXPECT_EQ(reset_spec_to_json(*back), j);
+  }
+}
+
+TEST(ResetSpecJson, EveryMemberIsOptional) {
+  auto r = reset_spec_from_json(json::object());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  expect_same_reset(*r, core::ResetSpec{});
+}
+
+TEST(ResetSpecJson, RefusesWithPaths) {
+  struct Case {
+    json j;
+    std::string message;
+  };
+  const Case cases[] = {
+      {json::array(), "reset: expected an object, got an array"},
+      {{{"kind", "isolate"}}, "reset: unknown field \"kind\""},
+      {{{"match", {{"dst", {"10.0.0.0/33"}}}}}, "reset.match.dst[0]: "},
+      {{{"match", {{"dport", 80}}}}, "reset.match.dport: expected a string, got 80"},
+      {{{"match", {{"frob", 1}}}}, "reset.match: unknown field \"frob\""},
+      {{{"match", {{"direction", "egress"}}}}, "reset.match.direction: a reset takes no direction"},
+      {{{"match", {{"new_only", false}}}}, "reset.match.new_only: not for a reset"},
+      {{{"all", "yes"}}, "reset.all: expected a boolean, got string \"yes\""},
+      {{{"default_exempt", 0}}, "reset.default_exempt: expected a boolean, got 0"},
+      {{{"exempt", {"10.0.0.0/8/sctp"}}}, "reset.exempt[0]: "},
+      {{{"targets", {"netns:"}}}, "reset.targets[0]: "},
+  };
+  for (const auto& c : cases) {
+    auto r = reset_spec_from_json(c.j);
+    ASSERT_FALSE(r.ok()) << c.j.dump();
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << c.j.dump();
+    EXPECT_TRUE(starts_with(r.error().message, c.message)) << c.j.dump() << ": " << r.error().message;
+  }
+}
+
+TEST(ResetSpecJson, DoesNotRunValidate) {
+  // No selector and no "all": the codec takes it, validate_reset refuses it.
+  auto r = reset_spec_from_json(json{{"match", {{"proto", "udp"}}}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->match.proto, core::Proto::udp);
 }
 
 }  // namespace

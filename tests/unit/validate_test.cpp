@@ -592,3 +592,141 @@ TEST(ValidateSides, IdenticalSidesAreRefusedEvenWrittenDifferently) {
 
 }  // namespace
 }  // namespace fl::core
+
+// ---------------------------------------------------------------------------------------------
+// reset: true on a fault, and the standalone reset.
+
+namespace fl::core {
+namespace {
+
+void ExpectRefused(const Status& st, const std::string& starts, const std::string& has) {
+  ASSERT_FALSE(st.ok()) << "expected a refusal starting " << starts;
+  EXPECT_EQ(st.error().code, Errc::invalid_argument);
+  EXPECT_EQ(st.error().message.rfind(starts, 0), 0u) << st.error().message;
+  EXPECT_NE(st.error().message.find(has), std::string::npos) << st.error().message;
+}
+
+TEST(ValidateReset, PartitionAndIsolateTakeReset) {
+  for (FaultKind k : {FaultKind::partition, FaultKind::isolate}) {
+    FaultSpec s;
+    s.kind = k;
+    s.sides = {Side{"a", {*parse_cidr("10.0.0.0/24")}}};
+    if (k == FaultKind::partition) s.sides.push_back(Side{"b", {*parse_cidr("10.0.1.0/24")}});
+    s.reset = true;
+    EXPECT_TRUE(validate(s).ok()) << kind_name(k);
+    s.match.proto = Proto::tcp;
+    EXPECT_TRUE(validate(s).ok()) << kind_name(k) << " with proto tcp";
+  }
+}
+
+TEST(ValidateReset, OtherKindsRefuseReset) {
+  FaultSpec loss;
+  loss.kind = FaultKind::loss;
+  loss.loss_percent = 100;
+  loss.reset = true;
+  ExpectRefused(validate(loss), "reset: ", "only for partition and isolate faults, not loss");
+  FaultSpec delay;
+  delay.kind = FaultKind::delay;
+  delay.shape.delay = std::chrono::milliseconds(10);
+  delay.reset = true;
+  ExpectRefused(validate(delay), "reset: ", "not delay");
+}
+
+TEST(ValidateReset, ResetRefusesNewOnlyAndNonTcpProtocols) {
+  FaultSpec s;
+  s.kind = FaultKind::isolate;
+  s.sides = {Side{"", {*parse_cidr("10.0.0.5")}}};
+  s.reset = true;
+  s.match.new_only = true;
+  FaultSpec before = s;
+  ExpectRefused(validate(s), "reset: ", "new_only");
+  EXPECT_EQ(s.match.proto, before.match.proto) << "a refused spec must come back unchanged";
+  s.match.new_only = false;
+  for (Proto p : {Proto::udp, Proto::icmp}) {
+    s.match.proto = p;
+    ExpectRefused(validate(s), "reset: ", std::string("cuts only ") + proto_name(p));
+  }
+}
+
+ResetSpec ResetDst() {
+  ResetSpec r;
+  r.match.dst = {*parse_cidr("10.0.0.7")};
+  return r;
+}
+
+TEST(ValidateReset, StandaloneResetFillsTcpAndHost) {
+  ResetSpec r = ResetDst();
+  ASSERT_TRUE(validate_reset(r).ok());
+  EXPECT_EQ(r.match.proto, Proto::tcp);
+  ASSERT_EQ(r.targets.size(), 1u);
+  EXPECT_EQ(r.targets[0].kind, Target::Kind::host);
+}
+
+TEST(ValidateReset, EachSelectorAloneIsEnough) {
+  for (int i = 0; i < 4; ++i) {
+    ResetSpec r;
+    if (i == 0) r.match.src = {*parse_cidr("10.0.0.0/24")};
+    if (i == 1) r.match.dst = {*parse_cidr("fd00::7")};
+    if (i == 2) r.match.sport = PortRange{5000, 5000};
+    if (i == 3) r.match.dport = PortRange{80, 90};
+    auto st = validate_reset(r);
+    EXPECT_TRUE(st.ok()) << i << ": " << st.error().message;
+  }
+}
+
+TEST(ValidateReset, NoSelectorNeedsAll) {
+  ResetSpec r;
+  ExpectRefused(validate_reset(r), "match: ", "all: true");
+  r.match.proto = Proto::tcp;  // a protocol is not a selector
+  ExpectRefused(validate_reset(r), "match: ", "needs a selector");
+  r.all = true;
+  EXPECT_TRUE(validate_reset(r).ok());
+}
+
+TEST(ValidateReset, AllTakesNoSelector) {
+  ResetSpec r = ResetDst();
+  r.all = true;
+  ExpectRefused(validate_reset(r), "all: ", "got match.dst");
+  r.match.dst.clear();
+  r.match.dport = PortRange{22, 22};
+  ExpectRefused(validate_reset(r), "all: ", "got match.dport");
+}
+
+TEST(ValidateReset, RefusesWhatAResetCannotMean) {
+  ResetSpec r = ResetDst();
+  r.match.proto = Proto::udp;
+  ExpectRefused(validate_reset(r), "match.proto: ", "tcp or all (got udp)");
+  r = ResetDst();
+  r.match.direction = Direction::egress;
+  ExpectRefused(validate_reset(r), "match.direction: ", "both ways");
+  r = ResetDst();
+  r.match.new_only = true;
+  ExpectRefused(validate_reset(r), "match.new_only: ", "established");
+  r = ResetDst();
+  r.match.dport = PortRange{90, 80};
+  ExpectRefused(validate_reset(r), "match.dport: ", "above end");
+  r = ResetDst();
+  r.match.dst = {Cidr{4, 24, {10, 0, 0, 7}}};
+  ExpectRefused(validate_reset(r), "match.dst[0]: ", "host bits");
+}
+
+TEST(ValidateReset, ExemptionsAndTargetsFollowTheFaultRules) {
+  ResetSpec r = ResetDst();
+  r.exempt = {Exemption{*parse_cidr("10.0.0.0/8"), Proto::all, 22}};
+  ExpectRefused(validate_reset(r), "exempt[0]: ", "needs proto tcp or udp");
+  r = ResetDst();
+  r.exempt.assign(kMaxExemptionsPerFault + 1, Exemption{*parse_cidr("10.0.0.0/8"), Proto::tcp, 22});
+  ExpectRefused(validate_reset(r), "exempt: ", "at most");
+  r = ResetDst();
+  r.targets = {*parse_target("netns:a"), *parse_target("netns:a")};
+  ExpectRefused(validate_reset(r), "targets: ", "duplicate target");
+  r = ResetDst();
+  r.targets = {Target{Target::Kind::host, "x"}};
+  ExpectRefused(validate_reset(r), "targets[0]: ", "host takes no value");
+  r = ResetDst();
+  r.targets = {Target{static_cast<Target::Kind>(200), "x"}};
+  ExpectRefused(validate_reset(r), "targets[0]: ", "unknown target kind value 200");
+}
+
+}  // namespace
+}  // namespace fl::core

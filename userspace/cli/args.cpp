@@ -52,9 +52,13 @@ constexpr CommandInfo kCommands[] = {
      "Drops packets whose source and destination belong to different sides. An address may be\n"
      "in several sides (a bridge). With --one-way only packets from the first side to the\n"
      "others are dropped.\n\n"
+     "The TCP connections a partition cuts hang until their own timeouts, as across a real\n"
+     "network split. With --reset they are destroyed (SOCK_DESTROY) in each target as the\n"
+     "partition starts, so both ends see a reset at once.\n\n"
      "Examples:\n"
      "  faultctl partition --side db=10.0.1.0/24 --side app=10.0.2.0/24 --for 30s\n"
-     "  faultctl partition --side 10.0.0.1 --side 10.0.0.2,10.0.0.3 --one-way --proto tcp\n"},
+     "  faultctl partition --side 10.0.0.1 --side 10.0.0.2,10.0.0.3 --one-way --proto tcp\n"
+     "  faultctl partition --side a=10.0.1.0/24 --side b=10.0.2.0/24 --reset --target netns:node-a\n"},
     {"loss", "loss PERCENT [--correlation PERCENT] [--seed N] [OPTIONS]",
      "drop a percentage of the matching packets",
      "Drops PERCENT (0 < PERCENT <= 100, \"30\" or \"30%\") of the packets that match the\n"
@@ -65,8 +69,14 @@ constexpr CommandInfo kCommands[] = {
     {"isolate", "isolate CIDR[,CIDR...] [OPTIONS]",
      "cut addresses off from every other address",
      "Drops traffic between the given addresses and every address outside them.\n\n"
-     "Example:\n"
-     "  faultctl isolate 10.0.0.7 --for 1m --name lonely-node\n"},
+     "Without --reset this is a node that went silent (powered off, cable pulled): its clients'\n"
+     "connections hang until their own timeouts. With --reset the node's TCP connections in each\n"
+     "target are destroyed as the isolation starts, so every client gets a reset at once and\n"
+     "starts reconnecting, as when a pod dies; the reconnects then time out. Exempt traffic (SSH\n"
+     "and DNS by default) keeps its connections.\n\n"
+     "Examples:\n"
+     "  faultctl isolate 10.0.0.7 --for 1m --name lonely-node\n"
+     "  faultctl isolate 10.0.0.7 --reset --target netns:node-7 --for 1m\n"},
     {"delay", "delay DURATION [--jitter DURATION] [--correlation PERCENT] [--distribution DIST] [OPTIONS]",
      "delay the matching packets",
      "Holds each matching packet for DURATION (\"100ms\", \"0.5ms\", \"250us\"; at most 60s).\n"
@@ -139,6 +149,20 @@ constexpr CommandInfo kCommands[] = {
      "Examples:\n"
      "  faultctl matrix wan.yaml --for 30m --target netns:node-1\n"
      "  generate-matrix | faultctl matrix - --name wan\n"},
+    {"reset", "reset SELECTORS|--all [--target TARGET...] [OPTIONS]",
+     "reset matching TCP connections now",
+     "Destroys the established TCP connections that the selectors match, in each target, with\n"
+     "SOCK_DESTROY: the local end fails with ECONNABORTED and the peer gets a RST (ECONNRESET),\n"
+     "at once, as when the process at one end dies. Nothing stays in place afterwards, so new\n"
+     "connections work at once. A connection matches when packets of it in either direction\n"
+     "match, so --dst 10.0.0.7 takes every connection to and from 10.0.0.7. Connections with an\n"
+     "exempt endpoint are left alone (SSH and DNS unless --no-default-exempt).\n"
+     "A selector or --all is required: nothing resets a whole node by accident.\n"
+     "Needs CONFIG_INET_DIAG_DESTROY in the kernel.\n\n"
+     "Examples:\n"
+     "  faultctl reset --dst 10.0.2.7 --dport 5432 --target netns:app-1\n"
+     "  faultctl reset --src 10.0.1.0/24 --target pod:shop/cart-7d9f\n"
+     "  faultctl reset --all --target netns:node-3\n"},
     {"list", "list", "list active faults",
      "Columns: ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT, and DETAILS (what a shaping\n"
      "fault does) when the list has one. With -o json, a JSON array of fault objects.\n"},
@@ -172,6 +196,10 @@ std::string hint(std::string_view cmd) {
   return cmd.empty() ? "\nTry 'faultctl --help'." : "\nTry 'faultctl " + std::string(cmd) + " --help'.";
 }
 
+constexpr const char* kTargetHelp =
+    "host, netns:NAME, netns-path:PATH, pid:PID, pod-uid:UID, container:ID, pod:NAMESPACE/NAME or "
+    "lab:[LAB/]NODE (repeatable; default host)";
+
 // Options are parsed as strings and converted with core/parse.h, so a bad value gets the same
 // message the daemon would give, prefixed with the option that carried it.
 po::options_description command_options(std::string_view cmd) {
@@ -181,7 +209,8 @@ po::options_description command_options(std::string_view cmd) {
     o.add_options()
         ("side", po::value<std::vector<std::string>>()->value_name("[NAME=]CIDRS"),
          "a side: its name (default s1, s2, ...) and addresses; at least two, repeatable")
-        ("one-way", "drop only packets from the first side to the others");
+        ("one-way", "drop only packets from the first side to the others")
+        ("reset", "also destroy the TCP connections the partition cuts, so both ends see a reset");
     all.add(o);
   } else if (cmd == "loss") {
     po::options_description o("Loss options");
@@ -229,6 +258,28 @@ po::options_description command_options(std::string_view cmd) {
     }
     all.add(o);
   }
+  if (cmd == "isolate") {
+    po::options_description o("Isolate options");
+    o.add_options()("reset", "also destroy the isolated nodes' TCP connections, so their clients see a reset "
+                             "at once instead of a hang");
+    all.add(o);
+  }
+  if (cmd == "reset") {
+    po::options_description sel("Selectors (which connections; a selector or --all is required)");
+    sel.add_options()
+        ("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
+        ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated")
+        ("proto", po::value<std::string>()->value_name("PROTO"), "tcp or all (default all: only TCP has connections)")
+        ("sport", po::value<std::string>()->value_name("P[-Q]"), "source port or range")
+        ("dport", po::value<std::string>()->value_name("P[-Q]"), "destination port or range")
+        ("all", "every TCP connection of the targets (no selector)")
+        ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
+         "connections to or from this are never reset (repeatable)")
+        ("no-default-exempt", "do not exempt SSH (22), DNS (53) and 169.254.169.254");
+    po::options_description tgt("Target (where)");
+    tgt.add_options()("target", po::value<std::vector<std::string>>()->value_name("TARGET"), kTargetHelp);
+    all.add(sel).add(tgt);
+  }
   if (is_apply(cmd)) {
     const bool shaping = is_shaping_cmd(cmd);
     po::options_description sel("Selectors (which packets; default all)");
@@ -249,8 +300,7 @@ po::options_description command_options(std::string_view cmd) {
         ("no-default-exempt", "do not exempt SSH (22), DNS (53) and 169.254.169.254");
     po::options_description tgt("Target (where)");
     tgt.add_options()
-        ("target", po::value<std::vector<std::string>>()->value_name("TARGET"),
-         "host, netns:NAME, netns-path:PATH or pid:PID (repeatable; default host)")
+        ("target", po::value<std::vector<std::string>>()->value_name("TARGET"), kTargetHelp)
         ("dev", po::value<std::vector<std::string>>()->value_name("IFACE"),
          "interface (repeatable; default every non-loopback interface of each target)");
     po::options_description life("Lifetime");
@@ -357,7 +407,8 @@ std::string option_wording(const std::string& cmd, const std::string& msg) {
       {"match.proto", "--proto"},  {"match.sport", "--sport"},               {"match.dport", "--dport"},
       {"match.direction", "--direction"}, {"match.new_only", "--new-only"},  {"exempt", "--exempt"},
       {"targets", "--target"},     {"devs", "--dev"},                        {"duration", "--for"},
-      {"name", "--name"},          {"replace_root", "--replace-root"},
+      {"name", "--name"},          {"replace_root", "--replace-root"},       {"reset", "--reset"},
+      {"all", "--all"},
       {"shape.delay", "--delay"},  {"shape.jitter", "--jitter"},             {"shape.delay_correlation", "--correlation"},
       {"shape.distribution", "--distribution"}, {"shape.rate_bps", "--rate"}, {"shape.burst_bytes", "--burst"},
       {"shape.loss_percent", "--loss"}, {"shape.loss_correlation", "--loss-correlation"},
@@ -497,6 +548,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
       spec.sides.push_back(std::move(*s));
     }
     spec.one_way = vm.count("one-way") > 0;
+    spec.reset = vm.count("reset") > 0;
   } else if (cmd == "loss") {
     spec.kind = core::FaultKind::loss;
     if (args.empty()) return usage("loss: missing PERCENT" + hint(cmd));
@@ -522,6 +574,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
     auto cidrs = core::parse_cidr_list(args[0]);
     if (!cidrs) return cidrs.take_error().wrap("CIDRS");
     spec.sides.push_back(core::Side{"", std::move(*cidrs)});
+    spec.reset = vm.count("reset") > 0;
   }
 
   FL_TRY(parse_opt(vm, "src", core::parse_cidr_list, spec.match.src));
@@ -554,6 +607,45 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   // The daemon validates again; doing it here turns a round trip into an immediate, local
   // error. validate() names FaultSpec fields; the user typed options, so say those.
   auto st = core::validate(spec);
+  if (!st) return usage(option_wording(cmd, st.error().message));
+  return {};
+}
+
+Status build_reset(const Parsed& p, core::ResetSpec& spec) {
+  const auto& vm = p.vm;
+  const std::string cmd = "reset";
+  if (!p.positional.empty()) {
+    return usage("reset: unexpected argument " + core::quote(p.positional[0]) +
+                 " (connections are chosen with --src, --dst, --sport and --dport)" + hint(cmd));
+  }
+  spec = core::ResetSpec{};
+  FL_TRY(parse_opt(vm, "src", core::parse_cidr_list, spec.match.src));
+  FL_TRY(parse_opt(vm, "dst", core::parse_cidr_list, spec.match.dst));
+  FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
+  FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
+  FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
+  spec.all = vm.count("all") > 0;
+  const bool selector = vm.count("src") || vm.count("dst") || vm.count("sport") || vm.count("dport");
+  if (!selector && !spec.all) {
+    return usage("reset: give a selector (--src, --dst, --sport or --dport), or --all to reset every TCP "
+                 "connection of the targets" + hint(cmd));
+  }
+  if (selector && spec.all) {
+    return usage("reset: --all resets every TCP connection of the targets; leave it out to use selectors" +
+                 hint(cmd));
+  }
+  for (const auto& e : opt_strings(vm, "exempt")) {
+    auto r = core::parse_exemption(e);
+    if (!r) return r.take_error().wrap("--exempt");
+    spec.exempt.push_back(*r);
+  }
+  spec.default_exempt = vm.count("no-default-exempt") == 0;
+  for (const auto& t : opt_strings(vm, "target")) {
+    auto r = core::parse_target(t);
+    if (!r) return r.take_error().wrap("--target");
+    spec.targets.push_back(std::move(*r));
+  }
+  auto st = core::validate_reset(spec);
   if (!st) return usage(option_wording(cmd, st.error().message));
   return {};
 }
@@ -603,6 +695,10 @@ std::string top_help() {
   out << "\nGlobal options (before COMMAND):\n"
          "  --socket PATH       control socket (default $" << kSocketEnv << ", else\n"
          "                      " << kDefaultSocket << ")\n"
+         "  --host [ssh://][USER@]HOST[:PORT]\n"
+         "                      send the command to faultlined on HOST over ssh (repeatable)\n"
+         "  --hosts FILE        one host per line, as for --host\n"
+         "  --ssh-config FILE   ssh configuration for --host/--hosts\n"
          "  -o, --output FMT    table or json (default table)\n"
          "  -h, --help          show this help\n\n"
          "Run 'faultctl COMMAND --help' for the options of a command.\n\n"
@@ -675,6 +771,10 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
       core::FaultSpec spec;
       FL_TRY(build_fault(cmd, *parsed, spec, read_file));
       inv.fault = std::move(spec);
+    } else if (cmd == "reset") {
+      core::ResetSpec spec;
+      FL_TRY(build_reset(*parsed, spec));
+      inv.reset = std::move(spec);
     } else if (cmd == "get") {
       if (pos.empty()) return usage("get: missing ID or NAME" + hint(cmd));
       if (pos.size() > 1) return usage("get: unexpected argument " + core::quote(pos[1]) + hint(cmd));
@@ -718,6 +818,11 @@ Call command_call(const Invocation& inv) {
   if (inv.fault) {
     c.op = "apply";
     c.params["fault"] = proto::fault_spec_to_json(*inv.fault);
+    return c;
+  }
+  if (inv.reset) {
+    c.op = "reset";
+    c.params["reset"] = proto::reset_spec_to_json(*inv.reset);
     return c;
   }
   c.op = inv.command;

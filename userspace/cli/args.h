@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/flow_match.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -30,6 +31,7 @@ struct Invocation {
   std::string help_text;
 
   std::optional<core::FaultSpec> fault;  // every apply command: already validated
+  std::optional<core::ResetSpec> reset;  // reset: already validated
   std::string ref;                       // get, heal, stats: "ID" or "NAME"; empty: none
   bool all = false;                      // heal --all
 };

@@ -277,6 +277,12 @@ std::string format_fault_detail(const json& f) {
       kv.add("sides", sides.empty() ? "-" : sides);
     }
     if (kind == "partition") kv.add("one way", text(*spec, "one_way"));
+    if (kind == "partition" || kind == "isolate") {
+      const json* r = field(f, "reset");
+      std::string reset = text(*spec, "reset") == "yes" ? "yes" : "no";
+      if (r && r->is_object()) reset += " (" + text(*r, "destroyed") + " connections destroyed)";
+      kv.add("reset", reset);
+    }
     if (kind == "matrix") {
       // Pairs by side name, as the matrix file wrote them.
       std::string pairs;
@@ -320,6 +326,38 @@ std::string format_fault_detail(const json& f) {
     kv.add("devs", devs == "-" ? "all non-loopback" : devs);
   }
   return kv.str();
+}
+
+std::string format_reset_result(const json& r) {
+  std::vector<std::vector<std::string>> rows{{"TARGET", "MATCHED", "DESTROYED", "GONE"}};
+  if (const json* pt = field(r, "per_target"); pt && pt->is_array()) {
+    for (const auto& t : *pt) {
+      rows.push_back({text(t, "target"), text(t, "matched"), text(t, "destroyed"), text(t, "gone")});
+    }
+  }
+  // A total only adds something when there is more than one target.
+  if (rows.size() != 2) rows.push_back({"total", text(r, "matched"), text(r, "destroyed"), text(r, "gone")});
+  std::vector<size_t> width(4, 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < 4; ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = row[0] + std::string(width[0] - row[0].size(), ' ');
+    for (size_t c = 1; c < 4; ++c) line += "  " + std::string(width[c] - row[c].size(), ' ') + row[c];
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string format_apply_reset(const json& fault) {
+  const json* r = field(fault, "reset");
+  if (r == nullptr || !r->is_object()) return "";
+  std::string out = "reset " + text(*r, "destroyed") + " TCP connections";
+  if (auto gone = integer(*r, "gone"); gone && *gone > 0) {
+    out += " (" + std::to_string(*gone) + " more closed on their own meanwhile)";
+  }
+  return out + "\n";
 }
 
 std::string format_status(const json& st) {

@@ -23,6 +23,15 @@ std::string format_fault_table(const nlohmann::json& faults);
 // matrix its sides and every pair ("eu -> us: delay 80ms").
 std::string format_fault_detail(const nlohmann::json& fault);
 
+// The reset op's result: TARGET MATCHED DESTROYED GONE, one row per entry of "per_target" and a
+// total row when there is more than one; always ends in '\n'.
+std::string format_reset_result(const nlohmann::json& result);
+
+// For an apply with reset: "reset 5 TCP connections\n" from the fault object's "reset" member
+// ({"destroyed": N, "gone": N}), or "" when it has none. Meant for stderr, so that stdout keeps
+// only the id and `id=$(faultctl isolate ... --reset)` still works.
+std::string format_apply_reset(const nlohmann::json& fault);
+
 // The status op's result, for people.
 std::string format_status(const nlohmann::json& status);
 

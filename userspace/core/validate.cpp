@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/flow_match.h"
 #include "core/parse.h"
 
 namespace fl::core {
@@ -234,15 +235,9 @@ Status check_matrix(const FaultSpec& spec, const std::vector<std::string>& side_
   return {};
 }
 
-bool valid_target_kind(Target::Kind k) {
-  switch (k) {
-    case Target::Kind::host:
-    case Target::Kind::netns_name:
-    case Target::Kind::netns_path:
-    case Target::Kind::pid: return true;
-  }
-  return false;
-}
+// Target::str() names every kind the model knows (more are being added); any other value falls
+// through to "unknown:".
+bool valid_target_kind(const Target& t) { return t.str().rfind("unknown:", 0) != 0; }
 
 // The protocol codec and tests can build a Cidr without parse_cidr. A non-canonical one would
 // become an LPM key that never matches what the user meant (host bits set) or a key the kernel
@@ -310,6 +305,80 @@ Status check_ports(const PortRange& r, std::string_view field, Proto proto) {
   if (!r.any() && proto != Proto::tcp && proto != Proto::udp) {
     return field_error(
         field, "port " + r.str() + " needs proto tcp or udp (proto is " + proto_name(proto) + ")");
+  }
+  return {};
+}
+
+Status check_exemptions(const std::vector<Exemption>& exempt) {
+  if (exempt.size() > kMaxExemptionsPerFault) {
+    return field_error("exempt", "at most " + std::to_string(kMaxExemptionsPerFault) +
+                                     " exemptions (got " + std::to_string(exempt.size()) +
+                                     ")");
+  }
+  for (size_t i = 0; i < exempt.size(); ++i) {
+    const Exemption& e = exempt[i];
+    const std::string field = idx("exempt", i);
+    if (auto p = cidr_problem(e.cidr)) return field_error(field, *p);
+    if (!valid_proto(e.proto)) {
+      return field_error(field,
+                         "unknown protocol value " + std::to_string(static_cast<int>(e.proto)));
+    }
+    if (e.port != 0 && e.proto != Proto::tcp && e.proto != Proto::udp) {
+      return field_error(field, quote(e.str()) + ": port " + std::to_string(e.port) +
+                                    " needs proto tcp or udp (proto is " + proto_name(e.proto) +
+                                    ")");
+    }
+  }
+  return {};
+}
+
+Status check_targets(const std::vector<Target>& targets) {
+  if (targets.size() > kMaxTargetsPerFault) {
+    return field_error("targets", "at most " + std::to_string(kMaxTargetsPerFault) +
+                                      " targets (got " + std::to_string(targets.size()) + ")");
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    const std::string field = idx("targets", i);
+    if (!valid_target_kind(t)) {
+      return field_error(field,
+                         "unknown target kind value " + std::to_string(static_cast<int>(t.kind)));
+    }
+    if (t.kind == Target::Kind::host && !t.value.empty()) {
+      return field_error(field, "host takes no value (got " + quote(t.value) + ")");
+    }
+    // The parser is the one definition of a well-formed target; a Target built by other code
+    // must survive a round trip through it unchanged.
+    auto parsed = parse_target(t.str());
+    if (!parsed.ok()) return parsed.take_error().wrap(field);
+    if (*parsed != t) {
+      return field_error(field,
+                         quote(t.str()) + " is not in canonical form; use " + quote(parsed->str()));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (targets[j] == t) {
+        return field_error("targets", "duplicate target " + quote(t.str()) + " (" +
+                                          idx("targets", j) + " and " + field + ")");
+      }
+    }
+  }
+  return {};
+}
+
+// A reset destroys what the cut breaks, so it needs a cut of TCP connections that exist.
+Status check_reset(const FaultSpec& spec, Proto proto) {
+  if (!spec.reset) return {};
+  if (spec.kind != FaultKind::partition && spec.kind != FaultKind::isolate) {
+    return field_error("reset", std::string("only for partition and isolate faults, not ") +
+                                    kind_name(spec.kind) + ": it destroys the TCP connections a cut breaks");
+  }
+  if (spec.match.new_only) {
+    return field_error("reset", "not with match.new_only, which spares the established connections "
+                                "that reset would destroy");
+  }
+  if (proto != Proto::all && proto != Proto::tcp) {
+    return field_error("reset", std::string("destroys TCP connections, but this fault cuts only ") +
+                                    proto_name(proto) + " (match.proto)");
   }
   return {};
 }
@@ -486,56 +555,10 @@ Status validate(FaultSpec& spec) {
   FL_TRY(check_ports(m.dport, "match.dport", proto));
   FL_TRY(check_cidrs(m.src, "match.src"));
   FL_TRY(check_cidrs(m.dst, "match.dst"));
+  FL_TRY(check_reset(spec, proto));
 
-  if (spec.exempt.size() > kMaxExemptionsPerFault) {
-    return field_error("exempt", "at most " + std::to_string(kMaxExemptionsPerFault) +
-                                     " exemptions (got " + std::to_string(spec.exempt.size()) +
-                                     ")");
-  }
-  for (size_t i = 0; i < spec.exempt.size(); ++i) {
-    const Exemption& e = spec.exempt[i];
-    const std::string field = idx("exempt", i);
-    if (auto p = cidr_problem(e.cidr)) return field_error(field, *p);
-    if (!valid_proto(e.proto)) {
-      return field_error(field,
-                         "unknown protocol value " + std::to_string(static_cast<int>(e.proto)));
-    }
-    if (e.port != 0 && e.proto != Proto::tcp && e.proto != Proto::udp) {
-      return field_error(field, quote(e.str()) + ": port " + std::to_string(e.port) +
-                                    " needs proto tcp or udp (proto is " + proto_name(e.proto) +
-                                    ")");
-    }
-  }
-
-  if (spec.targets.size() > kMaxTargetsPerFault) {
-    return field_error("targets", "at most " + std::to_string(kMaxTargetsPerFault) +
-                                      " targets (got " + std::to_string(spec.targets.size()) + ")");
-  }
-  for (size_t i = 0; i < spec.targets.size(); ++i) {
-    const Target& t = spec.targets[i];
-    const std::string field = idx("targets", i);
-    if (!valid_target_kind(t.kind)) {
-      return field_error(field,
-                         "unknown target kind value " + std::to_string(static_cast<int>(t.kind)));
-    }
-    if (t.kind == Target::Kind::host && !t.value.empty()) {
-      return field_error(field, "host takes no value (got " + quote(t.value) + ")");
-    }
-    // The parser is the one definition of a well-formed target; a Target built by other code
-    // must survive a round trip through it unchanged.
-    auto parsed = parse_target(t.str());
-    if (!parsed.ok()) return parsed.take_error().wrap(field);
-    if (*parsed != t) {
-      return field_error(field,
-                         quote(t.str()) + " is not in canonical form; use " + quote(parsed->str()));
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (spec.targets[j] == t) {
-        return field_error("targets", "duplicate target " + quote(t.str()) + " (" +
-                                          idx("targets", j) + " and " + field + ")");
-      }
-    }
-  }
+  FL_TRY(check_exemptions(spec.exempt));
+  FL_TRY(check_targets(spec.targets));
 
   std::set<std::string_view> devs;
   for (size_t i = 0; i < spec.devs.size(); ++i) {
@@ -557,6 +580,59 @@ Status validate(FaultSpec& spec) {
 
   for (size_t i = 0; i < nsides; ++i) spec.sides[i].name = std::move(side_names[i]);
   spec.match.proto = proto;
+  if (spec.targets.empty()) spec.targets.push_back(Target{});
+  return {};
+}
+
+Status validate_reset(ResetSpec& spec) {
+  const Match& m = spec.match;
+  if (!valid_proto(m.proto)) {
+    return field_error("match.proto",
+                       "unknown protocol value " + std::to_string(static_cast<int>(m.proto)));
+  }
+  if (m.proto != Proto::all && m.proto != Proto::tcp) {
+    return field_error("match.proto", std::string("a reset destroys TCP connections; proto must be "
+                                                  "tcp or all (got ") +
+                                          proto_name(m.proto) + ")");
+  }
+  if (m.direction != Direction::both) {
+    return field_error("match.direction",
+                       "a reset takes no direction: a connection carries packets both ways, and "
+                       "a cut in either breaks it");
+  }
+  if (m.new_only) {
+    return field_error("match.new_only",
+                       "not for a reset, which destroys established connections (new_only spares "
+                       "them)");
+  }
+  const size_t total = m.src.size() + m.dst.size();
+  if (total > kMaxCidrsPerFault) {
+    return field_error("match.src, match.dst", std::to_string(total) +
+                                                   " CIDRs in total; the limit is " +
+                                                   std::to_string(kMaxCidrsPerFault));
+  }
+  FL_TRY(check_ports(m.sport, "match.sport", Proto::tcp));
+  FL_TRY(check_ports(m.dport, "match.dport", Proto::tcp));
+  FL_TRY(check_cidrs(m.src, "match.src"));
+  FL_TRY(check_cidrs(m.dst, "match.dst"));
+  // Destroying every connection of a node is rarely what someone meant who forgot a selector,
+  // and it cannot be undone: it must be asked for by name.
+  std::vector<std::string> given;
+  if (!m.src.empty()) given.push_back("match.src");
+  if (!m.dst.empty()) given.push_back("match.dst");
+  if (!m.sport.any()) given.push_back("match.sport");
+  if (!m.dport.any()) given.push_back("match.dport");
+  if (spec.all && !given.empty()) {
+    return field_error("all", "resets every TCP connection of the targets; it takes no selector "
+                              "(got " + given[0] + ")");
+  }
+  if (!spec.all && given.empty()) {
+    return field_error("match", "a reset needs a selector (src, dst, sport or dport), or all: true "
+                                "to reset every TCP connection of the targets");
+  }
+  FL_TRY(check_exemptions(spec.exempt));
+  FL_TRY(check_targets(spec.targets));
+  spec.match.proto = Proto::tcp;
   if (spec.targets.empty()) spec.targets.push_back(Target{});
   return {};
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/flow_match.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -23,6 +24,7 @@ namespace fl::core {
 //  - targets <= kMaxTargetsPerFault, no duplicates; devs unique, each a valid interface name
 //    (1..15 chars, no '/', no whitespace, not "." or "..").
 //  - kMinDuration <= duration <= kMaxDuration.
+//  - reset: partition and isolate only, not with new_only, proto tcp or all.
 // Shaping (docs/FAULTS.md, "Shaping parameters", says why for each):
 //  - delay, rate, corrupt, duplicate, reorder, shape: no sides, no pairs; `shape` is the
 //    profile and sets only what the kind is about: delay (delay > 0; jitter, delay_correlation,
@@ -35,6 +37,15 @@ namespace fl::core {
 //  - loss_percent, correlation_percent and seed are for loss only (a shaping fault's loss is
 //    shape.loss_percent); shape, pairs and replace_root are for shaping kinds only.
 Status validate(FaultSpec& spec);
+
+// A standalone reset, before anything touches the kernel; fills proto (tcp) and the default
+// target (host). Errors name the field, as validate()'s do. Rules:
+//  - match.proto tcp or all; match.direction both; no new_only (a reset has neither).
+//  - at least one of match.src, match.dst, match.sport, match.dport, or else all: true (and all
+//    with none of them): a forgotten selector must not reset a whole node.
+//  - CIDRs canonical, at most kMaxCidrsPerFault; ports as for a fault; exemptions and targets
+//    as for a fault.
+Status validate_reset(ResetSpec& spec);
 
 // The rules every shaping profile follows, whatever the kind; `field` prefixes the messages
 // ("shape", "pairs[2].profile"):

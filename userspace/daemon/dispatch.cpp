@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/validate.h"
+#include "daemon/reset.h"
 #include "protocol/protocol.h"
 
 namespace fl::daemon {
@@ -119,6 +120,24 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
     }
     on_change_();
     return json{{"healed", ids}};
+  }
+  if (op == "reset") {
+    auto it = req.find("reset");
+    if (it == req.end() || !it->is_object())
+      return make_error(Errc::invalid_request, "reset needs \"reset\": an object");
+    auto spec = proto::reset_spec_from_json(*it);
+    if (!spec.ok()) return spec.take_error();
+    FL_TRY(core::validate_reset(*spec));
+    // Outside every NetnsGuard this thread is in the daemon's own namespace: what host means.
+    auto host = kernel::Netns::self();
+    if (!host.ok()) return host.take_error().wrap("reset");
+    auto r = reset_connections(*spec, engine_.options().exemptions, *host);
+    if (!r.ok()) return r.take_error();
+    std::string where;
+    for (const auto& t : spec->targets) where += (where.empty() ? "" : ",") + t.str();
+    spdlog::info("reset by uid {} pid {} in {}: {} matched, {} destroyed, {} gone", peer.uid, peer.pid, where,
+                 (*r)["matched"].get<size_t>(), (*r)["destroyed"].get<size_t>(), (*r)["gone"].get<size_t>());
+    return r;
   }
   if (op == "list") return json{{"faults", engine_.list()}};
   if (op == "get") {

@@ -1,5 +1,5 @@
 // One request line in, one reply line out: protocol v1 on top of the Engine. Authorisation is
-// per operation: apply and heal need root or the faultline group.
+// per operation: apply, heal and reset need root or the faultline group.
 #pragma once
 
 #include <functional>

@@ -384,8 +384,9 @@ Status read_match(const json& v, const std::string& path, core::Match& m, bool* 
 
 Result<core::FaultSpec> spec_from_json(const json& j) {
   const std::string root = "fault";
-  FL_TRY(check_members(j, root, {"kind", "name", "sides", "one_way", "loss", "shape", "pairs", "replace_root",
-                                 "match", "exempt", "default_exempt", "targets", "devs", "duration_ms"}));
+  FL_TRY(check_members(j, root, {"kind", "name", "sides", "one_way", "reset", "loss", "shape", "pairs",
+                                 "replace_root", "match", "exempt", "default_exempt", "targets", "devs",
+                                 "duration_ms"}));
   core::FaultSpec spec;
 
   // kind first: every other rule depends on it, and it is the one required member.
@@ -413,6 +414,11 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
     auto r = read_bool(*o, "fault.one_way");
     if (!r) return r.take_error();
     spec.one_way = *r;
+  }
+  if (const json* o = member(j, "reset")) {
+    auto r = read_bool(*o, "fault.reset");
+    if (!r) return r.take_error();
+    spec.reset = *r;
   }
   if (const json* l = member(j, "loss")) FL_TRY(read_loss(*l, "fault.loss", spec));
   if (const json* s = member(j, "shape")) FL_TRY(read_shape(*s, "fault.shape", spec.shape));
@@ -464,7 +470,7 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
 
 }  // namespace
 
-bool op_is_mutating(std::string_view op) { return op == "apply" || op == "heal"; }
+bool op_is_mutating(std::string_view op) { return op == "apply" || op == "heal" || op == "reset"; }
 
 std::optional<Errc> errc_from_name(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(Errc::internal); ++i) {
@@ -600,7 +606,70 @@ json fault_spec_to_json(const core::FaultSpec& spec) {
     out["pairs"] = std::move(pairs);
   }
   if (core::is_shaping(spec.kind) || spec.replace_root) out["replace_root"] = spec.replace_root;
+  // Only when set: a request without it stays what daemons before resets accept.
+  if (spec.reset) out["reset"] = true;
   return out;
+}
+
+json reset_spec_to_json(const core::ResetSpec& spec) {
+  json exempt = json::array();
+  for (const auto& e : spec.exempt) exempt.push_back(e.str());
+  json targets = json::array();
+  for (const auto& t : spec.targets) targets.push_back(t.str());
+  const auto& m = spec.match;
+  return json{
+      {"match",
+       {{"src", cidrs_to_json(m.src)},
+        {"dst", cidrs_to_json(m.dst)},
+        {"proto", core::proto_name(m.proto)},
+        {"sport", m.sport.str()},
+        {"dport", m.dport.str()}}},
+      {"exempt", std::move(exempt)},
+      {"default_exempt", spec.default_exempt},
+      {"all", spec.all},
+      {"targets", std::move(targets)},
+  };
+}
+
+Result<core::ResetSpec> reset_spec_from_json(const json& j) {
+  try {
+    const std::string root = "reset";
+    FL_TRY(check_members(j, root, {"match", "exempt", "default_exempt", "all", "targets"}));
+    core::ResetSpec spec;
+    if (const json* m = member(j, "match")) {
+      if (m->is_object() && m->contains("direction")) {
+        return field_error("reset.match.direction",
+                           "a reset takes no direction: a connection carries packets both ways, and a cut "
+                           "in either breaks it");
+      }
+      if (m->is_object() && m->contains("new_only")) {
+        return field_error("reset.match.new_only",
+                           "not for a reset, which destroys established connections (new_only spares them)");
+      }
+      bool direction_given = false;
+      FL_TRY(read_match(*m, "reset.match", spec.match, &direction_given));
+    }
+    if (const json* e = member(j, "exempt")) {
+      auto r = read_parsed_array<core::Exemption>(*e, "reset.exempt", core::parse_exemption);
+      if (!r) return r.take_error();
+      spec.exempt = std::move(*r);
+    }
+    for (auto [key, dest] : {std::pair{"default_exempt", &spec.default_exempt}, std::pair{"all", &spec.all}}) {
+      if (const json* b = member(j, key)) {
+        auto r = read_bool(*b, root + "." + key);
+        if (!r) return r.take_error();
+        *dest = *r;
+      }
+    }
+    if (const json* t = member(j, "targets")) {
+      auto r = read_parsed_array<core::Target>(*t, "reset.targets", core::parse_target);
+      if (!r) return r.take_error();
+      spec.targets = std::move(*r);
+    }
+    return spec;
+  } catch (const std::exception& e) {
+    return make_error(Errc::internal, std::string("decode reset: ") + e.what());
+  }
 }
 
 json shape_profile_to_json(const core::ShapeProfile& p) { return shape_to_json(p); }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/flow_match.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -21,8 +22,8 @@ inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this 
 
 // Operations. Read-only ones may be allowed to any local user; mutating ones need root or the
 // faultline group.
-inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status"};
-bool op_is_mutating(std::string_view op);  // apply, heal
+inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status", "reset"};
+bool op_is_mutating(std::string_view op);  // apply, heal, reset
 
 struct Request {
   uint64_t id = 0;
@@ -48,6 +49,16 @@ std::string reply_error(std::optional<uint64_t> id, const Error& e);  // id null
 // whose pairs index existing sides.
 json fault_spec_to_json(const core::FaultSpec& spec);
 Result<core::FaultSpec> fault_spec_from_json(const json& j);
+
+// ResetSpec <-> JSON (the "reset" member of a reset request):
+//   {"match": {"src", "dst", "proto", "sport", "dport"}, "exempt": [...], "default_exempt": bool,
+//    "all": bool, "targets": [...]}
+// every member optional, each as in a fault. Strict like the fault codec; "direction" and
+// "new_only" get an error that says why a reset has neither. It does not run
+// core::validate_reset. from_json(to_json(x)) == x for every spec with direction both and
+// new_only false.
+json reset_spec_to_json(const core::ResetSpec& spec);
+Result<core::ResetSpec> reset_spec_from_json(const json& j);
 
 // One profile, as the "shape" member of a FaultSpec or a pair: every member, in its wire units
 // (delay_us, rate_bps, ...). `path` prefixes errors.
