@@ -4,11 +4,13 @@
 #include <time.h>
 
 #include <algorithm>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "core/plan.h"
 #include "kernel/shaping.h"
+#include "daemon/reset.h"
 #include "protocol/protocol.h"
 
 namespace fl::daemon {
@@ -75,6 +77,7 @@ const char* fault_state_name(FaultState s) {
     case FaultState::active: return "active";
     case FaultState::expired: return "expired";
     case FaultState::healed: return "healed";
+    case FaultState::gone: return "gone";
   }
   return "active";
 }
@@ -123,6 +126,10 @@ struct Engine::Target {
 
   core::IndexPool if_bits{FL_MAX_IFACES};
   std::map<int, RefBit<int>> if_refs;
+  // Bits of interfaces that are gone, by bit: references of the faults still naming them. Such a
+  // bit goes back to the pool only when the last of those faults ends, or a new interface given
+  // it would fall under them.
+  std::map<uint32_t, int> dead_if_bits;
 
   std::map<int, ShapingTree> egress_trees, ingress_trees;  // by interface ifindex
   int netem_classes = 0, netem_dup_classes = 0;  // netem slots of active faults (see check_netem_mix)
@@ -135,7 +142,12 @@ struct Engine::Target {
 };
 
 struct Engine::FaultPart {
-  Target* t = nullptr;
+  Target* t = nullptr;  // null once the part is gone
+  std::string label;    // the target's, kept for reports after it is gone
+  bool gone = false;    // its namespace or every interface it was on went away; all released
+  std::string gone_reason;
+  std::vector<kernel::Counters> final_counters;  // per slot, read when it went
+  std::vector<uint32_t> dead_if_bits;  // interface bits of gone interfaces it still names
   std::vector<uint32_t> slots;  // one per planned slot (matrix: per pair, in pair order)
   bool active = false;
   std::vector<int> egress_trees, ingress_trees;  // interfaces whose tree this part holds
@@ -156,6 +168,7 @@ struct Engine::Fault {
 
   using Part = FaultPart;
   std::vector<Part> parts;
+  json reset;  // what --reset did, null without it
   std::vector<std::vector<kernel::Counters>> last_counters;  // per part, per slot
 };
 
@@ -269,7 +282,7 @@ void Engine::drop_target_if_idle(Target& t) {
   // costs the verifier 0.1-0.2 s. It is reused only after a grace period, when no program run
   // from its old attachment can still be reading its slots.
   bool clean = !t.dirty && t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() &&
-               t.if_refs.empty();
+               t.if_refs.empty() && t.dead_if_bits.empty();
   if (clean && recycled_.size() < kMaxRecycled) {
     t.dp->set_nslots(0);
     recycled_.push_back({std::move(t.dp), grace_->current()});
@@ -278,6 +291,161 @@ void Engine::drop_target_if_idle(Target& t) {
   targets_.erase(std::remove_if(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == &t; }),
                  targets_.end());
   spdlog::info("{}: detached", label);
+}
+
+// ---- things that went away under us ----
+
+// In t's namespace. The device is gone: its hooks, its root qdisc and its classes went with it.
+// What remains is our bookkeeping, its map entry, and an ifb device, which outlives the
+// interface it served.
+void Engine::forget_interface(Target& t, int ifindex) {
+  std::string ifname = std::to_string(ifindex);
+  auto at = t.attached.find(ifindex);
+  if (at != t.attached.end()) {
+    ifname = at->second.je.ifname;
+    at->second.a.forget();
+    if (journal_) {
+      auto js = journal_->remove(at->second.je);
+      if (!js.ok()) spdlog::error("journal: {}", js.error().message);
+    }
+    t.attached.erase(at);
+  }
+  std::optional<uint32_t> bit;
+  auto ib = t.if_refs.find(ifindex);
+  if (ib != t.if_refs.end()) {
+    // The entry goes now, so a device that gets this index never matches the faults.
+    auto st = t.dp->delete_iface(static_cast<uint32_t>(ifindex));
+    if (!st.ok()) {
+      spdlog::error("{}: remove interface bit of {}: {}", t.label, ifname, st.error().message);
+      t.dirty = true;
+    }
+    bit = ib->second.bit;
+    t.dead_if_bits[ib->second.bit] += ib->second.refs;
+    t.if_refs.erase(ib);
+  }
+  int egress_dev = -1, ifb_dev = -1;
+  if (auto eg = t.egress_trees.find(ifindex); eg != t.egress_trees.end()) {
+    egress_dev = eg->second.dev;
+    if (journal_) (void)journal_->remove(eg->second.je);
+    t.egress_trees.erase(eg);
+  }
+  if (auto ig = t.ingress_trees.find(ifindex); ig != t.ingress_trees.end()) {
+    ifb_dev = ig->second.dev;
+    Status st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
+    char name[IF_NAMESIZE] = {};
+    // Only the ifb named after the gone interface is ours to delete; a device that took the
+    // ifb's index since is not.
+    if (st.ok() && if_indextoname(static_cast<unsigned>(ifb_dev), name) && name == kernel::ifb_name(ifindex))
+      st = kernel::delete_link(ifb_dev);
+    if (!st.ok()) {
+      spdlog::error("{}: remove {}: {}; left in the journal for the next start", t.label,
+                    kernel::ifb_name(ifindex), st.error().message);
+      t.dirty = true;
+    } else if (journal_) {
+      (void)journal_->remove(ig->second.je);
+    }
+    t.ingress_trees.erase(ig);
+  }
+  for (auto& [id, f] : faults_) {
+    for (auto& p : f->parts) {
+      if (p.gone || p.t != &t) continue;
+      auto drop = [&](std::vector<int>& v) {
+        size_t before = v.size();
+        v.erase(std::remove(v.begin(), v.end(), ifindex), v.end());
+        return v.size() != before;
+      };
+      drop(p.attached);
+      if (drop(p.if_bits) && bit) p.dead_if_bits.push_back(*bit);
+      drop(p.egress_trees);
+      drop(p.ingress_trees);
+      p.classes.erase(std::remove_if(p.classes.begin(), p.classes.end(),
+                                     [&](auto& c) { return c.first == egress_dev || c.first == ifb_dev; }),
+                      p.classes.end());
+      p.ifaces.erase(std::remove_if(p.ifaces.begin(), p.ifaces.end(), [&](auto& i) { return i.index == ifindex; }),
+                     p.ifaces.end());
+    }
+  }
+  spdlog::info("{}: interface {} (ifindex {}) is gone; the faults on it no longer apply there", t.label, ifname,
+               ifindex);
+}
+
+void Engine::reap_dead_interfaces(Target& t) {
+  if (t.attached.empty()) return;
+  auto g = kernel::NetnsGuard::enter(t.ns);
+  if (!g.ok()) {
+    spdlog::error("{}: cannot enter to check interfaces: {}", t.label, g.error().message);
+    return;
+  }
+  std::vector<int> dead;
+  for (auto& [idx, att] : t.attached) {
+    auto alive = att.a.alive();
+    if (!alive.ok()) {
+      spdlog::warn("{}: cannot tell whether {} is still there: {}", t.label, att.je.ifname, alive.error().message);
+      continue;
+    }
+    if (!*alive) dead.push_back(idx);
+  }
+  for (int idx : dead) forget_interface(t, idx);
+}
+
+// Ends one target's share of a fault whose other targets carry on.
+void Engine::end_part(Fault& f, size_t i, const std::string& why) {
+  Fault::Part& p = f.parts[i];
+  if (p.gone) return;
+  Target* t = p.t;
+  if (p.active)
+    for (uint32_t idx : p.slots) t->dp->deactivate_slot(idx);
+  p.final_counters.clear();
+  for (uint32_t idx : p.slots) {
+    auto c = t->dp->counters(idx);
+    p.final_counters.push_back(c.ok() ? *c : kernel::Counters{});
+  }
+  if (p.active) t->faults -= static_cast<int>(p.slots.size());
+  p.active = false;
+  release_part(f, i, grace_->current());
+  p.gone = true;
+  p.gone_reason = why;
+  p.t = nullptr;
+  t->dp->set_nslots(t->slots.high_water());
+  bool any = false;
+  for (uint32_t k = 0; k < t->slots.size(); k++)
+    if (t->slots.used(k) && core::slot_unscoped(t->dp->slot(k))) any = true;
+  t->dp->set_unscoped(any);
+  spdlog::info("fault {}: {} {}; its part there ended", f.id, p.label, why);
+  drop_target_if_idle(*t);
+  grace_->request();
+}
+
+size_t Engine::reconcile() {
+  std::vector<Target*> snapshot;
+  for (auto& t : targets_) snapshot.push_back(t.get());
+  auto exists = [&](Target* t) {
+    return std::any_of(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == t; });
+  };
+  std::set<uint64_t> touched;
+  for (Target* t : snapshot) {
+    if (!exists(t)) continue;
+    bool there = kernel::target_still_there(t->spec, t->ns);
+    if (there) reap_dead_interfaces(*t);
+    std::vector<std::pair<Fault*, size_t>> ending;
+    for (auto& [id, f] : faults_)
+      for (size_t i = 0; i < f->parts.size(); i++) {
+        const auto& p = f->parts[i];
+        if (!p.gone && p.t == t && (!there || p.ifaces.empty())) ending.emplace_back(f.get(), i);
+      }
+    for (auto [f, i] : ending) {
+      end_part(*f, i, there ? "lost every interface it was on" : "is gone (its namespace no longer exists)");
+      touched.insert(f->id);
+    }
+  }
+  for (uint64_t id : touched) {
+    auto it = faults_.find(id);
+    if (it == faults_.end()) continue;
+    auto& parts = it->second->parts;
+    if (std::all_of(parts.begin(), parts.end(), [](auto& p) { return p.gone; }))
+      end_fault(*it->second, FaultState::gone);
+  }
+  return touched.size();
 }
 
 // ---- apply ----
@@ -319,6 +487,9 @@ Status Engine::resolve(Fault& f, FaultPart& part) {
                                                     std::to_string(FL_MAX_ACTIVE_FAULTS) +
                                                     " slots; a matrix takes one per pair)");
   FL_TRY(check_netem_mix(t, spec));
+  // An interface deleted (and perhaps re-created under the same name or index) since the last
+  // look must not be taken for the one our bookkeeping knows.
+  reap_dead_interfaces(t);
   auto guard = kernel::NetnsGuard::enter(t.ns);
   if (!guard.ok()) return guard.take_error();
   auto all = kernel::list_interfaces();
@@ -727,6 +898,7 @@ Result<json> Engine::apply(core::FaultSpec spec) {
     }
     f->parts.push_back(Fault::Part{});
     f->parts.back().t = *t;
+    f->parts.back().label = (*t)->label;
     auto st = resolve(*f, f->parts.back());
     if (!st.ok()) {
       failed = st.take_error().wrap("target " + target.str());
@@ -750,6 +922,16 @@ Result<json> Engine::apply(core::FaultSpec spec) {
 
   f->id = next_id_++;
   f->expires_ns = monotonic_ns() + static_cast<uint64_t>(f->spec.duration.count()) * 1000000ull;
+  // With --reset, the slots first act on ingress only: the resets the target's stack sends
+  // must leave through its egress, while new connections from its clients are already cut.
+  std::vector<std::vector<uint8_t>> full_dir(f->parts.size());
+  if (f->spec.reset)
+    for (size_t i = 0; i < f->parts.size(); i++)
+      for (uint32_t idx : f->parts[i].slots) {
+        uint8_t dir = f->parts[i].t->dp->slot(idx).dir;
+        full_dir[i].push_back(dir);
+        f->parts[i].t->dp->set_slot_dir(idx, dir & FL_DIR_INGRESS);
+      }
   // Switch on: one store per slot. Before this point no packet could see the fault.
   for (auto& p : f->parts) {
     p.t->dp->set_nslots(p.t->slots.high_water());
@@ -759,6 +941,12 @@ Result<json> Engine::apply(core::FaultSpec spec) {
     p.active = true;
     p.t->faults += static_cast<int>(p.slots.size());
   }
+  if (f->spec.reset) {
+    reset_connections(*f, f->reset);
+    for (size_t i = 0; i < f->parts.size(); i++)
+      for (size_t k = 0; k < f->parts[i].slots.size(); k++)
+        f->parts[i].t->dp->set_slot_dir(f->parts[i].slots[k], full_dir[i][k]);
+  }
   uint64_t id = f->id;
   faults_[id] = std::move(f);
   spdlog::info("fault {} ({} {}) applied on {} target(s) for {} ms", id, core::kind_name(faults_[id]->spec.kind),
@@ -766,10 +954,39 @@ Result<json> Engine::apply(core::FaultSpec spec) {
   return status_of(*faults_[id], FaultState::active);
 }
 
+// Destroys, in every target, the established TCP connections the fault cuts (exempt ones
+// survive). A target where that fails keeps its fault; the report says what happened where.
+void Engine::reset_connections(Fault& f, json& report) {
+  const uint64_t start = monotonic_ns();
+  size_t matched = 0, destroyed = 0, gone = 0;
+  json per_target = json::array();
+  for (auto& p : f.parts) {
+    json pt = {{"target", p.label}};
+    auto g = kernel::NetnsGuard::enter(p.t->ns);
+    Result<kernel::DestroyResult> r =
+        g.ok() ? reset_cut_connections(f.spec, opts_.exemptions) : Result<kernel::DestroyResult>(g.take_error());
+    if (r.ok()) {
+      matched += r->matched;
+      destroyed += r->destroyed;
+      gone += r->gone;
+      pt.update(destroy_result_json(*r));
+    } else {
+      spdlog::error("fault {}: reset in {}: {}", f.id, p.label, r.error().message);
+      pt["error"] = r.error().message;
+    }
+    per_target.push_back(pt);
+  }
+  uint64_t took_us = (monotonic_ns() - start) / 1000;
+  report = {{"matched", matched},   {"destroyed", destroyed},   {"gone", gone},
+            {"took_us", took_us},   {"per_target", per_target}};
+  spdlog::info("fault {}: reset {} of {} matching TCP connection(s) in {} us", f.id, destroyed, matched, took_us);
+}
+
 // ---- ending faults ----
 
 void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   Fault::Part& part = f.parts[i];
+  if (part.gone) return;  // released when it went
   Target& t = *part.t;
   for (uint32_t idx : part.slots) t.slots.release(idx, stamp);
   part.slots.clear();
@@ -847,6 +1064,13 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
     t.if_refs.erase(it);
   }
   part.if_bits.clear();
+  for (uint32_t bit : part.dead_if_bits) {
+    auto it = t.dead_if_bits.find(bit);
+    if (it == t.dead_if_bits.end() || --it->second > 0) continue;
+    t.if_bits.release(bit, stamp);
+    t.dead_if_bits.erase(it);
+  }
+  part.dead_if_bits.clear();
   std::vector<int> detach;
   for (int ifindex : part.attached) {
     auto it = t.attached.find(ifindex);
@@ -872,6 +1096,10 @@ void Engine::end_fault(Fault& f, FaultState why) {
   uint64_t stamp = grace_->current();
   f.last_counters.clear();
   for (auto& p : f.parts) {
+    if (p.gone) {
+      f.last_counters.push_back(p.final_counters);
+      continue;
+    }
     f.last_counters.emplace_back();
     for (uint32_t idx : p.slots) {
       auto c = p.t->dp->counters(idx);
@@ -882,6 +1110,7 @@ void Engine::end_fault(Fault& f, FaultState why) {
   while (ended_.size() > 64) ended_.pop_back();
   std::vector<Target*> touched;
   for (size_t i = 0; i < f.parts.size(); i++) {
+    if (f.parts[i].gone) continue;
     touched.push_back(f.parts[i].t);
     if (f.parts[i].active) f.parts[i].t->faults -= static_cast<int>(f.parts[i].slots.size());
     f.parts[i].active = false;
@@ -968,7 +1197,9 @@ json Engine::status_of(const Fault& f, FaultState state) const {
     kernel::Counters c;
     for (size_t k = 0; k < nslots; k++) {
       kernel::Counters sc;
-      if (state == FaultState::active && k < p.slots.size()) {
+      if (p.gone) {
+        if (k < p.final_counters.size()) sc = p.final_counters[k];
+      } else if (state == FaultState::active && k < p.slots.size()) {
         auto r = p.t->dp->counters(p.slots[k]);
         if (r.ok()) sc = *r;
       } else if (i < f.last_counters.size() && k < f.last_counters[i].size()) {
@@ -978,10 +1209,14 @@ json Engine::status_of(const Fault& f, FaultState state) const {
       per_slot[k] += sc;
     }
     total += c;
-    targets.push_back(p.t->label);
-    json pt = {{"target", p.t->label}, {"counters", counters_json(c)}};
+    targets.push_back(p.label);
+    json pt = {{"target", p.label}, {"counters", counters_json(c)}};
+    if (p.gone) {
+      pt["state"] = "gone";
+      pt["reason"] = p.label + " " + p.gone_reason;
+    }
     // Where the fault's packets are queued: proof that the tree and class exist.
-    if (state == FaultState::active && !p.classes.empty()) {
+    if (state == FaultState::active && !p.gone && !p.classes.empty()) {
       json classes = json::array();
       for (auto [dev, minor] : p.classes) {
         std::string dev_name = std::to_string(dev);
@@ -995,13 +1230,13 @@ json Engine::status_of(const Fault& f, FaultState state) const {
     }
     per_target.push_back(pt);
     for (const auto& ifc : p.ifaces)
-      ifaces.push_back({{"target", p.t->label}, {"dev", ifc.name}, {"ifindex", ifc.index},
+      ifaces.push_back({{"target", p.label}, {"dev", ifc.name}, {"ifindex", ifc.index},
                         {"mode", kernel::attach_mode_name(mode_)}});
   }
   uint64_t now = monotonic_ns();
   int64_t left = state == FaultState::active && f.expires_ns > now
                      ? static_cast<int64_t>((f.expires_ns - now) / 1000000ull) : 0;
-  return {{"id", f.id},
+  json out = {{"id", f.id},
           {"name", f.spec.name},
           {"kind", core::kind_name(f.spec.kind)},
           {"state", fault_state_name(state)},
@@ -1014,6 +1249,8 @@ json Engine::status_of(const Fault& f, FaultState state) const {
           {"per_target", per_target},
           {"pairs", pairs_json(f.spec, per_slot)},
           {"spec", proto::fault_spec_to_json(f.spec)}};
+  if (!f.reset.is_null()) out["reset"] = f.reset;
+  return out;
 }
 
 Result<json> Engine::get(const std::string& ref) {

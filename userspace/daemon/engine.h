@@ -38,7 +38,9 @@ struct EngineOptions {
 
 struct AttachedIface;
 
-enum class FaultState : uint8_t { active, expired, healed };
+// gone: every target of the fault disappeared (its namespace, or every interface it was on) and
+// the fault ended with it.
+enum class FaultState : uint8_t { active, expired, healed, gone };
 const char* fault_state_name(FaultState s);
 
 class Engine {
@@ -57,6 +59,11 @@ class Engine {
 
   // Ends faults whose time is up (state expired). Returns how many.
   size_t expire_due();
+  // Notices targets and interfaces that went away under active faults: a deleted interface
+  // leaves its faults (even if a new one takes its name or index), a namespace that is gone
+  // ends its part of each fault, and a fault with no part left ends as "gone". Called
+  // periodically from the loop and before every apply. Returns how many faults changed.
+  size_t reconcile();
   // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.
   std::optional<uint64_t> next_expiry() const;
   void renew_lease();
@@ -82,6 +89,12 @@ class Engine {
   Result<Target*> target_for(const core::Target& t);
   Status check_kernel_can(const core::FaultSpec& spec) const;
   Status resolve(Fault& f, FaultPart& part);
+  // Finds our attachments whose device is gone and takes every trace of them out of the
+  // target's faults. In the target's namespace is not needed; it enters by itself.
+  void reap_dead_interfaces(Target& t);
+  void forget_interface(Target& t, int ifindex);
+  void end_part(Fault& f, size_t i, const std::string& why);
+  void reset_connections(Fault& f, nlohmann::json& report);
   Status prepare(Fault& f, FaultPart& part);
   Status hold_tree(Target& t, FaultPart& part, const kernel::Interface& ifc, bool ingress, bool replace_root);
   void release_tree(Target& t, int ifindex, bool ingress);

@@ -16,6 +16,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/journal.h"
 #include "daemon/server.h"
+#include "kernel/pod_target.h"
 #include "protocol/protocol.h"
 
 namespace po = boost::program_options;
@@ -34,6 +35,7 @@ struct Config {
   spdlog::level::level_enum log_level = spdlog::level::info;
   bool check_only = false;
   bool cleanup_only = false;
+  std::string crictl = "crictl";  // for pod:NAMESPACE/NAME targets
 };
 
 constexpr int kExitUsage = 2;
@@ -56,6 +58,8 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
       ("log-level", po::value(&log_level)->value_name("LEVEL"), "trace|debug|info|warn|error (default info)")
       ("attach-mode", po::value(&mode)->value_name("MODE"), "auto|tcx|tc (default auto: tcx where the kernel has it)")
       ("idle-timeout", po::value(&idle)->value_name("DUR"), "disconnect clients silent this long (default 60s)")
+      ("crictl", po::value(&c.crictl)->value_name("PATH"),
+       "crictl, to resolve --target pod:NAMESPACE/NAME to a pod UID on this node (default: crictl in PATH)")
       ("check-config", "validate the configuration, print it, and exit without touching the kernel")
       ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit; "
                   "refused while another instance runs (systemd's ExecStopPost)");
@@ -98,6 +102,11 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
   if (c.socket.empty() || c.socket[0] != '/') return make_error(Errc::invalid_argument, "--socket: must be an absolute path");
   if (c.state_dir.empty() || c.state_dir[0] != '/')
     return make_error(Errc::invalid_argument, "--state-dir: must be an absolute path");
+  // A relative path with '/' would resolve against our working directory, which nobody chose;
+  // a bare name is looked up in PATH when a pod: target needs it. Its absence is not an error
+  // here: only pod: targets need it, and they say so.
+  if (c.crictl.empty() || (c.crictl.find('/') != std::string::npos && c.crictl[0] != '/'))
+    return make_error(Errc::invalid_argument, "--crictl: \"" + c.crictl + "\" is neither an absolute path nor a bare name");
   return c;
 }
 
@@ -105,6 +114,7 @@ void print_config(const Config& c) {
   std::printf("socket      %s\nstate-dir   %s\ngroup       %s\nlease       %s\nattach-mode %s\n",
               c.socket.c_str(), c.state_dir.c_str(), c.group.c_str(), core::format_duration(c.lease).c_str(),
               c.mode ? kernel::attach_mode_name(*c.mode) : "auto");
+  std::printf("crictl      %s\n", c.crictl.c_str());
   for (const auto& e : c.exemptions) std::printf("exempt      %s\n", e.str().c_str());
   std::printf("defaults    ");
   for (const auto& e : core::default_exemptions()) std::printf("%s ", e.str().c_str());
@@ -136,6 +146,11 @@ int run(const Config& cfg) {
     if (cfg.cleanup_only) return st.ok() ? 0 : 1;
   }
 
+  {
+    kernel::PodTargetOptions pods;
+    pods.crictl = cfg.crictl;
+    kernel::set_pod_target_options(std::move(pods));
+  }
   daemon::EngineOptions eo;
   eo.lease = cfg.lease;
   eo.exemptions = cfg.exemptions;
@@ -195,6 +210,16 @@ int run(const Config& cfg) {
   auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] { eng.renew_lease(); });
   if (!renew.ok()) {
     spdlog::critical("lease timer: {}", renew.error().message);
+    return 1;
+  }
+  // Targets and interfaces that vanish under a fault (a pod deleted, a veth re-created) are
+  // noticed within a second and their faults end as "gone", so a dead namespace is not kept
+  // alive by our fd until the fault's end.
+  auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
+    if (eng.active_count() > 0 && eng.reconcile() > 0) arm_expiry();
+  });
+  if (!reconcile.ok()) {
+    spdlog::critical("reconcile timer: {}", reconcile.error().message);
     return 1;
   }
   // Every signal that would end us without cleanup ends us with it.

@@ -223,6 +223,36 @@ Status InterfaceAttachment::detach() {
   return {};
 }
 
+Result<bool> InterfaceAttachment::alive() const {
+  if (mode_ == AttachMode::tcx) {
+    for (int fd : {ingress_link_, egress_link_}) {
+      if (fd < 0) return false;
+      // Debian 12's headers have no tcx member in bpf_link_info's union; like xdp's, its first
+      // field is the ifindex, which the kernel zeroes when the device goes away.
+      bpf_link_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+        return Error::sys(Errc::kernel_error, "link info of " + ifc_.name, errno);
+      if (info.xdp.ifindex != static_cast<uint32_t>(ifc_.index)) return false;
+    }
+    return true;
+  }
+  for (bool ingress : {true, false}) {
+    if (!(ingress ? tc_ingress_ : tc_egress_)) return false;
+    auto present = tc_filter_present(ifc_.index, ingress);
+    if (!present.ok()) return present.take_error();
+    if (!*present) return false;
+  }
+  return true;
+}
+
+void InterfaceAttachment::forget() {
+  if (ingress_link_ >= 0) close(ingress_link_);
+  if (egress_link_ >= 0) close(egress_link_);
+  ingress_link_ = egress_link_ = -1;
+  tc_ingress_ = tc_egress_ = created_clsact_ = false;
+}
+
 Status remove_tc_leftovers(int ifindex, bool created_clsact) {
   FL_TRY(detach_ifb_mirred(ifindex));  // ingress shaping's redirect filter, if one was left
   FL_TRY_CTX(tc_detach_ours(ifindex, true), "ingress");

@@ -34,6 +34,16 @@ class InterfaceAttachment {
   // gone counts as detached (the kernel removed everything with it).
   Status detach();
 
+  // Whether our hooks still sit on the interface we attached to. False once that device was
+  // deleted, also when a new device has taken its name or its index since: a tcx link reports
+  // ifindex 0 once its device is gone, and a new device never has our legacy filter. Must run in
+  // the interface's namespace (the legacy path asks rtnetlink).
+  Result<bool> alive() const;
+  // For an interface that is gone: drops our handles without asking the kernel anything, since
+  // everything we had there went with the device, and a device now carrying its index or name
+  // (and any clsact on it) is not ours to touch.
+  void forget();
+
   const Interface& interface() const { return ifc_; }
   AttachMode mode() const { return mode_; }
   bool created_clsact() const { return created_clsact_; }

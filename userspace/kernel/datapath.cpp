@@ -124,6 +124,10 @@ void Datapath::deactivate_slot(uint32_t idx) {
   __atomic_store_n(&slots_[idx].expires_ns, uint64_t{0}, __ATOMIC_SEQ_CST);
 }
 
+void Datapath::set_slot_dir(uint32_t idx, uint8_t dir) {
+  __atomic_store_n(&slots_[idx].dir, dir, __ATOMIC_SEQ_CST);
+}
+
 const fl_slot& Datapath::slot(uint32_t idx) const { return slots_[idx]; }
 
 namespace {

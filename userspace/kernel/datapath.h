@@ -56,6 +56,9 @@ class Datapath {
   Status write_slot(uint32_t idx, const fl_slot& s);
   void activate_slot(uint32_t idx, uint64_t expires_ns);
   void deactivate_slot(uint32_t idx);
+  // Changes which directions an active slot acts on, with one byte store: a packet sees the old
+  // or the new value, never a mix. `isolate --reset` holds back egress while the resets leave.
+  void set_slot_dir(uint32_t idx, uint8_t dir);
   const fl_slot& slot(uint32_t idx) const;
 
   // Node-set entries: hosts go to the hash maps, other prefixes to the LPM tries.
