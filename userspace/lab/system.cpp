@@ -1,0 +1,466 @@
+#include "lab/system.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/nsfs.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <netlink/addr.h>
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/socket.h>
+
+#include "lab/lab.h"
+
+namespace fl::lab {
+
+namespace {
+
+std::string netns_path(const std::string& name) { return std::string(kNetnsDir) + "/" + name; }
+
+// Runs fn on a fresh thread, so whatever it does to its namespaces (setns, unshare) ends with
+// the thread and never reaches the caller's.
+template <typename Fn>
+void on_own_thread(Fn&& fn) {
+  std::thread t(std::forward<Fn>(fn));
+  t.join();
+}
+
+// iproute2's convention, which `ip netns` and every other tool expects: /run/netns is a shared
+// mount point, so a namespace mounted there later also appears in mount namespaces copied
+// earlier (`ip netns exec` makes one per command).
+Status prepare_netns_dir() {
+  if (mkdir(kNetnsDir, 0755) < 0 && errno != EEXIST) return Error::sys(Errc::kernel_error, std::string("mkdir ") + kNetnsDir, errno);
+  for (int attempt = 0;; attempt++) {
+    if (mount("", kNetnsDir, "none", MS_SHARED | MS_REC, nullptr) == 0) return {};
+    if (errno != EINVAL || attempt > 0)
+      return Error::sys(Errc::kernel_error, std::string("make ") + kNetnsDir + " a shared mount", errno);
+    // EINVAL: not a mount point yet. Bind it onto itself to make it one.
+    if (mount(kNetnsDir, kNetnsDir, "none", MS_BIND | MS_REC, nullptr) < 0)
+      return Error::sys(Errc::kernel_error, std::string("bind-mount ") + kNetnsDir, errno);
+  }
+}
+
+Status mkdir_mode(const std::string& dir, mode_t mode, const char* group = nullptr) {
+  if (mkdir(dir.c_str(), mode) < 0) {
+    if (errno == EEXIST) return {};
+    return Error::sys(Errc::internal, "mkdir " + dir, errno);
+  }
+  if (chmod(dir.c_str(), mode) < 0) return Error::sys(Errc::internal, "chmod " + dir, errno);
+  // faultlined would have given its directory to this group had it made it first; do the same
+  // so the members still reach the daemon's socket.
+  if (group) {
+    if (struct group* g = getgrnam(group)) (void)!chown(dir.c_str(), static_cast<uid_t>(-1), g->gr_gid);
+  }
+  return {};
+}
+
+Status write_temp(const std::string& tmp, const nlohmann::json& j) {
+  std::string text = j.dump(2) + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Error::sys(Errc::internal, "create " + tmp, errno);
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return Error::sys(Errc::internal, "write " + tmp, e);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd) < 0 || close(fd) < 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    return Error::sys(Errc::internal, "sync " + tmp, e);
+  }
+  return {};
+}
+
+Status prepare_state_dir() {
+  FL_TRY(mkdir_mode("/run/faultline", 0750, "faultline"));
+  return mkdir_mode(kStateDir, 0755);
+}
+
+std::string tmp_name(const std::string& path) { return path + ".tmp." + std::to_string(getpid()); }
+
+}  // namespace
+
+// ---- namespaces ----
+
+NsFd::NsFd(int fd) : fd_(fd) {
+  struct stat st{};
+  if (fd_ >= 0 && fstat(fd_, &st) == 0) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
+}
+
+NsFd& NsFd::operator=(NsFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = o.fd_;
+    dev_ = o.dev_;
+    ino_ = o.ino_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+NsFd::~NsFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<NsFd> open_netns(const std::string& name) {
+  std::string path = netns_path(name);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return make_error(Errc::not_found, "namespace " + name + " does not exist");
+    return Error::sys(Errc::target_unavailable, "open " + path, errno);
+  }
+  // The file stays behind, empty, when the bind mount on it is gone; that is not a namespace.
+  if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+    close(fd);
+    return make_error(Errc::not_found, path + " is not a network namespace");
+  }
+  return NsFd(fd);
+}
+
+bool netns_exists(const std::string& name) {
+  struct stat st{};
+  return lstat(netns_path(name).c_str(), &st) == 0;
+}
+
+Result<NsFd> create_netns(const std::string& name) {
+  FL_TRY(prepare_netns_dir());
+  std::string path = netns_path(name);
+  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) {
+    if (errno == EEXIST) return make_error(Errc::already_exists, "namespace " + name + " already exists");
+    return Error::sys(Errc::kernel_error, "create " + path, errno);
+  }
+  close(fd);
+  Status st;
+  on_own_thread([&] {
+    if (unshare(CLONE_NEWNET) < 0) {
+      st = Error::sys(Errc::kernel_error, "unshare(CLONE_NEWNET)", errno);
+      return;
+    }
+    if (mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0)
+      st = Error::sys(Errc::kernel_error, "bind-mount the new namespace on " + path, errno);
+  });
+  if (!st.ok()) {
+    unlink(path.c_str());
+    return st.take_error().wrap("create namespace " + name);
+  }
+  auto ns = open_netns(name);
+  if (!ns.ok()) {
+    (void)delete_netns(name);
+    return ns.take_error().wrap("create namespace " + name);
+  }
+  return ns;
+}
+
+Status delete_netns(const std::string& name) {
+  std::string path = netns_path(name);
+  // EINVAL: nothing mounted there (an empty file left by a killed `up`); the unlink still runs.
+  if (umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+    return Error::sys(Errc::kernel_error, "unmount " + path, errno);
+  if (unlink(path.c_str()) < 0 && errno != ENOENT) return Error::sys(Errc::kernel_error, "remove " + path, errno);
+  return {};
+}
+
+// ---- rtnetlink ----
+
+Result<Rtnl> Rtnl::in(const NsFd& ns, const std::string& ns_name) {
+  nl_sock* sk = nullptr;
+  Status st;
+  on_own_thread([&] {
+    if (setns(ns.fd(), CLONE_NEWNET) < 0) {
+      st = Error::sys(Errc::target_unavailable, "enter namespace " + ns_name, errno);
+      return;
+    }
+    sk = nl_socket_alloc();
+    if (!sk) {
+      st = make_error(Errc::internal, "out of memory for a netlink socket");
+      return;
+    }
+    if (int err = nl_connect(sk, NETLINK_ROUTE); err < 0) {
+      st = make_error(Errc::kernel_error, std::string("netlink socket in ") + ns_name + ": " + nl_geterror(err));
+      nl_socket_free(sk);
+      sk = nullptr;
+    }
+  });
+  if (!st.ok()) return st.take_error();
+  return Rtnl(sk, ns_name);
+}
+
+Rtnl::~Rtnl() {
+  if (sk_) nl_socket_free(sk_);
+}
+
+Error Rtnl::nl_fail(const std::string& what, int err) const {
+  Errc c = Errc::kernel_error;
+  if (err == -NLE_EXIST) c = Errc::already_exists;
+  if (err == -NLE_PERM) c = Errc::permission_denied;
+  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) c = Errc::not_found;
+  return make_error(c, what + " in " + ns_ + ": " + nl_geterror(err));
+}
+
+Result<int> Rtnl::ifindex(const std::string& name) {
+  rtnl_link* link = nullptr;
+  if (int err = rtnl_link_get_kernel(sk_, 0, name.c_str(), &link); err < 0) return nl_fail("find " + name, err);
+  int idx = rtnl_link_get_ifindex(link);
+  rtnl_link_put(link);
+  return idx;
+}
+
+Status Rtnl::add_bridge(const std::string& name) {
+  // libnl has no setters for these bridge options, so the message is built by hand. STP off
+  // with no forward delay: ports forward as soon as they are up. Multicast snooping off: with
+  // no MLD querier in the lab it could hold back IPv6 neighbour discovery; flood instead.
+  nl_msg* m = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  if (!m) return make_error(Errc::internal, "out of memory for a netlink message");
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  int err = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+  nlattr *info = nullptr, *data = nullptr;
+  if (err >= 0) err = nla_put_string(m, IFLA_IFNAME, name.c_str());
+  if (err >= 0 && !(info = nla_nest_start(m, IFLA_LINKINFO))) err = -NLE_NOMEM;
+  if (err >= 0) err = nla_put_string(m, IFLA_INFO_KIND, "bridge");
+  if (err >= 0 && !(data = nla_nest_start(m, IFLA_INFO_DATA))) err = -NLE_NOMEM;
+  if (err >= 0) err = nla_put_u32(m, IFLA_BR_STP_STATE, 0);
+  if (err >= 0) err = nla_put_u32(m, IFLA_BR_FORWARD_DELAY, 0);
+  if (err >= 0) err = nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 0);
+  if (err >= 0) err = nla_nest_end(m, data);
+  if (err >= 0) err = nla_nest_end(m, info);
+  if (err < 0) {
+    nlmsg_free(m);
+    return nl_fail("build bridge " + name, err);
+  }
+  // nl_send_sync frees the message, also on failure.
+  if ((err = nl_send_sync(sk_, m)) < 0) return nl_fail("create bridge " + name, err);
+  return {};
+}
+
+Status Rtnl::add_veth(const std::string& name, const std::string& peer_name, const NsFd& peer_ns) {
+  rtnl_link* link = rtnl_link_veth_alloc();
+  if (!link) return make_error(Errc::internal, "out of memory for a veth");
+  rtnl_link* peer = rtnl_link_veth_get_peer(link);
+  rtnl_link_set_name(link, name.c_str());
+  rtnl_link_set_name(peer, peer_name.c_str());
+  rtnl_link_set_ns_fd(peer, peer_ns.fd());
+  int err = rtnl_link_add(sk_, link, NLM_F_CREATE | NLM_F_EXCL);
+  rtnl_link_put(peer);
+  rtnl_link_put(link);
+  if (err < 0) return nl_fail("create veth " + name + " (peer " + peer_name + ")", err);
+  return {};
+}
+
+Status Rtnl::set_up(const std::string& name, const std::string& master) {
+  auto idx = ifindex(name);
+  if (!idx.ok()) return idx.take_error();
+  int master_idx = 0;
+  if (!master.empty()) {
+    auto m = ifindex(master);
+    if (!m.ok()) return m.take_error();
+    master_idx = *m;
+  }
+  nl_msg* m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+  if (!m) return make_error(Errc::internal, "out of memory for a netlink message");
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = *idx;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  int err = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+  if (err >= 0 && master_idx) err = nla_put_u32(m, IFLA_MASTER, static_cast<uint32_t>(master_idx));
+  if (err < 0) {
+    nlmsg_free(m);
+    return nl_fail("build link change for " + name, err);
+  }
+  std::string what = "set " + name + " up" + (master.empty() ? "" : " on " + master);
+  if ((err = nl_send_sync(sk_, m)) < 0) return nl_fail(what, err);
+  return {};
+}
+
+Status Rtnl::add_address(const std::string& dev, const std::string& cidr) {
+  auto idx = ifindex(dev);
+  if (!idx.ok()) return idx.take_error();
+  bool v6 = cidr.find(':') != std::string::npos;
+  nl_addr* local = nullptr;
+  if (int err = nl_addr_parse(cidr.c_str(), v6 ? AF_INET6 : AF_INET, &local); err < 0)
+    return nl_fail("parse address " + cidr, err);
+  rtnl_addr* a = rtnl_addr_alloc();
+  if (!a) {
+    nl_addr_put(local);
+    return make_error(Errc::internal, "out of memory for an address");
+  }
+  rtnl_addr_set_ifindex(a, *idx);
+  rtnl_addr_set_family(a, v6 ? AF_INET6 : AF_INET);
+  int err = rtnl_addr_set_local(a, local);
+  if (err >= 0) rtnl_addr_set_prefixlen(a, static_cast<int>(nl_addr_get_prefixlen(local)));
+  if (err >= 0 && v6) rtnl_addr_set_flags(a, IFA_F_NODAD);
+  if (err >= 0) err = rtnl_addr_add(sk_, a, NLM_F_CREATE | NLM_F_EXCL);
+  rtnl_addr_put(a);
+  nl_addr_put(local);
+  if (err < 0) return nl_fail("add address " + cidr + " to " + dev, err);
+  return {};
+}
+
+Result<Rtnl::LinkState> Rtnl::link_state(const std::string& name) {
+  LinkState s;
+  rtnl_link* link = nullptr;
+  int err = rtnl_link_get_kernel(sk_, 0, name.c_str(), &link);
+  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return s;
+  if (err < 0) return nl_fail("read link " + name, err);
+  s.exists = true;
+  unsigned flags = rtnl_link_get_flags(link);
+  s.up = flags & IFF_UP;
+  s.carrier = flags & IFF_LOWER_UP;
+  int idx = rtnl_link_get_ifindex(link);
+  rtnl_link_put(link);
+
+  nl_cache* cache = nullptr;
+  if ((err = rtnl_addr_alloc_cache(sk_, &cache)) < 0) return nl_fail("list addresses", err);
+  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_ifindex(a) != idx || rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) continue;
+    nl_addr* l = rtnl_addr_get_local(a);
+    if (!l) continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (!inet_ntop(nl_addr_get_family(l), nl_addr_get_binary_addr(l), buf, sizeof buf)) continue;
+    s.addresses.push_back(std::string(buf) + "/" + std::to_string(rtnl_addr_get_prefixlen(a)));
+  }
+  nl_cache_free(cache);
+  return s;
+}
+
+// ---- processes ----
+
+namespace {
+
+// Pids whose main thread is in one of the namespaces. A process with only another thread in
+// there (faultlined's worker while it applies a fault) lives elsewhere and is left alone.
+std::vector<pid_t> pids_in(const std::vector<const NsFd*>& nss) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  const pid_t self = getpid();
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    struct stat st{};
+    // Fails for zombies too: a process that has exited no longer has namespaces.
+    if (stat(("/proc/" + std::string(e->d_name) + "/ns/net").c_str(), &st) < 0) continue;
+    for (const NsFd* ns : nss) {
+      if (st.st_dev == ns->dev() && st.st_ino == ns->ino()) {
+        out.push_back(static_cast<pid_t>(pid));
+        break;
+      }
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+size_t stop_processes(const std::vector<const NsFd*>& nss, std::chrono::milliseconds grace) {
+  std::set<pid_t> signalled;
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  // Rescanned each round: a process may fork while we wait.
+  for (;;) {
+    auto pids = pids_in(nss);
+    if (pids.empty()) break;
+    bool late = std::chrono::steady_clock::now() >= deadline;
+    for (pid_t p : pids) {
+      // SIGTERM once per process; a child forked meanwhile gets its own.
+      if (late)
+        kill(p, SIGKILL);
+      else if (signalled.insert(p).second)
+        kill(p, SIGTERM);
+      signalled.insert(p);
+    }
+    // A SIGKILLed process leaves its namespaces at once; give up after a second more rather
+    // than loop for ever on one stuck in the kernel (D state).
+    if (std::chrono::steady_clock::now() >= deadline + std::chrono::seconds(1)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return signalled.size();
+}
+
+// ---- state file ----
+
+Status create_state(const std::string& path, const nlohmann::json& j) {
+  FL_TRY(prepare_state_dir());
+  std::string tmp = tmp_name(path);
+  FL_TRY(write_temp(tmp, j));
+  // link() fails if the name exists, so this both publishes the file whole and takes the lock.
+  int rc = link(tmp.c_str(), path.c_str());
+  int e = errno;
+  unlink(tmp.c_str());
+  if (rc < 0) {
+    if (e == EEXIST) return make_error(Errc::already_exists, path + " exists");
+    return Error::sys(Errc::internal, "create " + path, e);
+  }
+  return {};
+}
+
+Status replace_state(const std::string& path, const nlohmann::json& j) {
+  std::string tmp = tmp_name(path);
+  FL_TRY(write_temp(tmp, j));
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    return Error::sys(Errc::internal, "rename " + tmp + " to " + path, e);
+  }
+  return {};
+}
+
+Result<nlohmann::json> read_state(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) {
+    if (errno == ENOENT) return make_error(Errc::not_found, path + " does not exist");
+    return Error::sys(Errc::internal, "read " + path, errno);
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) return make_error(Errc::invalid_request, path + " is not valid JSON");
+  return j;
+}
+
+Status remove_state(const std::string& path) {
+  if (unlink(path.c_str()) < 0 && errno != ENOENT) return Error::sys(Errc::internal, "remove " + path, errno);
+  return {};
+}
+
+}  // namespace fl::lab

@@ -1,0 +1,100 @@
+// What faultline-lab does to the system: named network namespaces (the iproute2 convention, a
+// bind mount under /run/netns), links and addresses over rtnetlink (libnl-route), the processes
+// inside a namespace, and the state file. Nothing here runs another program.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+struct nl_sock;
+
+namespace fl::lab {
+
+// An open namespace: a file descriptor and the identity `down` compares /proc/PID/ns/net with.
+class NsFd {
+ public:
+  NsFd() = default;
+  explicit NsFd(int fd);
+  NsFd(NsFd&& o) noexcept : fd_(o.fd_), dev_(o.dev_), ino_(o.ino_) { o.fd_ = -1; }
+  NsFd& operator=(NsFd&& o) noexcept;
+  NsFd(const NsFd&) = delete;
+  NsFd& operator=(const NsFd&) = delete;
+  ~NsFd();
+
+  int fd() const { return fd_; }
+  dev_t dev() const { return dev_; }
+  ino_t ino() const { return ino_; }
+
+ private:
+  int fd_ = -1;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+// /run/netns/NAME, if it is a network namespace (not just a leftover empty file).
+Result<NsFd> open_netns(const std::string& name);
+bool netns_exists(const std::string& name);
+// Creates the named namespace. already_exists if the name is taken: what we did not create we
+// never delete.
+Result<NsFd> create_netns(const std::string& name);
+// Unmounts and unlinks /run/netns/NAME. The namespace itself goes when its last user does.
+Status delete_netns(const std::string& name);
+
+// A route netlink socket that lives in one namespace (a socket stays in the namespace it was
+// created in, so no thread has to stay inside).
+class Rtnl {
+ public:
+  static Result<Rtnl> in(const NsFd& ns, const std::string& ns_name);
+  Rtnl(Rtnl&& o) noexcept : sk_(o.sk_), ns_(std::move(o.ns_)) { o.sk_ = nullptr; }
+  Rtnl& operator=(Rtnl&&) = delete;
+  Rtnl(const Rtnl&) = delete;
+  ~Rtnl();
+
+  Status add_bridge(const std::string& name);
+  // A veth pair: `name` here, `peer` created directly in `peer_ns`, so neither end ever
+  // appears in the namespace faultline-lab runs in.
+  Status add_veth(const std::string& name, const std::string& peer, const NsFd& peer_ns);
+  // Sets the link up, and makes it a port of `master` if given.
+  Status set_up(const std::string& name, const std::string& master = "");
+  // "10.200.0.11/24"; IPv6 addresses skip duplicate address detection so they work at once.
+  Status add_address(const std::string& dev, const std::string& cidr);
+
+  struct LinkState {
+    bool exists = false;
+    bool up = false;       // IFF_UP
+    bool carrier = false;  // IFF_LOWER_UP: the other end is up too
+    std::vector<std::string> addresses;  // "10.200.0.11/24", global scope only
+  };
+  Result<LinkState> link_state(const std::string& name);
+
+ private:
+  Rtnl(nl_sock* sk, std::string ns) : sk_(sk), ns_(std::move(ns)) {}
+  Result<int> ifindex(const std::string& name);
+  Error nl_fail(const std::string& what, int err) const;
+  nl_sock* sk_ = nullptr;
+  std::string ns_;
+};
+
+// Processes whose network namespace (/proc/PID/ns/net) is one of `namespaces`: SIGTERM, then
+// SIGKILL to what is left after `grace`. Returns how many were signalled.
+size_t stop_processes(const std::vector<const NsFd*>& namespaces, std::chrono::milliseconds grace);
+
+// The state file. create_state fails with already_exists if the file is there: it is the lock
+// that keeps two `up` of one name apart. Both write a temporary file, fsync it, and link or
+// rename it into place, so a reader sees the old file or the new one, never half of one.
+Status create_state(const std::string& path, const nlohmann::json& j);
+Status replace_state(const std::string& path, const nlohmann::json& j);
+// not_found when there is no file.
+Result<nlohmann::json> read_state(const std::string& path);
+Status remove_state(const std::string& path);
+
+}  // namespace fl::lab
