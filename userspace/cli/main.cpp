@@ -1,17 +1,28 @@
 // faultctl: the command-line client of faultlined. It never touches the kernel itself; every
 // change goes through the daemon, which owns the lifetime of what it installs.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/client.h"
+#include "cli/fanout.h"
 #include "cli/format.h"
+#include "core/parse.h"
 
 namespace {
 
@@ -50,37 +61,56 @@ const json* member(const json& result, const char* key, json::value_t type) {
   return &*it;
 }
 
-int malformed(const char* key) {
-  return fail(kExitRefused, std::string("malformed reply from faultlined: no \"") + key + "\" of the expected type");
+fl::Error malformed(const char* key) {
+  return fl::make_error(fl::Errc::internal,
+                        std::string("malformed reply from faultlined: no \"") + key + "\" of the expected type");
 }
 
-int print_result(const fl::cli::Invocation& inv, const std::string& op, const json& result) {
-  const bool as_json = inv.output == Output::json;
+// The part of a reply that faultctl shows: what -o json prints, and what the tables are made of.
+fl::Result<json> shown_part(const std::string& op, const json& result) {
   if (op == "apply" || op == "get") {
     const json* f = member(result, "fault", json::value_t::object);
     if (f == nullptr) return malformed("fault");
-    if (as_json) return emit(fl::cli::format_json(*f));
-    if (op == "get") return emit(fl::cli::format_fault_detail(*f));
-    // The id alone, so that `id=$(faultctl loss 10)` works.
-    auto id = f->find("id");
-    if (id == f->end() || !id->is_number_unsigned()) return malformed("fault.id");
-    return emit(std::to_string(id->get<uint64_t>()) + "\n");
+    return *f;
   }
   if (op == "list" || op == "stats") {
     const json* fs = member(result, "faults", json::value_t::array);
     if (fs == nullptr) return malformed("faults");
-    return emit(as_json ? fl::cli::format_json(*fs) : fl::cli::format_fault_table(*fs));
+    return *fs;
   }
+  if (op == "heal" && member(result, "healed", json::value_t::array) == nullptr) return malformed("healed");
+  return result;  // heal, status
+}
+
+fl::Result<std::string> render(const fl::cli::Invocation& inv, const std::string& op, const json& result) {
+  auto part = shown_part(op, result);
+  if (!part) return part.take_error();
+  if (inv.output == Output::json) return fl::cli::format_json(*part);
+  if (op == "get") return fl::cli::format_fault_detail(*part);
+  if (op == "apply") {
+    // The id alone, so that `id=$(faultctl loss 10)` works.
+    auto id = part->find("id");
+    if (id == part->end() || !id->is_number_unsigned()) return malformed("fault.id");
+    return std::to_string(id->get<uint64_t>()) + "\n";
+  }
+  if (op == "list" || op == "stats") return fl::cli::format_fault_table(*part);
+  if (op == "reset") return fl::cli::format_reset_result(*part);
   if (op == "heal") {
-    const json* ids = member(result, "healed", json::value_t::array);
-    if (ids == nullptr) return malformed("healed");
-    if (as_json) return emit(fl::cli::format_json(result));
     std::string out;
-    for (const auto& id : *ids) out += id.dump() + "\n";
-    return emit(out);
+    for (const auto& id : (*part)["healed"]) out += id.dump() + "\n";
+    return out;
   }
-  // status
-  return emit(as_json ? fl::cli::format_json(result) : fl::cli::format_status(result));
+  return fl::cli::format_status(*part);
+}
+
+int print_result(const fl::cli::Invocation& inv, const std::string& op, const json& result) {
+  auto text = render(inv, op, result);
+  if (!text) return fail(kExitRefused, text.error().message);
+  if (op == "apply" && inv.output == Output::table) {
+    // stderr: stdout keeps only the id.
+    if (const json* f = member(result, "fault", json::value_t::object)) std::cerr << fl::cli::format_apply_reset(*f);
+  }
+  return emit(*text);
 }
 
 int run(const fl::cli::Invocation& inv) {
@@ -106,8 +136,9 @@ int run(const fl::cli::Invocation& inv) {
 // A matrix file is a few MB at most (65,536 addresses); the bound stops "faultctl matrix
 // /dev/zero" from eating memory.
 constexpr size_t kMaxFileBytes = 64 << 20;
+constexpr size_t kMaxHostsFileBytes = 4 << 20;
 
-fl::Result<std::string> read_file(const std::string& path) {
+fl::Result<std::string> read_bounded(const std::string& path, size_t limit, const std::string& too_big) {
   const bool is_stdin = path == "-";
   const std::string name = is_stdin ? "<stdin>" : path;
   std::ifstream file;
@@ -120,12 +151,322 @@ fl::Result<std::string> read_file(const std::string& path) {
   char buf[65536];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     out.append(buf, static_cast<size_t>(in.gcount()));
-    if (out.size() > kMaxFileBytes) {
-      return fl::make_error(fl::Errc::invalid_argument, name + ": larger than 64 MiB; not a matrix file");
-    }
+    if (out.size() > limit) return fl::make_error(fl::Errc::invalid_argument, name + ": " + too_big);
   }
   if (in.bad()) return fl::Error::sys(fl::Errc::invalid_argument, "cannot read " + name, errno);
   return out;
+}
+
+fl::Result<std::string> read_file(const std::string& path) {
+  return read_bounded(path, kMaxFileBytes, "larger than 64 MiB; not a matrix file");
+}
+
+fl::Result<std::string> read_hosts_file(const std::string& path) {
+  return read_bounded(path, kMaxHostsFileBytes, "larger than 4 MiB; not a hosts file");
+}
+
+// ---------------------------------------------------------------- --host, --hosts
+
+// One host of a fan-out: its tunnel, its connection, and how it last failed.
+struct HostRun {
+  const fl::cli::Host* host = nullptr;
+  std::string socket;  // the daemon's, on the host
+  std::optional<fl::cli::Tunnel> tunnel;
+  std::optional<fl::cli::Client> client;  // declared after the tunnel: closed before ssh stops
+  std::optional<fl::Error> error;
+  bool unreachable = false;  // the failure was the connection's, not the daemon's answer
+
+  std::string name() const { return host->name(); }
+  void failed(fl::Error e, bool lost) {
+    error = std::move(e);
+    unreachable = lost;
+  }
+  // "HOST: code: message" for an answer, "HOST: message" for a connection that failed.
+  std::string describe() const {
+    if (!error) return name() + ": ok";
+    if (unreachable) return name() + ": " + error->message;
+    return name() + ": " + fl::errc_name(error->code) + ": " + error->message;
+  }
+};
+
+// One thread per host, at most kMaxParallelHosts at a time. No exception leaves a worker: it
+// becomes that host's error.
+void for_each_host(std::vector<HostRun>& runs, const std::function<void(HostRun&)>& fn) {
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < runs.size();) {
+      try {
+        fn(runs[i]);
+      } catch (const std::exception& e) {
+        runs[i].failed(fl::make_error(fl::Errc::internal, std::string("internal error: ") + e.what()), false);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const size_t n = std::min(runs.size(), fl::cli::kMaxParallelHosts);
+  for (size_t t = 0; t + 1 < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+}
+
+// A call on the host's connection; on failure, records it and returns nullopt. A broken
+// connection is explained with what ssh said, and in terms of the remote socket: the local end
+// of the forwarding is a temporary file that means nothing to the user.
+std::optional<json> host_call(HostRun& r, const std::string& op, const json& params) {
+  auto res = r.client->call(op, params);
+  if (res) return std::move(*res);
+  fl::Error e = res.take_error();
+  const bool lost = r.client->lost();
+  if (lost) {
+    const std::string& local = r.tunnel->local_socket();
+    for (size_t at; (at = e.message.find(local)) != std::string::npos;) e.message.replace(at, local.size(), r.socket);
+    const std::string ssh = r.tunnel->ssh_errors();
+    if (!ssh.empty()) {
+      e.message += " (ssh: " + ssh + ")";
+    } else if (op == "hello") {
+      e.message += " (is faultlined running there, listening on " + r.socket +
+                   ", and does sshd there allow the forwarding: AllowStreamLocalForwarding, and "
+                   "AllowTcpForwarding yes or local?)";
+    }
+  }
+  r.failed(std::move(e), lost);
+  return std::nullopt;
+}
+
+bool open_host(HostRun& r, const std::string& default_socket, const fl::cli::SshOptions& ssh) {
+  r.socket = r.host->socket.empty() ? default_socket : r.host->socket;
+  auto tunnel = fl::cli::Tunnel::open(*r.host, r.socket, ssh);
+  if (!tunnel) {
+    r.failed(tunnel.take_error(), true);
+    return false;
+  }
+  r.tunnel.emplace(std::move(*tunnel));
+  auto client = r.tunnel->connect();
+  if (!client) {
+    r.failed(client.take_error(), true);
+    return false;
+  }
+  r.client.emplace(std::move(*client));
+  const fl::cli::Call hello = fl::cli::hello_call();
+  return host_call(r, hello.op, hello.params).has_value();
+}
+
+// Unreachable beats refused: "is the host there?" is the first thing to look at.
+int worst_exit(const std::vector<HostRun>& runs) {
+  int code = kExitOk;
+  for (const auto& r : runs) {
+    if (r.error) code = std::max(code, r.unreachable ? kExitUnreachable : kExitRefused);
+  }
+  return code;
+}
+
+// Left-aligned columns, the last one unpadded.
+std::string two_columns(const std::vector<std::pair<std::string, std::string>>& rows) {
+  size_t width = 0;
+  for (const auto& [a, b] : rows) width = std::max(width, a.size());
+  std::string out;
+  for (const auto& [a, b] : rows) out += a + std::string(width - a.size() + 2, ' ') + b + "\n";
+  return out;
+}
+
+constexpr const char* kSkipped = "none of its addresses is in a side";
+
+// Apply commands, all or nothing: every host is reached (and, for a partition, asked for its
+// addresses) before any is changed, and a fault applied on some hosts is healed there when
+// another refuses or is lost.
+int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh) {
+  const fl::core::FaultSpec& spec = *inv.fault;
+  const bool partition = spec.kind == fl::core::FaultKind::partition;
+  std::vector<std::optional<fl::core::FaultSpec>> specs(runs.size());
+  for_each_host(runs, [&](HostRun& r) {
+    if (!open_host(r, inv.socket, ssh)) return;
+    const size_t i = static_cast<size_t>(&r - runs.data());
+    if (!partition) {
+      specs[i] = spec;
+      return;
+    }
+    auto status = host_call(r, "status", json::object());
+    if (!status) return;
+    auto own = fl::cli::status_addresses(*status);
+    if (!own) return r.failed(own.take_error(), false);
+    // A daemon too old to list its addresses gets the whole partition: the same drops, only
+    // bigger maps.
+    specs[i] = *own ? fl::cli::narrow_for_host(spec, **own) : spec;
+  });
+  if (worst_exit(runs) != kExitOk) {
+    for (const auto& r : runs) {
+      if (r.error) fail(kExitRefused, r.describe());
+    }
+    fail(kExitRefused, "nothing was applied");
+    return worst_exit(runs);
+  }
+
+  std::vector<std::optional<json>> applied(runs.size());
+  for_each_host(runs, [&](HostRun& r) {
+    const size_t i = static_cast<size_t>(&r - runs.data());
+    if (!specs[i]) return;
+    fl::cli::Invocation one = inv;
+    one.fault = specs[i];
+    const fl::cli::Call call = fl::cli::command_call(one);
+    auto result = host_call(r, call.op, call.params);
+    if (!result) return;
+    auto fault = shown_part(call.op, *result);
+    if (fault) {
+      auto id = fault->find("id");
+      if (id != fault->end() && id->is_number_unsigned()) {
+        applied[i] = std::move(*fault);
+        return;
+      }
+    }
+    // Applied, as far as the daemon is concerned, but we cannot tell which fault to heal.
+    r.failed(fl::make_error(fl::Errc::internal,
+                            "malformed reply from faultlined: no fault id; the fault may be in place there"),
+             false);
+  });
+
+  const int code = worst_exit(runs);
+  if (code == kExitOk) {
+    if (inv.output == Output::json) {
+      json out = json::object();
+      for (size_t i = 0; i < runs.size(); ++i) {
+        out[runs[i].name()] = applied[i] ? *applied[i] : json{{"skipped", kSkipped}};
+      }
+      return emit(fl::cli::format_json(out));
+    }
+    std::vector<std::pair<std::string, std::string>> rows = {{"HOST", "FAULT"}};
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (applied[i]) {
+        if (const std::string reset = fl::cli::format_apply_reset(*applied[i]); !reset.empty()) {
+          std::cerr << runs[i].name() << ": " << reset;
+        }
+      }
+      rows.emplace_back(runs[i].name(), applied[i] ? (*applied[i])["id"].dump() : std::string("skipped: ") + kSkipped);
+    }
+    return emit(two_columns(rows));
+  }
+
+  const std::string expiry = "it ends by itself within " + fl::core::format_duration(spec.duration);
+  for (const auto& r : runs) {
+    if (!r.error) continue;
+    std::string line = r.describe();
+    if (r.unreachable) line += "; if the fault was applied there before the connection broke, " + expiry;
+    fail(code, line);
+  }
+  std::vector<std::optional<fl::Error>> heal_errors(runs.size());
+  for_each_host(runs, [&](HostRun& r) {
+    const size_t i = static_cast<size_t>(&r - runs.data());
+    if (!applied[i] || r.error) return;
+    if (!host_call(r, "heal", json{{"fault", std::to_string((*applied[i])["id"].get<uint64_t>())}})) {
+      heal_errors[i] = r.error;
+    }
+  });
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!applied[i]) continue;
+    const std::string id = (*applied[i])["id"].dump();
+    if (heal_errors[i]) {
+      fail(code, "could not heal fault " + id + " on " + runs[i].describe() + "; " + expiry);
+    } else {
+      fail(code, "healed fault " + id + " on " + runs[i].name() + ", where it had been applied");
+    }
+  }
+  return code;
+}
+
+// Read ops (and heal): the same request everywhere, one block of output per host.
+int fan_out_other(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh) {
+  const fl::cli::Call call = fl::cli::command_call(inv);
+  std::vector<std::optional<json>> results(runs.size());
+  for_each_host(runs, [&](HostRun& r) {
+    if (open_host(r, inv.socket, ssh)) {
+      results[static_cast<size_t>(&r - runs.data())] = host_call(r, call.op, call.params);
+    }
+    // Nothing more to ask: keep at most one ssh per worker, not one per host.
+    r.client.reset();
+    r.tunnel.reset();
+  });
+  if (inv.output == Output::json) {
+    json out = json::object();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      HostRun& r = runs[i];
+      if (results[i]) {
+        auto part = shown_part(call.op, *results[i]);
+        if (part) {
+          out[r.name()] = std::move(*part);
+          continue;
+        }
+        r.failed(part.take_error(), false);
+      }
+      out[r.name()] = json{{"error", {{"code", fl::errc_name(r.error->code)}, {"message", r.error->message}}},
+                           {"unreachable", r.unreachable}};
+    }
+    const int st = emit(fl::cli::format_json(out));
+    return st != kExitOk ? st : worst_exit(runs);
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    HostRun& r = runs[i];
+    if (const int st = emit((i == 0 ? "== " : "\n== ") + r.name() + "\n"); st != kExitOk) return st;
+    if (results[i]) {
+      auto text = render(inv, call.op, *results[i]);
+      if (text) {
+        if (const int st = emit(*text); st != kExitOk) return st;
+        continue;
+      }
+      r.failed(text.take_error(), false);
+    }
+    fail(kExitRefused, r.describe());
+  }
+  return worst_exit(runs);
+}
+
+int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts) {
+  auto hosts = fl::cli::collect_hosts(opts, read_hosts_file);
+  if (!hosts) return fail(kExitUsage, hosts.error().message);
+  if (auto st = fl::cli::check_remote_socket(inv.socket, "--socket"); !st) return fail(kExitUsage, st.error().message);
+  fl::cli::SshOptions ssh;
+  ssh.config = opts.ssh_config;
+  if (!ssh.config.empty() && ::access(ssh.config.c_str(), R_OK) != 0) {
+    return fail(kExitUsage, "--ssh-config: cannot read " + ssh.config + ": " + std::strerror(errno));
+  }
+  fl::cli::Tunnel::clean_up_on_signals();
+  std::vector<HostRun> runs(hosts->size());
+  for (size_t i = 0; i < runs.size(); ++i) runs[i].host = &(*hosts)[i];
+  return inv.fault ? fan_out_apply(inv, runs, ssh) : fan_out_other(inv, runs, ssh);
+}
+
+// ---------------------------------------------------------------- faultctl lab
+
+// `faultctl lab ...` is faultline-lab, installed next to faultctl (or, in a build tree, in
+// ../lab). Returns only when it could not be started.
+int exec_lab(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"faultline-lab"};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::cout.flush();
+
+  std::string dir;
+  char self[PATH_MAX];
+  if (const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1); n > 0) {
+    dir.assign(self, static_cast<size_t>(n));
+    dir.erase(dir.rfind('/'));
+  }
+  std::vector<std::string> tried;
+  if (!dir.empty()) {
+    for (const std::string& path : {dir + "/faultline-lab", dir + "/../lab/faultline-lab"}) {
+      tried.push_back(path);
+      if (::access(path.c_str(), X_OK) != 0) continue;
+      ::execv(path.c_str(), cargv.data());
+      return fail(kExitUnreachable, "lab: cannot run " + path + ": " + std::strerror(errno));
+    }
+  }
+  ::execvp("faultline-lab", cargv.data());
+  if (errno != ENOENT) {
+    return fail(kExitUnreachable, std::string("lab: cannot run faultline-lab: ") + std::strerror(errno));
+  }
+  std::string where;
+  for (const auto& t : tried) where += t + ", ";
+  return fail(kExitUnreachable, "lab: faultline-lab not found (looked at " + where + "and in PATH)");
 }
 
 }  // namespace
@@ -133,9 +474,17 @@ fl::Result<std::string> read_file(const std::string& path) {
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    auto inv = fl::cli::parse_args(args, std::getenv(fl::cli::kSocketEnv), read_file);
+    if (!args.empty() && args[0] == "lab") return exec_lab(args);
+    auto ex = fl::cli::extract_host_options(args);
+    if (!ex) return fail(kExitUsage, ex.error().message);
+    const bool fan_out = ex->hosts.any();
+    // With hosts, --socket names the remote daemons' socket; FAULTLINE_SOCKET is about this
+    // machine and does not apply there.
+    const char* env_socket = fan_out ? nullptr : std::getenv(fl::cli::kSocketEnv);
+    auto inv = fl::cli::parse_args(ex->rest, env_socket, read_file);
     if (!inv) return fail(kExitUsage, inv.error().message);
     if (inv->help) return emit(inv->help_text);
+    if (fan_out) return run_fan_out(*inv, ex->hosts);
     return run(*inv);
   } catch (const std::exception& e) {
     return fail(kExitRefused, std::string("internal error: ") + e.what());

@@ -1,0 +1,125 @@
+// faultctl --host/--hosts: one request sent to the daemons of many hosts, each reached through
+// its own ssh process that forwards a private local Unix socket to the remote daemon's socket.
+// The parsing and the partition narrowing are pure (unit-tested); Tunnel is the only part that
+// starts processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/client.h"
+#include "core/model.h"
+#include "core/result.h"
+
+namespace fl::cli {
+
+// More hosts than this are served in waves; each one costs an ssh process.
+inline constexpr size_t kMaxParallelHosts = 32;
+// An apply holds one ssh per host open until every host has answered.
+inline constexpr size_t kMaxHosts = 1024;
+// How long ssh gets to connect, authenticate and set up the forwarding. Generous: a loaded
+// machine (or a VM under emulation) needs seconds for the key exchange alone.
+inline constexpr auto kTunnelTimeout = std::chrono::seconds(30);
+
+// The options faultctl takes before the command to fan out, and the arguments left for
+// parse_args (--socket, -o, the command and its options), in their order.
+struct HostOptions {
+  std::vector<std::string> hosts;       // --host SPEC, as given
+  std::vector<std::string> host_files;  // --hosts FILE, as given
+  std::string ssh_config;               // --ssh-config FILE; empty: ssh's default
+  bool any() const { return !hosts.empty() || !host_files.empty(); }
+};
+struct ExtractedArgs {
+  HostOptions hosts;
+  std::vector<std::string> rest;
+};
+// args excludes argv[0]. Only options before the command (the first argument that is not an
+// option, or "--") are taken, so a command's own arguments are never mistaken for them.
+// Errors are usage errors (exit 2).
+Result<ExtractedArgs> extract_host_options(const std::vector<std::string>& args);
+
+// One host: [ssh://][USER@]HOST[:PORT], HOST a DNS name (or ssh_config alias), an IPv4
+// address, or an IPv6 address ("[fd00::1]:2222" in brackets when a port follows).
+struct Host {
+  std::string user;    // empty: ssh's choice (ssh_config, then the local user)
+  std::string host;    // IPv6 without brackets
+  uint16_t port = 0;   // 0: ssh's choice
+  std::string socket;  // the daemon's socket there; empty: the command's --socket
+  // How faultctl names the host in its output: [USER@]HOST[:PORT], brackets around an IPv6
+  // address only when a port follows.
+  std::string name() const;
+};
+Result<Host> parse_host_spec(std::string_view spec);
+
+// A hosts file: one "SPEC [socket=PATH]" per line; blank lines and '#' comments (to the end of
+// the line) are ignored. Errors say "FILE:LINE: ...". A file that names no host is an error.
+Result<std::vector<Host>> parse_hosts_file(std::string_view text, const std::string& file);
+
+// The hosts of --host and then of every --hosts file, in order; a host named twice (same HOST
+// and PORT, whatever the user) is refused, since both would drive the same daemon.
+Result<std::vector<Host>> collect_hosts(const HostOptions& opts, const ReadFile& read_file);
+
+// A remote daemon socket must be absolute (ssh resolves a relative one against the login
+// directory, which the user cannot see) and free of ':' (ssh's -L separator).
+Status check_remote_socket(std::string_view path, std::string_view what);
+
+// The daemon's own addresses, from the "addresses" member of a status reply; nullopt when the
+// daemon is too old to report them.
+Result<std::optional<std::vector<core::Cidr>>> status_addresses(const nlohmann::json& status);
+
+// The part of a partition that concerns a host with the addresses `own`: every side holding at
+// least one of them is reduced to those of them it holds; other sides are kept whole. The host
+// only ever sees packets from or to its own addresses, so it drops exactly what the whole
+// partition would, with far fewer addresses in its maps. nullopt: no side holds any of them,
+// and the host has nothing to do. Kinds other than partition come back unchanged.
+std::optional<core::FaultSpec> narrow_for_host(const core::FaultSpec& spec, const std::vector<core::Cidr>& own);
+
+// ssh -N -L LOCAL:REMOTE to one host, LOCAL a socket in a private (0700) temporary directory.
+// Move-only; the destructor stops ssh and removes the directory.
+struct SshOptions {
+  std::string config;  // ssh -F; empty: none
+  std::chrono::milliseconds timeout = kTunnelTimeout;
+};
+class Tunnel {
+ public:
+  // From now on SIGINT, SIGTERM, SIGHUP and SIGPIPE stop every open tunnel's ssh and remove
+  // its directory before faultctl dies of the signal (signals the caller ignores stay
+  // ignored). Call once, before opening tunnels.
+  static void clean_up_on_signals();
+
+  static Result<Tunnel> open(const Host& host, const std::string& remote_socket, const SshOptions& opts);
+
+  Tunnel(Tunnel&& other) noexcept;
+  Tunnel& operator=(Tunnel&& other) noexcept;
+  Tunnel(const Tunnel&) = delete;
+  Tunnel& operator=(const Tunnel&) = delete;
+  ~Tunnel();
+
+  // Waits (up to the timeout given to open) until the forwarded socket accepts a connection,
+  // and returns that connection. Errors carry what ssh printed; the caller names the host.
+  Result<Client> connect();
+  // What ssh wrote on stderr so far, on one line ("" if nothing): why a forwarded connection
+  // was closed ("open failed: connect failed: No such file or directory").
+  std::string ssh_errors() const;
+  const std::string& local_socket() const { return local_; }
+
+ private:
+  Tunnel() = default;
+  void close();
+
+  std::string dir_, local_, err_path_;
+  pid_t pid_ = -1;
+  int slot_ = -1;  // in the table the signal handler cleans up; -1: none
+  std::chrono::milliseconds timeout_{0};
+};
+
+}  // namespace fl::cli
