@@ -6,6 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <sstream>
+
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
 #include "integration/lab_util.h"
@@ -178,6 +182,49 @@ TEST_P(TargetLifecycle, TargetProcessExitEndsTheFault) {
   EXPECT_TRUE(eventually([&] { return state_of(d, id) == "gone"; }, 5s)) << state_of(d, id);
   EXPECT_TRUE(eventually([&] { return sh("ip -n " + lab.hub() + " link show x0").status != 0; }, 5s))
       << "the exited process's namespace is still held open";
+  EXPECT_EQ(d.terminate(), 0);
+}
+
+// Someone removes our hooks from a live interface (tc filter del). The device is the same one,
+// so it is put back as it was: our root qdisc goes and the saved one returns, and the fault,
+// left with no interface, ends as gone.
+TEST_P(TargetLifecycle, HooksRemovedFromALiveInterfaceLeaveItAsItWas) {
+  Lab lab(2);
+  Daemon d(opts());
+  json rate = {{"kind", "rate"},
+               {"shape", {{"rate_bps", 10000000}}},
+               {"targets", json::array({lab.target(0)})},
+               {"duration_ms", 60000}};
+  json r = d.call("apply", {{"fault", rate}});
+  ASSERT_FALSE(r.is_null());
+  uint64_t id = r["fault"]["id"].get<uint64_t>();
+  ASSERT_NE(sh("ip netns exec " + lab.ns(0) + " tc qdisc show dev eth0").out.find("htb fa17:"), std::string::npos);
+
+  if (GetParam() == "tc") {
+    must("ip netns exec " + lab.ns(0) + " tc filter del dev eth0 egress");
+  } else {
+    // Detach this daemon's tcx links on that eth0 from outside, as `bpftool link detach` would.
+    // Its links are the fds its fdinfo lists with a link_id; other daemons may run meanwhile.
+    const int index = ifindex_of(lab.ns(0), "eth0");
+    Cmd ids = sh("grep -h '^link_id:' /proc/" + std::to_string(d.pid()) + "/fdinfo/* | awk '{print $2}'");
+    int detached = 0;
+    std::istringstream in(ids.out);
+    for (uint32_t lid; in >> lid;) {
+      int fd = bpf_link_get_fd_by_id(lid);
+      if (fd < 0) continue;
+      bpf_link_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.xdp.ifindex == static_cast<uint32_t>(index) &&
+          bpf_link_detach(fd) == 0)
+        detached++;
+      close(fd);
+    }
+    ASSERT_EQ(detached, 2) << "expected our two tcx links on eth0";
+  }
+  EXPECT_TRUE(eventually([&] { return state_of(d, id) == "gone"; }, 5s)) << state_of(d, id);
+  std::string q = sh("ip netns exec " + lab.ns(0) + " tc qdisc show dev eth0").out;
+  EXPECT_EQ(q.find("fa17:"), std::string::npos) << q;
+  EXPECT_TRUE(lab.ping(0, 1));
   EXPECT_EQ(d.terminate(), 0);
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -143,7 +144,10 @@ struct Engine::Target {
 
 struct Engine::FaultPart {
   Target* t = nullptr;  // null once the part is gone
-  std::string label;    // the target's, kept for reports after it is gone
+  // The target as this fault named it: two faults may name one namespace differently (pid:N
+  // and netns:X), and each part lives as long as its own name still leads there.
+  core::Target spec;
+  std::string label;  // spec.str(), kept for reports after it is gone
   bool gone = false;    // its namespace or every interface it was on went away; all released
   std::string gone_reason;
   std::vector<kernel::Counters> final_counters;  // per slot, read when it went
@@ -295,16 +299,26 @@ void Engine::drop_target_if_idle(Target& t) {
 
 // ---- things that went away under us ----
 
-// In t's namespace. The device is gone: its hooks, its root qdisc and its classes went with it.
-// What remains is our bookkeeping, its map entry, and an ifb device, which outlives the
-// interface it served.
-void Engine::forget_interface(Target& t, int ifindex) {
+// In t's namespace. Takes the interface out of every fault on t. If the device is gone, its
+// hooks, root qdisc and classes went with it, and whatever now has its name or index is not ours
+// to touch: only our bookkeeping, its map entry and an ifb (which outlives the interface it
+// served) remain. If the device is still there (someone removed our hooks), it is put back as
+// it was, as when its last fault ends.
+void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
   std::string ifname = std::to_string(ifindex);
   auto at = t.attached.find(ifindex);
   if (at != t.attached.end()) {
     ifname = at->second.je.ifname;
-    at->second.a.forget();
-    if (journal_) {
+    Status st;
+    if (device_present)
+      st = at->second.a.detach();
+    else
+      at->second.a.forget();
+    if (!st.ok()) {
+      spdlog::error("{}: detach {}: {}; left in the journal for the next start", t.label, ifname, st.error().message);
+      at->second.a.forget();
+      t.dirty = true;
+    } else if (journal_) {
       auto js = journal_->remove(at->second.je);
       if (!js.ok()) spdlog::error("journal: {}", js.error().message);
     }
@@ -326,12 +340,25 @@ void Engine::forget_interface(Target& t, int ifindex) {
   int egress_dev = -1, ifb_dev = -1;
   if (auto eg = t.egress_trees.find(ifindex); eg != t.egress_trees.end()) {
     egress_dev = eg->second.dev;
-    if (journal_) (void)journal_->remove(eg->second.je);
+    Status st;
+    if (device_present) {
+      // Putting the saved root back replaces ours with every class under it.
+      auto now = kernel::read_root_qdisc(ifindex);
+      if (now.ok() && now->ours) st = kernel::restore_root(ifindex, eg->second.saved);
+    }
+    if (!st.ok()) {
+      spdlog::error("{}: restore root qdisc of {}: {}; left in the journal for the next start", t.label, ifname,
+                    st.error().message);
+      t.dirty = true;
+    } else if (journal_) {
+      (void)journal_->remove(eg->second.je);
+    }
     t.egress_trees.erase(eg);
   }
   if (auto ig = t.ingress_trees.find(ifindex); ig != t.ingress_trees.end()) {
     ifb_dev = ig->second.dev;
     Status st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
+    if (st.ok() && device_present && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
     char name[IF_NAMESIZE] = {};
     // Only the ifb named after the gone interface is ours to delete; a device that took the
     // ifb's index since is not.
@@ -365,8 +392,13 @@ void Engine::forget_interface(Target& t, int ifindex) {
                      p.ifaces.end());
     }
   }
-  spdlog::info("{}: interface {} (ifindex {}) is gone; the faults on it no longer apply there", t.label, ifname,
-               ifindex);
+  if (device_present)
+    spdlog::warn("{}: faultline's hooks on {} (ifindex {}) were removed by someone else; it leaves its faults and is "
+                 "put back as it was",
+                 t.label, ifname, ifindex);
+  else
+    spdlog::info("{}: interface {} (ifindex {}) is gone; the faults on it no longer apply there", t.label, ifname,
+                 ifindex);
 }
 
 void Engine::reap_dead_interfaces(Target& t) {
@@ -376,16 +408,16 @@ void Engine::reap_dead_interfaces(Target& t) {
     spdlog::error("{}: cannot enter to check interfaces: {}", t.label, g.error().message);
     return;
   }
-  std::vector<int> dead;
+  std::vector<std::pair<int, bool>> dead;  // ifindex, device still there
   for (auto& [idx, att] : t.attached) {
     auto alive = att.a.alive();
     if (!alive.ok()) {
       spdlog::warn("{}: cannot tell whether {} is still there: {}", t.label, att.je.ifname, alive.error().message);
       continue;
     }
-    if (!*alive) dead.push_back(idx);
+    if (!*alive) dead.emplace_back(idx, kernel::same_device(att.a.interface()));
   }
-  for (int idx : dead) forget_interface(t, idx);
+  for (auto [idx, present] : dead) forget_interface(t, idx, present);
 }
 
 // Ends one target's share of a fault whose other targets carry on.
@@ -425,17 +457,23 @@ size_t Engine::reconcile() {
   std::set<uint64_t> touched;
   for (Target* t : snapshot) {
     if (!exists(t)) continue;
-    bool there = kernel::target_still_there(t->spec, t->ns);
-    if (there) reap_dead_interfaces(*t);
-    std::vector<std::pair<Fault*, size_t>> ending;
+    reap_dead_interfaces(*t);
+    std::map<core::Target, bool> there;  // per name the parts on t use
+    std::vector<std::tuple<Fault*, size_t, const char*>> ending;
     for (auto& [id, f] : faults_)
       for (size_t i = 0; i < f->parts.size(); i++) {
         const auto& p = f->parts[i];
-        if (!p.gone && p.t == t && (!there || p.ifaces.empty())) ending.emplace_back(f.get(), i);
+        if (p.gone || p.t != t) continue;
+        auto it = there.find(p.spec);
+        if (it == there.end()) it = there.emplace(p.spec, kernel::target_still_there(p.spec, t->ns)).first;
+        if (!it->second)
+          ending.emplace_back(f.get(), i, "is gone (it no longer names the namespace the fault was applied in)");
+        else if (p.ifaces.empty())
+          ending.emplace_back(f.get(), i, "lost every interface it was on");
       }
-    for (auto [f, i] : ending) {
-      end_part(*f, i, there ? "lost every interface it was on" : "is gone (its namespace no longer exists)");
+    for (auto [f, i, why] : ending) {
       touched.insert(f->id);
+      end_part(*f, i, why);
     }
   }
   for (uint64_t id : touched) {
@@ -453,6 +491,10 @@ size_t Engine::reconcile() {
 // What the kernel must have for spec, checked before anything changes. Probed, not assumed: a
 // feature the probe could not decide counts as missing, with the reason.
 Status Engine::check_kernel_can(const core::FaultSpec& spec) const {
+  if (spec.reset) {
+    auto st = kernel::probe_sock_destroy();
+    if (!st.ok()) return st.take_error().wrap(std::string(core::kind_name(spec.kind)) + " --reset; nothing was changed");
+  }
   if (!core::is_shaping(spec.kind)) return {};
   auto profiles = profiles_of(spec);
   bool netem = false, klass = false;
@@ -898,7 +940,8 @@ Result<json> Engine::apply(core::FaultSpec spec) {
     }
     f->parts.push_back(Fault::Part{});
     f->parts.back().t = *t;
-    f->parts.back().label = (*t)->label;
+    f->parts.back().spec = target;
+    f->parts.back().label = target.str();
     auto st = resolve(*f, f->parts.back());
     if (!st.ok()) {
       failed = st.take_error().wrap("target " + target.str());

@@ -62,7 +62,8 @@ class Engine {
   // Notices targets and interfaces that went away under active faults: a deleted interface
   // leaves its faults (even if a new one takes its name or index), a namespace that is gone
   // ends its part of each fault, and a fault with no part left ends as "gone". Called
-  // periodically from the loop and before every apply. Returns how many faults changed.
+  // periodically from the loop (gone interfaces are also reaped before each apply touches a
+  // target). Returns how many faults changed.
   size_t reconcile();
   // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.
   std::optional<uint64_t> next_expiry() const;
@@ -92,7 +93,7 @@ class Engine {
   // Finds our attachments whose device is gone and takes every trace of them out of the
   // target's faults. In the target's namespace is not needed; it enters by itself.
   void reap_dead_interfaces(Target& t);
-  void forget_interface(Target& t, int ifindex);
+  void forget_interface(Target& t, int ifindex, bool device_present);
   void end_part(Fault& f, size_t i, const std::string& why);
   void reset_connections(Fault& f, nlohmann::json& report);
   Status prepare(Fault& f, FaultPart& part);

@@ -239,9 +239,13 @@ Result<bool> InterfaceAttachment::alive() const {
   }
   for (bool ingress : {true, false}) {
     if (!(ingress ? tc_ingress_ : tc_egress_)) return false;
-    auto present = tc_filter_present(ifc_.index, ingress);
-    if (!present.ok()) return present.take_error();
-    if (!*present) return false;
+    // Our handle and priority are enough here: the program's name would need one more lookup,
+    // and a lookup that fails for a passing reason (EMFILE) must not count as "gone".
+    auto hook = make_hook(ifc_.index, ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    auto opts = our_opts();
+    int err = bpf_tc_query(&hook, &opts);
+    if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return false;
+    if (err < 0) return Error::sys(Errc::kernel_error, "query tc filter on " + ifc_.name, -err);
   }
   return true;
 }

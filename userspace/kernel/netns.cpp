@@ -199,12 +199,26 @@ Result<std::vector<Interface>> list_interfaces() {
     if (sock >= 0 && ioctl(sock, SIOCGIFHWADDR, &hw) == 0) {
       i.arphrd = hw.ifr_hwaddr.sa_family;
       i.ethernet = i.arphrd == ARPHRD_ETHER || i.arphrd == ARPHRD_LOOPBACK;  // lo carries an Ethernet header too
+      std::memcpy(i.hwaddr.data(), hw.ifr_hwaddr.sa_data, i.hwaddr.size());
     }
     out.push_back(std::move(i));
   }
   if (sock >= 0) ::close(sock);
   if_freenameindex(names);
   return out;
+}
+
+bool same_device(const Interface& was) {
+  char name[IF_NAMESIZE] = {};
+  if (!if_indextoname(static_cast<unsigned>(was.index), name) || was.name != name) return false;
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return true;  // cannot tell; name and index agree
+  struct ifreq hw{};
+  std::strncpy(hw.ifr_name, name, IFNAMSIZ - 1);
+  bool same = ioctl(sock, SIOCGIFHWADDR, &hw) != 0 ||
+              std::memcmp(was.hwaddr.data(), hw.ifr_hwaddr.sa_data, was.hwaddr.size()) == 0;
+  ::close(sock);
+  return same;
 }
 
 }  // namespace fl::kernel

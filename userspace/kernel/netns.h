@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <string>
 
 #include "core/model.h"
@@ -84,7 +85,13 @@ struct Interface {
   bool loopback = false;
   bool ethernet = true;  // frames start with an Ethernet header (ARPHRD_ETHER), as we parse them
   int arphrd = 1;
+  std::array<uint8_t, 6> hwaddr{};  // with name and index, tells a re-created device from the one we saw
 };
+
+// Whether the device `was` describes is still there in the calling thread's namespace: same
+// index, same name, same hardware address. A device deleted and re-created under the same name
+// and index gets a new random address (veth, dummy, macvlan), unless someone sets it by hand.
+bool same_device(const Interface& was);
 
 // Interfaces of the namespace the calling thread is in.
 Result<std::vector<Interface>> list_interfaces();
