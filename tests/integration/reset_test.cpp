@@ -503,5 +503,39 @@ TEST_F(Reset, IsolateWithResetResetsClientsAndKeepsTheNodeCutOff) {
   EXPECT_TRUE(alive(ssh)) << "the port 22 connection did not survive isolate --reset";
 }
 
+// Two addresses of one namespace in different sides: their connection runs over lo, which the
+// partition never touches, so --reset must leave it alone while it resets the cut ones.
+TEST_F(Reset, PartitionResetSparesConnectionsOverLoopback) {
+  Lab lab(2);
+  Daemon d;
+  const std::string second = "10.200.0.99";
+  ASSERT_EQ(sh("ip -n " + lab.ns(kServer) + " addr add " + second + "/24 dev eth0").status, 0);
+  Fd l1 = listen_in(lab.ns(kServer), Lab::ip4(kServer), kPort);
+  Conn remote = open_conn(lab, l1, kPort);
+  Conn local;
+  in_netns(lab.ns(kServer), [&] {
+    Fd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in from = addr4(second, 0), to = addr4(Lab::ip4(kServer), kPort);
+    if (bind(s.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
+        connect(s.get(), reinterpret_cast<sockaddr*>(&to), sizeof to) == 0)
+      local.client = std::move(s);
+  });
+  ASSERT_GE(local.client.get(), 0);
+  local.server = accept_one(l1);
+  ASSERT_TRUE(alive(remote));
+  ASSERT_TRUE(alive(local));
+
+  Cmd apply = ctl(d, "-o json partition --side " + Lab::ip4(kServer) + " --side " + second + "," +
+                         Lab::ip4(kClient) + " --reset --target " + lab.target(kServer) + " --for 30s");
+  ASSERT_EQ(apply.status, 0) << apply.out;
+  json f = json_of(apply);
+  ASSERT_TRUE(f.is_object()) << apply.out;
+  EXPECT_EQ(f["reset"]["destroyed"], 1) << apply.out;
+  EXPECT_TRUE(alive(local)) << "a connection over lo was reset";
+  char b;
+  EXPECT_EQ(recv(remote.client.get(), &b, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, ECONNRESET) << "the remote client was not reset";
+}
+
 }  // namespace
 }  // namespace fl::test

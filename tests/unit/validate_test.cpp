@@ -619,6 +619,17 @@ TEST(ValidateReset, PartitionAndIsolateTakeReset) {
   }
 }
 
+TEST(ValidateReset, RefusedWithInterfaces) {
+  FaultSpec s;
+  s.kind = FaultKind::isolate;
+  s.sides = {Side{"a", {*parse_cidr("10.0.0.7/32")}}};
+  s.reset = true;
+  s.devs = {"eth1"};
+  auto st = validate(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("not with devs"), std::string::npos) << st.error().message;
+}
+
 TEST(ValidateReset, OtherKindsRefuseReset) {
   FaultSpec loss;
   loss.kind = FaultKind::loss;

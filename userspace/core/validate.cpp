@@ -380,6 +380,13 @@ Status check_reset(const FaultSpec& spec, Proto proto) {
     return field_error("reset", std::string("destroys TCP connections, but this fault cuts only ") +
                                     proto_name(proto) + " (match.proto)");
   }
+  if (!spec.devs.empty()) {
+    // A socket is not tied to an interface: a connection the fault leaves alone on another
+    // interface would be reset all the same.
+    return field_error("reset", "not with devs: a TCP connection is not tied to one interface, so the reset "
+                                "could destroy connections the fault does not cut; apply without devs, or "
+                                "reset separately (faultctl reset)");
+  }
   return {};
 }
 

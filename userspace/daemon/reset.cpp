@@ -1,6 +1,12 @@
 #include "daemon/reset.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstring>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -31,6 +37,33 @@ Result<kernel::DestroyResult> destroy_matching(const core::FaultSpec& as_fault,
   });
 }
 
+bool is_loopback(const core::Cidr& c) {
+  if (c.family == 4) return c.addr[0] == 127;
+  static const std::array<uint8_t, 16> one = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return c.addr == one;
+}
+
+// The addresses of the calling thread's namespace (getifaddrs asks rtnetlink, which answers
+// for the namespace the socket was made in).
+Result<std::set<core::Cidr>> local_addresses() {
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return Error::sys(Errc::kernel_error, "list the namespace's addresses", errno);
+  std::set<core::Cidr> out;
+  for (auto* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr) continue;
+    std::array<uint8_t, 16> addr{};
+    if (a->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(addr.data(), &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, 4);
+      out.insert(host_prefix(4, addr));
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      std::memcpy(addr.data(), &reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr, 16);
+      out.insert(host_prefix(6, addr));
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json destroy_result_json(const kernel::DestroyResult& r) {
@@ -39,7 +72,17 @@ nlohmann::json destroy_result_json(const kernel::DestroyResult& r) {
 
 Result<kernel::DestroyResult> reset_cut_connections(const core::FaultSpec& spec,
                                                     const std::vector<core::Exemption>& daemon_exempt) {
-  return destroy_matching(spec, daemon_exempt);
+  // A connection between two addresses of this namespace runs over lo, which faults never
+  // touch: it survives the cut, so it must survive the reset too.
+  auto local = local_addresses();
+  if (!local.ok()) return local.take_error();
+  return kernel::destroy_tcp([&](const kernel::TcpConn& c) {
+    const core::Flow f = flow_of(c);
+    if (is_loopback(f.remote) || local->count(f.remote)) return false;
+    const bool hit = core::connection_matches(spec, daemon_exempt, f);
+    if (hit) spdlog::debug("reset {}", c.str());
+    return hit;
+  });
 }
 
 Result<nlohmann::json> reset_connections(const core::ResetSpec& spec,

@@ -270,4 +270,19 @@ Result<DestroyResult> destroy_tcp(const std::function<bool(const TcpConn&)>& mat
   return res;
 }
 
+Status probe_sock_destroy() {
+  auto fd = open_diag();
+  if (!fd.ok()) return fd.take_error();
+  // A destroy of a socket that cannot exist (all-zero 4-tuple, no cookie): the kernel checks
+  // that TCP can destroy sockets before it looks the socket up, so ENOENT means it can and
+  // EOPNOTSUPP that it cannot. Nothing is destroyed either way.
+  inet_diag_sockid none{};
+  none.idiag_cookie[0] = none.idiag_cookie[1] = ~0u;
+  FL_TRY(send_request(fd->get(), SOCK_DESTROY, NLM_F_ACK, 1, AF_INET, ~0u, &none));
+  auto r = read_replies(fd->get(), 1, [](const inet_diag_msg&) {});
+  if (!r.ok()) return r.take_error();
+  if (*r == 0 || *r == ENOENT) return {};
+  return errno_error("probe SOCK_DESTROY", *r);
+}
+
 }  // namespace fl::kernel

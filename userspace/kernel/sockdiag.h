@@ -47,6 +47,10 @@ struct DestroyResult {
 // says how many.
 Result<DestroyResult> destroy_tcp(const std::function<bool(const TcpConn&)>& match);
 
+// Whether this kernel can destroy TCP sockets (CONFIG_INET_DIAG_DESTROY), asked without
+// destroying anything: what `--reset` checks before a fault changes anything.
+Status probe_sock_destroy();
+
 // The connected TCP sockets of the calling thread's namespace, as destroy_tcp sees them.
 Result<std::vector<TcpConn>> list_tcp();
 
