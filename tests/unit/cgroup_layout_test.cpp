@@ -108,6 +108,10 @@ TEST(CgroupLayout, NotAPod) {
       ":/kubepods/pod" + kUid + "\n",
       "garbage without colons\n",
       std::string("0::/kubepods/pod\0", 17) + kUid,
+      // Below a systemd user delegation: any user can make these names.
+      "0::/user.slice/user-1000.slice/user@1000.service/kubepods.slice/kubepods-pod" + kUidSlice +
+          ".slice/cri-containerd-" + kId + ".scope\n",
+      "0::/user.slice/kubepods/pod" + kUid + "/" + kId + "\n",
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c);

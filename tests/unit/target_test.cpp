@@ -115,12 +115,11 @@ TEST(TargetLab, MapsToTheLabsNamespace) {
   };
   const Case cases[] = {
       {"lab:a", "fl-lab-a"},
-      {"lab:node-1", "fl-lab-node-1"},
-      {"lab:" + std::string(15, 'n'), "fl-lab-" + std::string(15, 'n')},
+      {"lab:z", "fl-lab-z"},
       {"lab:demo/a", "demo-a"},
       {"lab:fl-lab/b", "fl-lab-b"},
       {"lab:" + std::string(40, 'l') + "/x", std::string(40, 'l') + "-x"},
-      {"lab:lab-2/r1-eu", "lab-2-r1-eu"},
+      {"lab:lab-2/c", "lab-2-c"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.in);
@@ -146,14 +145,16 @@ TEST(TargetLab, Rejects) {
       {"lab:", "invalid target \"lab:\": missing node name; expected lab:NODE or lab:LAB/NODE"},
       {"lab:demo/", "missing node name"},
       {"lab:/a", "missing lab name before '/'"},
-      {"lab:" + std::string(16, 'n'), "node name is longer than 15 characters"},
+      {"lab:node-1", "node name \"node-1\" is not a lab node (one letter, a to z)"},
+      {"lab:hub", "node name \"hub\" is not a lab node"},
+      {"lab:x-a/b-c", "node name \"b-c\" is not a lab node"},
       {"lab:" + std::string(41, 'l') + "/a", "lab name is longer than 40 characters"},
-      {"lab:A", "node name \"A\" may hold only a-z, 0-9 and '-'"},
-      {"lab:a_b", "node name \"a_b\" may hold only a-z, 0-9 and '-'"},
+      {"lab:A", "node name \"A\" is not a lab node"},
+      {"lab:a_b", "node name \"a_b\" is not a lab node"},
       {"lab:Demo/a", "lab name \"Demo\" may hold only a-z, 0-9 and '-'"},
       {"lab:demo.x/a", "lab name \"demo.x\" may hold only"},
-      {"lab:a/b/c", "node name \"b/c\" may hold only a-z, 0-9 and '-' (one '/' at most)"},
-      {"lab:a b", "node name \"a b\" may hold only"},
+      {"lab:a/b/c", "node name \"b/c\" is not a lab node"},
+      {"lab:a b", "node name \"a b\" is not a lab node"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(quote(c.in));

@@ -127,7 +127,14 @@ std::optional<KubeCgroup> match_kube_cgroup_path(std::string_view path) {
   // to the inner pod as far as the inner kubelet, and the user, are concerned.
   for (size_t i = comps.size(); i > 0; --i) {
     if (!is_kubepods_root(comps[i - 1])) continue;
-    if (auto m = match_from_root(comps, i - 1)) return m;
+    if (auto m = match_from_root(comps, i - 1)) {
+      // systemd delegates user@UID.service (under user.slice) to that user, who may build any
+      // directory names below it: a kubepods tree there is not the kubelet's, and must neither
+      // pass for a pod nor make a real one ambiguous.
+      for (size_t k = 0; k + 1 < i; ++k)
+        if (comps[k] == "user.slice" || comps[k].starts_with("user@")) return std::nullopt;
+      return m;
+    }
   }
   return std::nullopt;
 }

@@ -846,12 +846,10 @@ Result<Target> parse_target(std::string_view s) {
       }
     }
     if (node.empty()) return invalid(what, s, "missing node name; expected lab:NODE or lab:LAB/NODE");
-    // The node's name also names its interfaces in the lab, and those stop at 15 bytes.
-    if (node.size() > 15) return invalid(what, s, "node name is longer than 15 characters");
-    if (!lab_chars_ok(node)) {
-      return invalid(what, s,
-                     "node name " + quote(node) + " may hold only a-z, 0-9 and '-'" +
-                         (node.find('/') != std::string_view::npos ? " (one '/' at most)" : ""));
+    // Lab nodes are a, b, c, ...: anything longer would also read as another lab's node
+    // (lab:x/a-b and lab:x-a/b are one namespace), and "hub" is the bridge's namespace.
+    if (node.size() != 1 || node[0] < 'a' || node[0] > 'z') {
+      return invalid(what, s, "node name " + quote(node) + " is not a lab node (one letter, a to z)");
     }
     return Target{Target::Kind::netns_name, std::string(lab) + "-" + std::string(node)};
   }

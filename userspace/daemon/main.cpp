@@ -149,6 +149,9 @@ int run(const Config& cfg) {
   {
     kernel::PodTargetOptions pods;
     pods.crictl = cfg.crictl;
+    // crictl runs on the event loop: it must never hold the loop long enough for the kernel
+    // lease (renewed every third of it) to lapse.
+    pods.crictl_timeout = std::min(pods.crictl_timeout, cfg.lease / 4);
     kernel::set_pod_target_options(std::move(pods));
   }
   daemon::EngineOptions eo;

@@ -252,11 +252,13 @@ std::string find_in_path(const std::string& name) {
     size_t colon = path.find(':', start);
     if (colon == std::string::npos) colon = path.size();
     std::string dir = path.substr(start, colon - start);
-    if (dir.empty()) dir = ".";
+    start = colon + 1;
+    // An empty or relative entry would mean the daemon's working directory: root must not run
+    // whatever crictl lies there.
+    if (dir.empty() || dir[0] != '/') continue;
     const std::string cand = dir + "/" + name;
     struct stat st{};
     if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) return cand;
-    start = colon + 1;
   }
   return "";
 }
