@@ -699,8 +699,12 @@ std::string top_help() {
          "                      send the command to faultlined on HOST over ssh (repeatable)\n"
          "  --hosts FILE        one host per line, as for --host\n"
          "  --ssh-config FILE   ssh configuration for --host/--hosts\n"
+         "  --no-narrow         send each host the whole partition, not only its own part\n"
+         "                      (for hosts that route or bridge other nodes' traffic);\n"
+         "                      with hosts, --socket is the remote daemons' socket\n"
          "  -o, --output FMT    table or json (default table)\n"
          "  -h, --help          show this help\n\n"
+         "Local lab: 'faultctl lab up|down|exec|status' (see 'faultctl lab --help').\n"
          "Run 'faultctl COMMAND --help' for the options of a command.\n\n"
          "Exit status: 0 done, 1 refused by the daemon, 2 usage error, 3 daemon unreachable.\n";
   return out.str();
