@@ -347,6 +347,52 @@ TEST_F(MultiHost, HostOutsideThePartitionIsSkipped) {
   EXPECT_TRUE(e.lab().ping(1, kNodes, false, 2.0));
 }
 
+TEST_F(MultiHost, NoNarrowSendsTheWholePartitionAndIdsStayPerHost) {
+  const Env& e = *env_;
+  // Node 1 is in neither side, but with --no-narrow it gets the whole partition all the same.
+  Cmd r = e.fan("--hosts " + e.hosts_file() +
+                    " --no-narrow -o json partition --side a=10.200.0.1 --side b=10.200.0.3 --for 2m --name whole",
+                true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  ASSERT_TRUE(j.contains("10.200.0.1") && j["10.200.0.1"].contains("id")) << r.out;
+  ASSERT_TRUE(j.contains("10.200.0.2") && j["10.200.0.2"].contains("kind")) << r.out;
+  EXPECT_EQ(j["10.200.0.2"]["kind"], "partition") << r.out;  // not skipped
+
+  Cmd got = e.fan("--hosts " + e.hosts_file() + " -o json get whole", true);
+  ASSERT_EQ(got.status, 0) << got.out;
+  json g = json::parse(got.out, nullptr, false);  // not const: a missing member is null, not an abort
+  ASSERT_TRUE(g.is_object()) << got.out;
+  for (const char* host : {"10.200.0.1", "10.200.0.2"}) {
+    SCOPED_TRACE(host);
+    json& sides = g[host]["spec"]["sides"];
+    ASSERT_TRUE(sides.is_array()) << got.out;
+    ASSERT_EQ(sides.size(), 2u) << got.out;
+    EXPECT_EQ(cidrs_of(sides[0]), (std::vector<std::string>{"10.200.0.1/32"}));
+    EXPECT_EQ(cidrs_of(sides[1]), (std::vector<std::string>{"10.200.0.3/32"}));
+  }
+  EXPECT_EQ(e.active_faults(0).size(), 1u);
+  EXPECT_EQ(e.active_faults(1).size(), 1u);
+  EXPECT_TRUE(eventually([&] { return !e.lab().ping(0, kNodes); }, 20s));
+  EXPECT_TRUE(e.lab().ping(1, kNodes, false, 2.0));
+
+  // Ids are per daemon: an id across hosts is a usage error, and nothing is healed.
+  const std::string id = j["10.200.0.1"]["id"].dump();
+  Cmd by_id = e.fan("--hosts " + e.hosts_file() + " heal " + id);
+  EXPECT_EQ(by_id.status, 2) << by_id.out;
+  EXPECT_TRUE(contains(by_id.out, "heal " + id + ": fault ids are per host")) << by_id.out;
+  EXPECT_EQ(e.active_faults(0).size(), 1u);
+  EXPECT_EQ(e.active_faults(1).size(), 1u);
+  // With one host, its own id is fine; with many, the name is.
+  Cmd one = e.fan("--host 10.200.0.1 --socket " + e.socket(0) + " heal " + id);
+  EXPECT_EQ(one.status, 0) << one.out;
+  EXPECT_EQ(e.active_faults(0), json::array());
+  Cmd by_name = e.fan("--host 10.200.0.2 --socket " + e.socket(1) + " heal whole");
+  EXPECT_EQ(by_name.status, 0) << by_name.out;
+  EXPECT_EQ(e.active_faults(1), json::array());
+}
+
 TEST_F(MultiHost, StatusFromEveryHost) {
   const Env& e = *env_;
   // --host takes --socket; a hosts file line brings its own.

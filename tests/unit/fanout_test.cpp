@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "cli/fanout.h"
 #include "core/parse.h"
 
@@ -107,7 +108,24 @@ TEST(FanoutArgs, LeavesEverythingElseInOrder) {
   EXPECT_EQ(extract_ok({"--frob", "--host", "h", "list"}).rest, (Args{"--frob", "list"}));
 }
 
+TEST(FanoutArgs, NoNarrow) {
+  auto ex = extract_ok({"--host", "a", "--host", "b", "partition", "--side", "10.0.0.1"});
+  EXPECT_TRUE(ex.hosts.narrow);  // narrowing is the default
+  ex = extract_ok({"--host", "a", "--no-narrow", "--host", "b", "partition", "--side", "10.0.0.1"});
+  EXPECT_FALSE(ex.hosts.narrow);
+  EXPECT_EQ(ex.hosts.hosts, (Args{"a", "b"}));
+  EXPECT_EQ(ex.rest, (Args{"partition", "--side", "10.0.0.1"}));
+  // Given twice it still means the same.
+  EXPECT_FALSE(extract_ok({"--no-narrow", "--hosts", "f", "--no-narrow", "list"}).hosts.narrow);
+  // After the command, it is the command's business.
+  ex = extract_ok({"--host", "a", "partition", "--no-narrow"});
+  EXPECT_TRUE(ex.hosts.narrow);
+  EXPECT_EQ(ex.rest, (Args{"partition", "--no-narrow"}));
+}
+
 TEST(FanoutArgs, Errors) {
+  EXPECT_EQ(extract_err({"--no-narrow", "partition"}), "--no-narrow needs --host or --hosts");
+  EXPECT_EQ(extract_err({"--host", "a", "--no-narrow=yes", "list"}), "--no-narrow takes no value");
   EXPECT_EQ(extract_err({"--host"}), "--host: missing value");
   EXPECT_EQ(extract_err({"--hosts"}), "--hosts: missing value");
   EXPECT_EQ(extract_err({"--host=", "list"}), "--host: empty value");
@@ -375,6 +393,106 @@ TEST(FanoutNarrow, OtherKindsUnchanged) {
   loss.kind = core::FaultKind::loss;
   loss.loss_percent = 10;
   EXPECT_TRUE(narrow_for_host(loss, {}).has_value());
+}
+
+// What faultctl would send for a command line (parse_args, as main does).
+Invocation invocation(const Args& args) {
+  auto r = parse_args(args, nullptr);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : Invocation{};
+}
+
+TEST(FanoutNarrow, OnlyPartitionsOfTheHostNamespace) {
+  const Args split = {"partition", "--side", "a=10.200.0.1", "--side", "b=10.200.0.2"};
+  auto with = [&](Args extra) {
+    Args a = split;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return invocation(a);
+  };
+  // The default target, and an explicit host: narrowed.
+  for (const Invocation& inv : {with({}), with({"--target", "host"})}) {
+    ASSERT_TRUE(inv.fault.has_value());
+    EXPECT_TRUE(narrowable(*inv.fault));
+    auto n = narrow_for_host(*inv.fault, cidrs({"10.200.0.1"}));
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(side_strings(*n), (std::vector<std::vector<std::string>>{{"10.200.0.1/32"}, {"10.200.0.2/32"}}));
+    EXPECT_FALSE(narrow_for_host(*inv.fault, cidrs({"192.168.1.1"})).has_value());
+  }
+  // Any other target: the host's own addresses say nothing about the namespace the fault is
+  // installed in, so the spec goes whole, and no host is skipped.
+  for (const char* target : {"netns:blue", "netns-path:/run/netns/blue", "pid:1", "lab:a", "lab:mylab/b",
+                             "pod-uid:0f0e0d0c-1111-2222-3333-444455556666", "container:0123456789abcdef",
+                             "pod:default/web-0"}) {
+    SCOPED_TRACE(target);
+    const Invocation inv = with({"--target", target});
+    ASSERT_TRUE(inv.fault.has_value());
+    ASSERT_FALSE(inv.fault->targets.empty());
+    EXPECT_FALSE(narrowable(*inv.fault));
+    // A host whose own address is in a side: the pod's addresses must not drop out.
+    auto n = narrow_for_host(*inv.fault, cidrs({"10.200.0.1"}));
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(side_strings(*n), side_strings(*inv.fault));
+    // A host in no side: not skipped, its pod may well be in one.
+    n = narrow_for_host(*inv.fault, cidrs({"192.168.1.1"}));
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(side_strings(*n), side_strings(*inv.fault));
+  }
+  // One non-host target among several is enough.
+  const Invocation mixed = with({"--target", "host", "--target", "netns:blue"});
+  ASSERT_TRUE(mixed.fault.has_value());
+  ASSERT_EQ(mixed.fault->targets.size(), 2u);
+  EXPECT_FALSE(narrowable(*mixed.fault));
+  EXPECT_EQ(side_strings(*narrow_for_host(*mixed.fault, cidrs({"10.200.0.1"}))), side_strings(*mixed.fault));
+
+  // Only partitions are ever narrowed.
+  EXPECT_FALSE(narrowable(*invocation({"loss", "10"}).fault));
+  EXPECT_FALSE(narrowable(*invocation({"isolate", "10.200.0.1"}).fault));
+}
+
+// ---------------------------------------------------------------- fault ids across hosts
+
+std::string ref_err(const Args& args, size_t hosts) {
+  auto st = check_fan_out_ref(invocation(args), hosts);
+  EXPECT_FALSE(st.ok()) << "accepted with " << hosts << " hosts";
+  if (st.ok()) return "";
+  EXPECT_EQ(st.error().code, Errc::invalid_argument);
+  return st.error().message;
+}
+
+TEST(FanoutRef, IdsAreRefusedAcrossHosts) {
+  EXPECT_EQ(ref_err({"heal", "7"}, 2),
+            "heal 7: fault ids are per host (each faultlined numbers its own faults), so id 7 would name a "
+            "different fault, or none, on each of the 2 hosts; refer to the fault by its name (heal NAME, the "
+            "--name it was applied with), or heal every fault with heal --all, or give a single --host to use "
+            "that host's id");
+  // The canonical id is the one named.
+  EXPECT_NE(ref_err({"heal", "007"}, 3).find("heal 7: fault ids are per host"), std::string::npos);
+  const std::string get = ref_err({"get", "3"}, 2);
+  EXPECT_NE(get.find("get 3: fault ids are per host"), std::string::npos) << get;
+  EXPECT_NE(get.find("get NAME"), std::string::npos) << get;
+  EXPECT_EQ(get.find("--all"), std::string::npos) << get;  // get has no --all
+  const std::string stats = ref_err({"-o", "json", "stats", "0"}, 1024);
+  EXPECT_NE(stats.find("stats 0: fault ids are per host"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("each of the 1024 hosts"), std::string::npos) << stats;
+}
+
+TEST(FanoutRef, NamesAllAndSingleHostsPass) {
+  for (const Args& args : std::vector<Args>{{"heal", "split"},
+                                            {"heal", "--all"},
+                                            {"heal", "r7"},
+                                            {"get", "split"},
+                                            {"stats"},
+                                            {"stats", "split"},
+                                            {"list"},
+                                            {"status"},
+                                            {"reset", "--all"},
+                                            {"partition", "--side", "10.0.0.1", "--side", "10.0.0.2", "--name", "x1"},
+                                            {"loss", "10"}}) {
+    EXPECT_TRUE(check_fan_out_ref(invocation(args), 5).ok()) << args[0];
+  }
+  // One host: its ids are unambiguous.
+  EXPECT_TRUE(check_fan_out_ref(invocation({"heal", "7"}), 1).ok());
+  EXPECT_TRUE(check_fan_out_ref(invocation({"get", "7"}), 1).ok());
 }
 
 }  // namespace

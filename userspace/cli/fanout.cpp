@@ -112,6 +112,11 @@ Result<ExtractedArgs> extract_host_options(const std::vector<std::string>& args)
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--" || a.size() < 2 || a[0] != '-') break;
+    if (a == "--no-narrow") {
+      out.hosts.narrow = false;
+      continue;
+    }
+    if (starts_with(a, "--no-narrow=")) return usage("--no-narrow takes no value");
     std::string opt, value;
     for (const char* name : {"--host", "--hosts", "--ssh-config"}) {
       const std::string prefix = std::string(name) + "=";
@@ -142,6 +147,7 @@ Result<ExtractedArgs> extract_host_options(const std::vector<std::string>& args)
   }
   out.rest.insert(out.rest.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
   if (!out.hosts.ssh_config.empty() && !out.hosts.any()) return usage("--ssh-config needs --host or --hosts");
+  if (!out.hosts.narrow && !out.hosts.any()) return usage("--no-narrow needs --host or --hosts");
   return out;
 }
 
@@ -221,6 +227,19 @@ Result<Host> parse_host_spec(std::string_view spec) {
   }();
   if (!st) return st.take_error().wrap("invalid host " + core::quote(spec));
   return st;
+}
+
+Status check_fan_out_ref(const Invocation& inv, size_t hosts) {
+  if (hosts <= 1 || inv.ref.empty() || inv.fault || inv.reset) return {};
+  // parse_args sends an id in canonical form, and a name is never all digits.
+  const bool id = std::all_of(inv.ref.begin(), inv.ref.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!id) return {};
+  const std::string& cmd = inv.command;
+  return usage(cmd + " " + inv.ref + ": fault ids are per host (each faultlined numbers its own faults), so id " +
+               inv.ref + " would name a different fault, or none, on each of the " + std::to_string(hosts) +
+               " hosts; refer to the fault by its name (" + cmd + " NAME, the --name it was applied with)" +
+               (cmd == "heal" ? ", or heal every fault with heal --all" : "") +
+               ", or give a single --host to use that host's id");
 }
 
 Status check_remote_socket(std::string_view path, std::string_view what) {
@@ -331,8 +350,14 @@ Result<std::optional<std::vector<core::Cidr>>> status_addresses(const json& stat
   return std::optional<std::vector<core::Cidr>>(std::move(out));
 }
 
+bool narrowable(const core::FaultSpec& spec) {
+  return spec.kind == core::FaultKind::partition &&
+         std::all_of(spec.targets.begin(), spec.targets.end(),
+                     [](const core::Target& t) { return t.kind == core::Target::Kind::host; });
+}
+
 std::optional<core::FaultSpec> narrow_for_host(const core::FaultSpec& spec, const std::vector<core::Cidr>& own) {
-  if (spec.kind != core::FaultKind::partition) return spec;
+  if (!narrowable(spec)) return spec;
   auto holds = [](const core::Side& side, const core::Cidr& a) {
     return std::any_of(side.cidrs.begin(), side.cidrs.end(), [&](const core::Cidr& c) { return c.contains(a); });
   };
@@ -432,7 +457,34 @@ extern "C" void clean_up_and_die(int sig) {
   ::raise(sig);
 }
 
-std::string describe_exit(int status) {
+// Reaping ssh frees its pid for reuse, and the signal handler kills whatever pid a slot holds.
+// So ssh is never reaped while its slot names it: exited() sees that it is gone without reaping
+// it (the pid stays ours, a zombie), the caller clears the slot, and only then reap()s it.
+
+// Whether the child `pid` has exited (block: once it has), leaving it unreaped. True as well
+// when it is no child of ours any more (ECHILD), since there is nothing left to wait for.
+bool exited(pid_t pid, bool block) {
+  for (;;) {
+    siginfo_t info{};
+    const int r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | (block ? 0 : WNOHANG));
+    if (r == 0) return info.si_pid == pid;  // WNOHANG and still running: si_pid stays 0
+    if (errno == EINTR) continue;
+    return true;
+  }
+}
+
+// The exit status of a child that exited(); nullopt if it was reaped elsewhere.
+std::optional<int> reap(pid_t pid) {
+  int status = 0;
+  for (;;) {
+    if (::waitpid(pid, &status, 0) == pid) return status;
+    if (errno != EINTR) return std::nullopt;
+  }
+}
+
+std::string describe_exit(std::optional<int> st) {
+  if (!st) return "ssh exited";
+  const int status = *st;
   if (WIFEXITED(status)) return "ssh exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("ssh was killed by signal ") + strsignal(WTERMSIG(status));
   return "ssh stopped";
@@ -497,9 +549,9 @@ Result<Tunnel> Tunnel::open(const Host& host, const std::string& remote_socket, 
 Result<Client> Tunnel::connect() {
   const auto deadline = Clock::now() + timeout_;
   for (;;) {
-    int status = 0;
-    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (pid_ > 0 && exited(pid_, false)) {
+      if (slot_ >= 0) g_slots[slot_].pid = -1;  // before the reap frees the pid for reuse
+      const std::optional<int> status = reap(std::exchange(pid_, -1));
       const std::string err = ssh_errors();
       if (err.empty()) return make_error(Errc::target_unavailable, describe_exit(status));
       return make_error(Errc::target_unavailable, starts_with(err, "ssh: ") ? err : "ssh: " + err);
@@ -576,24 +628,22 @@ void Tunnel::clean_up_on_signals() {
 }
 
 void Tunnel::close() {
-  // The handler must not signal a pid that is about to be reaped (and then reused).
-  if (slot_ >= 0) g_slots[slot_].pid = -1;
   if (pid_ > 0) {
+    // The slot keeps naming ssh until it has exited: a signal meanwhile still stops it.
     ::kill(pid_, SIGTERM);
     // ssh exits at once on SIGTERM; SIGKILL only for one stuck in a blocking call.
-    int status = 0;
-    bool reaped = false;
-    for (int i = 0; i < 40 && !reaped; ++i) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      reaped = r == pid_ || (r < 0 && errno != EINTR);
-      if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    bool gone = exited(pid_, false);
+    for (int i = 0; i < 40 && !gone; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      gone = exited(pid_, false);
     }
-    if (!reaped) {
+    if (!gone) {
       ::kill(pid_, SIGKILL);
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
+      exited(pid_, true);
     }
-    pid_ = -1;
+    // The handler must not signal a pid that is about to be reaped (and then reused).
+    if (slot_ >= 0) g_slots[slot_].pid = -1;
+    reap(std::exchange(pid_, -1));
   }
   if (!dir_.empty()) {
     std::error_code ec;

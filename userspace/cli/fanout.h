@@ -36,6 +36,7 @@ struct HostOptions {
   std::vector<std::string> hosts;       // --host SPEC, as given
   std::vector<std::string> host_files;  // --hosts FILE, as given
   std::string ssh_config;               // --ssh-config FILE; empty: ssh's default
+  bool narrow = true;                   // false: --no-narrow (every host gets the whole partition)
   bool any() const { return !hosts.empty() || !host_files.empty(); }
 };
 struct ExtractedArgs {
@@ -68,6 +69,11 @@ Result<std::vector<Host>> parse_hosts_file(std::string_view text, const std::str
 // and PORT, whatever the user) is refused, since both would drive the same daemon.
 Result<std::vector<Host>> collect_hosts(const HostOptions& opts, const ReadFile& read_file);
 
+// Fault ids are per daemon: "7" names a different fault (or none) on each host. With more than
+// one host, a get, heal or stats by id is a usage error (exit 2) that says to use the fault's
+// name (or heal --all); names, --all and single hosts pass.
+Status check_fan_out_ref(const Invocation& inv, size_t hosts);
+
 // A remote daemon socket must be absolute (ssh resolves a relative one against the login
 // directory, which the user cannot see) and free of ':' (ssh's -L separator).
 Status check_remote_socket(std::string_view path, std::string_view what);
@@ -76,11 +82,18 @@ Status check_remote_socket(std::string_view path, std::string_view what);
 // daemon is too old to report them.
 Result<std::optional<std::vector<core::Cidr>>> status_addresses(const nlohmann::json& status);
 
-// The part of a partition that concerns a host with the addresses `own`: every side holding at
-// least one of them is reduced to those of them it holds; other sides are kept whole. The host
-// only ever sees packets from or to its own addresses, so it drops exactly what the whole
-// partition would, with far fewer addresses in its maps. nullopt: no side holds any of them,
-// and the host has nothing to do. Kinds other than partition come back unchanged.
+// Whether narrow_for_host may cut the spec down: a partition whose every target is `host` (the
+// default). A partition installed in a pod's, container's or other namespace sees that
+// namespace's addresses, not the ones the daemon reports for the host, so it is sent whole.
+bool narrowable(const core::FaultSpec& spec);
+
+// The part of a partition that concerns a host with the addresses `own` (its host-namespace
+// addresses): every side holding at least one of them is reduced to those of them it holds;
+// other sides are kept whole. A host that only sees packets from or to its own addresses drops
+// exactly what the whole partition would, with far fewer addresses in its maps; one that
+// forwards other machines' traffic (a router, a node routing pod traffic without NAT) does not,
+// which is what --no-narrow is for. nullopt: no side holds any of them, and the host has
+// nothing to do. Specs that are not narrowable() come back unchanged.
 std::optional<core::FaultSpec> narrow_for_host(const core::FaultSpec& spec, const std::vector<core::Cidr>& own);
 
 // ssh -N -L LOCAL:REMOTE to one host, LOCAL a socket in a private (0700) temporary directory.

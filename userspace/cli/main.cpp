@@ -271,17 +271,21 @@ std::string two_columns(const std::vector<std::pair<std::string, std::string>>& 
 
 constexpr const char* kSkipped = "none of its addresses is in a side";
 
-// Apply commands, all or nothing: every host is reached (and, for a partition, asked for its
-// addresses) before any is changed, and a fault applied on some hosts is healed there when
-// another refuses or is lost.
-int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh) {
+// Apply commands, all or nothing: every host is reached (and, for a partition narrowed to each
+// host, asked for its addresses) before any is changed, and a fault applied on some hosts is
+// healed there when another refuses or is lost.
+int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh,
+                  bool allow_narrowing) {
   const fl::core::FaultSpec& spec = *inv.fault;
-  const bool partition = spec.kind == fl::core::FaultKind::partition;
+  // The addresses a daemon reports are its host namespace's: they say nothing about a fault
+  // with --target netns:, pod:, container:..., which goes to every host whole, as it does with
+  // --no-narrow. Such a host is never skipped.
+  const bool narrow = allow_narrowing && fl::cli::narrowable(spec);
   std::vector<std::optional<fl::core::FaultSpec>> specs(runs.size());
   for_each_host(runs, [&](HostRun& r) {
     if (!open_host(r, inv.socket, ssh)) return;
     const size_t i = static_cast<size_t>(&r - runs.data());
-    if (!partition) {
+    if (!narrow) {
       specs[i] = spec;
       return;
     }
@@ -421,6 +425,7 @@ int fan_out_other(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
 int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts) {
   auto hosts = fl::cli::collect_hosts(opts, read_hosts_file);
   if (!hosts) return fail(kExitUsage, hosts.error().message);
+  if (auto st = fl::cli::check_fan_out_ref(inv, hosts->size()); !st) return fail(kExitUsage, st.error().message);
   if (auto st = fl::cli::check_remote_socket(inv.socket, "--socket"); !st) return fail(kExitUsage, st.error().message);
   fl::cli::SshOptions ssh;
   ssh.config = opts.ssh_config;
@@ -430,7 +435,7 @@ int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts
   fl::cli::Tunnel::clean_up_on_signals();
   std::vector<HostRun> runs(hosts->size());
   for (size_t i = 0; i < runs.size(); ++i) runs[i].host = &(*hosts)[i];
-  return inv.fault ? fan_out_apply(inv, runs, ssh) : fan_out_other(inv, runs, ssh);
+  return inv.fault ? fan_out_apply(inv, runs, ssh, opts.narrow) : fan_out_other(inv, runs, ssh);
 }
 
 // ---------------------------------------------------------------- faultctl lab
