@@ -472,6 +472,23 @@ Status parse_positional(const std::string& cmd, const Parsed& p, const char* nam
   return {};
 }
 
+// --exempt, --no-default-exempt and --target, which faults and resets share.
+Status parse_exempt_and_targets(const po::variables_map& vm, std::vector<core::Exemption>& exempt,
+                                bool& default_exempt, std::vector<core::Target>& targets) {
+  for (const auto& e : opt_strings(vm, "exempt")) {
+    auto r = core::parse_exemption(e);
+    if (!r) return r.take_error().wrap("--exempt");
+    exempt.push_back(*r);
+  }
+  default_exempt = vm.count("no-default-exempt") == 0;
+  for (const auto& t : opt_strings(vm, "target")) {
+    auto r = core::parse_target(t);
+    if (!r) return r.take_error().wrap("--target");
+    targets.push_back(std::move(*r));
+  }
+  return {};
+}
+
 Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, const ReadFile& read_file) {
   const auto& vm = p.vm;
   core::ShapeProfile& sp = spec.shape;
@@ -587,17 +604,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   if (is_shaping_cmd(cmd)) spec.match.direction = core::Direction::egress;
   FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
   spec.match.new_only = vm.count("new-only") > 0;
-  for (const auto& e : opt_strings(vm, "exempt")) {
-    auto r = core::parse_exemption(e);
-    if (!r) return r.take_error().wrap("--exempt");
-    spec.exempt.push_back(*r);
-  }
-  spec.default_exempt = vm.count("no-default-exempt") == 0;
-  for (const auto& t : opt_strings(vm, "target")) {
-    auto r = core::parse_target(t);
-    if (!r) return r.take_error().wrap("--target");
-    spec.targets.push_back(std::move(*r));
-  }
+  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets));
   spec.devs = opt_strings(vm, "dev");
   FL_TRY(parse_opt(vm, "for", core::parse_duration, spec.duration));
   if (const std::string* n = opt_string(vm, "name")) {
@@ -634,17 +641,7 @@ Status build_reset(const Parsed& p, core::ResetSpec& spec) {
     return usage("reset: --all resets every TCP connection of the targets; leave it out to use selectors" +
                  hint(cmd));
   }
-  for (const auto& e : opt_strings(vm, "exempt")) {
-    auto r = core::parse_exemption(e);
-    if (!r) return r.take_error().wrap("--exempt");
-    spec.exempt.push_back(*r);
-  }
-  spec.default_exempt = vm.count("no-default-exempt") == 0;
-  for (const auto& t : opt_strings(vm, "target")) {
-    auto r = core::parse_target(t);
-    if (!r) return r.take_error().wrap("--target");
-    spec.targets.push_back(std::move(*r));
-  }
+  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets));
   auto st = core::validate_reset(spec);
   if (!st) return usage(option_wording(cmd, st.error().message));
   return {};
