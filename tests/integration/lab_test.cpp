@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +66,12 @@ bool ignores_sigterm(pid_t pid) {
   auto tab = r.out.find_last_of(" \t");
   if (r.status != 0 || tab == std::string::npos) return false;
   return (std::stoull(r.out.substr(tab + 1), nullptr, 16) >> (SIGTERM - 1)) & 1;
+}
+
+// The identity of a network namespace file ("/run/netns/X", "/proc/thread-self/ns/net").
+ino_t ns_ino(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -300,6 +309,162 @@ TEST_F(LabCmd, DownStopsEveryProcessInsideAndLeavesNothingBehind) {
   EXPECT_EQ(sh("ip netns list").out.find(name_), std::string::npos);
   EXPECT_FALSE(exists(state_file(name_)));
   EXPECT_EQ(lab("status --name " + name_).status, 1);
+}
+
+// faultlined enters a target namespace with setns on its main thread while its other threads
+// stay in the host's; a process like that, or one with just a helper thread inside (this test
+// process itself), is never signalled by down. Only a process wholly inside is.
+TEST_F(LabCmd, DownStopsOnlyProcessesWhollyInsideNeverOneWithSomeThreadsOutside) {
+  ASSERT_EQ(up("--nodes 2").status, 0);
+  const std::string ns_a = "/run/netns/" + name_ + "-a", ns_b = "/run/netns/" + name_ + "-b";
+  const ino_t ino_a = ns_ino(ns_a), ino_b = ns_ino(ns_b);
+  ASSERT_NE(ino_a, 0u);
+  ASSERT_NE(ino_b, 0u);
+
+  // Like faultlined: main thread in node b, another thread in the host's namespace.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t visitor = fork();
+  if (visitor == 0) {
+    close(ready[0]);
+    std::thread([] {
+      for (;;) pause();
+    }).detach();
+    int fd = open(ns_b.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) _exit(1);
+    (void)!write(ready[1], "x", 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the visitor did not enter " << ns_b;
+  close(ready[0]);
+  struct Reap {
+    pid_t p;
+    ~Reap() {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  } reap{visitor};
+
+  // A thread of this very test process in node a, there all through down.
+  std::atomic<int> helper_state{0};  // 1: inside, -1: could not enter
+  std::atomic<bool> leave{false};
+  std::atomic<ino_t> helper_ino{0};
+  std::thread helper([&] {
+    int fd = open(ns_a.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+      helper_state = -1;
+      return;
+    }
+    close(fd);
+    helper_state = 1;
+    while (!leave) std::this_thread::sleep_for(10ms);
+    helper_ino = ns_ino("/proc/thread-self/ns/net");
+  });
+  struct Join {
+    std::thread& t;
+    std::atomic<bool>& leave;
+    ~Join() {
+      leave = true;
+      if (t.joinable()) t.join();
+    }
+  } join_helper{helper, leave};
+  ASSERT_TRUE(eventually([&] { return helper_state != 0; }, 5s));
+  ASSERT_EQ(helper_state, 1) << "the helper thread could not enter " << ns_a;
+
+  // And one wholly inside, which down does stop.
+  pid_t inside = fork();
+  if (inside == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    std::string bin = lab_bin();
+    execl(bin.c_str(), bin.c_str(), "exec", "--name", name_.c_str(), "a", "--", "sleep", "300",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_TRUE(eventually(
+      [&] { return sh("ip netns pids " + name_ + "-a").out.find(std::to_string(inside)) != std::string::npos; },
+      5s));
+
+  Cmd down = lab("down --name " + name_);
+  std::printf("%s", down.out.c_str());
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_NE(down.out.find("1 process stopped"), std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("process " + std::to_string(getpid()) + " has a thread in the lab"), std::string::npos)
+      << down.out;
+  EXPECT_NE(down.out.find("process " + std::to_string(visitor) + " has a thread in the lab"), std::string::npos)
+      << down.out;
+  int st = 0;
+  ASSERT_EQ(waitpid(inside, &st, 0), inside);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << "status " << st;
+  EXPECT_EQ(waitpid(visitor, &st, WNOHANG), 0) << "the visitor was stopped, status " << st;
+  // This process is evidently still here; its helper thread is still in node a's namespace.
+  leave = true;
+  helper.join();
+  EXPECT_EQ(helper_ino.load(), ino_a);
+  EXPECT_EQ(join(present(name_)), "");
+  EXPECT_FALSE(exists(state_file(name_)));
+}
+
+// A lab name bound to init's or the caller's own namespace would make every process there look
+// like the lab's. Checked without going near the real host: the "host" is a namespace X of our
+// own, made init's by a private pid namespace, or the caller's by running down inside it.
+TEST_F(LabCmd, DownRefusesALabNamespaceThatIsInitsOrTheCallersOwnAndChangesNothing) {
+  ASSERT_EQ(up("--nodes 2").status, 0);
+  const std::string x = name_ + "x", y = name_ + "y", b = "/run/netns/" + name_ + "-b";
+  struct Cleanup {
+    std::string x, y, b;
+    ~Cleanup() {
+      sh("umount -l " + b + " 2>/dev/null; ip netns delete " + x + " 2>/dev/null; ip netns delete " + y +
+         " 2>/dev/null");
+    }
+  } cleanup{x, y, b};
+  ASSERT_EQ(sh("ip netns add " + x + " && ip netns add " + y).status, 0);
+  ASSERT_EQ(sh("umount -l " + b + " && mount --bind /run/netns/" + x + " " + b).status, 0);
+  ASSERT_EQ(ns_ino(b), ns_ino("/run/netns/" + x));
+  auto unchanged = [&](const std::string& what) {
+    EXPECT_EQ(join(present(name_)), name_ + "-hub " + name_ + "-a " + name_ + "-b") << what;
+    EXPECT_TRUE(exists(state_file(name_))) << what;
+    EXPECT_EQ(ns_ino(b), ns_ino("/run/netns/" + x)) << what;
+  };
+
+  Cmd own = sh("ip netns exec " + x + " " + lab_bin() + " down --name " + name_);
+  EXPECT_EQ(own.status, 1) << own.out;
+  EXPECT_NE(own.out.find(b + " is this process's own network namespace"), std::string::npos) << own.out;
+  unchanged("own");
+
+  // pid 1 of a new pid namespace is a shell in X; down runs in Y.
+  Cmd init = sh("ip netns exec " + x + " unshare --pid --fork --mount-proc sh -c 'ip netns exec " + y + " " +
+                lab_bin() + " down --name " + name_ + "; exit $?'");
+  EXPECT_EQ(init.status, 1) << init.out;
+  EXPECT_NE(init.out.find(b + " is init's (pid 1) network namespace"), std::string::npos) << init.out;
+  unchanged("init");
+
+  // With the name unbound (an empty file, as a lost namespace leaves), down finishes the job.
+  ASSERT_EQ(sh("umount -l " + b).status, 0);
+  Cmd down = lab("down --name " + name_);
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_EQ(join(present(name_)), "");
+  EXPECT_FALSE(exists(state_file(name_)));
+}
+
+// A state file with a gap in its nodes (edited by hand) gets a clear error from exec.
+TEST_F(LabCmd, ExecSaysSoWhenTheStateFileLacksTheNode) {
+  ASSERT_EQ(up("--nodes 3").status, 0);
+  json j = json::parse(sh("cat " + state_file(name_)).out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  j["nodes"].erase(1);
+  {
+    std::ofstream f(state_file(name_));
+    f << j.dump(2) << "\n";
+  }
+  Cmd e = lab("exec --name " + name_ + " b -- true");
+  EXPECT_EQ(e.status, 125) << e.out;
+  EXPECT_NE(e.out.find("no node b in " + state_file(name_)), std::string::npos) << e.out;
+  EXPECT_EQ(lab("exec --name " + name_ + " c -- true").status, 125) << "c is beyond the 2 nodes it now lists";
+  EXPECT_EQ(lab("exec --name " + name_ + " a -- true").status, 0);
 }
 
 TEST_F(LabCmd, StatusNoticesAMissingNamespaceAndDownStillCleansUp) {

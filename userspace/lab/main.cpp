@@ -63,8 +63,11 @@ const char* const kUpUsage =
 const char* const kDownUsage =
     "usage: faultline-lab down [--name LAB]\n"
     "\n"
-    "Stops the processes still running in the lab's namespaces (SIGTERM, SIGKILL after 2 s),\n"
-    "removes every namespace of the lab and its state file. Exit status 1 if there is no such lab.\n";
+    "Stops the processes running in the lab's namespaces (SIGTERM, SIGKILL after 2 s), then\n"
+    "removes every namespace of the lab and its state file. Only a process with all its threads\n"
+    "inside is stopped. Exit status 1, with nothing removed, if there is no such lab, if one of its\n"
+    "names is bound to the host's (pid 1's) or the caller's own namespace, or if a process is still\n"
+    "there after SIGKILL.\n";
 
 const char* const kExecUsage =
     "usage: faultline-lab exec [--name LAB] NODE [--] CMD [ARGS...]\n"
@@ -354,14 +357,38 @@ int cmd_down(const std::vector<std::string>& args) {
   // Stop what runs inside first: a process in a namespace keeps it (and its veth) alive after
   // the name is gone, where nobody can find it any more.
   std::vector<NsFd> open;
+  std::vector<std::string> open_names;
   for (const auto& ns : lab->namespaces()) {
     auto fd = open_netns(ns);
-    if (fd.ok()) open.push_back(std::move(*fd));
+    if (fd.ok()) {
+      open.push_back(std::move(*fd));
+      open_names.push_back(ns);
+    } else if (fd.error().code != Errc::not_found) {
+      // There but unreadable: its processes could not be found, so it is not removed either.
+      return failed("down " + lab->name + ": " + fd.error().message + "; nothing was changed");
+    }
   }
   std::vector<const NsFd*> ptrs;
   for (const auto& n : open) ptrs.push_back(&n);
-  size_t stopped = stop_processes(ptrs, std::chrono::seconds(2));
+  // A name bind-mounted from init's or our own namespace would make every process of the host
+  // look like the lab's. Checked before anything is touched.
+  if (auto st = check_not_host(ptrs, open_names); !st.ok()) return failed("down " + lab->name + ": " + st.error().message);
+  auto stopped = stop_processes(ptrs, std::chrono::seconds(2));
   open.clear();
+  if (!stopped.ok()) return failed("down " + lab->name + ": " + stopped.error().message + "; nothing was removed");
+  for (pid_t p : stopped->partial)
+    std::cerr << "faultline-lab: note: process " << p << " has a thread in the lab but others outside it; "
+              << "left alone (a namespace it is in goes once the thread leaves)\n";
+  if (!stopped->remaining.empty()) {
+    // Removing the names now would leave namespaces with live processes (and their veths) that
+    // no tool can find; keep them and the state file so another `down` can finish.
+    std::string pids;
+    for (pid_t p : stopped->remaining) pids += (pids.empty() ? "" : " ") + std::to_string(p);
+    return failed("down " + lab->name + ": process" + (stopped->remaining.size() == 1 ? " " : "es ") + pids +
+                  " still in the lab (after SIGKILL, or started meanwhile); kept its namespaces and " + state_path(lab->name) +
+                  ", run down again once " + (stopped->remaining.size() == 1 ? "it has" : "they have") + " exited");
+  }
+  const size_t n_stopped = stopped->signalled;
 
   int errors = 0;
   size_t removed = 0;
@@ -378,7 +405,7 @@ int cmd_down(const std::vector<std::string>& args) {
   if (errors) return failed("down " + lab->name + ": " + std::to_string(errors) + " namespace(s) could not be removed");
   if (auto st = remove_state(state_path(lab->name)); !st.ok()) return failed(st.error().message);
   std::printf("lab %s removed: %zu namespace%s, %zu process%s stopped\n", lab->name.c_str(), removed,
-              removed == 1 ? "" : "s", stopped, stopped == 1 ? "" : "es");
+              removed == 1 ? "" : "s", n_stopped, n_stopped == 1 ? "" : "es");
   std::fflush(stdout);
   return kExitOk;
 }
@@ -509,6 +536,11 @@ int cmd_exec(const std::vector<std::string>& args) {
   if (auto st = check_node_name(node, static_cast<int>(lab->nodes.size())); !st.ok())
     return failed("lab " + lab->name + ": " + st.error().message, kExitExecFailed);
   const Node* n = lab->node(node);
+  if (!n)
+    return failed("lab " + lab->name + ": no node " + node + " in " + state_path(lab->name) +
+                      " (its nodes should be a to " + std::string(1, static_cast<char>('a' + lab->nodes.size() - 1)) +
+                      " without gaps; was it edited?)",
+                  kExitExecFailed);
   auto ns = open_netns(n->netns);
   if (!ns.ok()) return failed("lab " + lab->name + " node " + node + ": " + ns.error().message, kExitExecFailed);
   if (setns(ns->fd(), CLONE_NEWNET) < 0)

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +34,13 @@
 #include <netlink/socket.h>
 
 #include "lab/lab.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 namespace fl::lab {
 
@@ -366,55 +374,145 @@ Result<Rtnl::LinkState> Rtnl::link_state(const std::string& name) {
 
 namespace {
 
-// Pids whose main thread is in one of the namespaces. A process with only another thread in
-// there (faultlined's worker while it applies a fault) lives elsewhere and is left alone.
-std::vector<pid_t> pids_in(const std::vector<const NsFd*>& nss) {
-  std::vector<pid_t> out;
+struct NsId {
+  dev_t dev;
+  ino_t ino;
+};
+
+bool stat_ns(const std::string& path, NsId& id) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) < 0) return false;
+  id = {st.st_dev, st.st_ino};
+  return true;
+}
+
+bool is_one_of(const NsId& id, const std::vector<const NsFd*>& nss) {
+  for (const NsFd* ns : nss)
+    if (id.dev == ns->dev() && id.ino == ns->ino()) return true;
+  return false;
+}
+
+enum class Inside { none, partly, wholly };
+
+// Where process `pid`'s threads are. /proc/PID/ns/net is only the main thread's: faultlined
+// enters a target namespace on its main thread while its other threads stay in the host's, so
+// every thread is looked at. A thread that has exited (no namespace left) does not count.
+Inside where(pid_t pid, const std::vector<const NsFd*>& nss) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return Inside::none;
+  size_t in = 0, out = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    NsId id{};
+    if (!stat_ns(dir + "/" + e->d_name + "/ns/net", id)) {
+      // ENOENT: the thread has exited and has no namespace. Anything else (EACCES: a process
+      // of an outer user namespace) is unknown, so counted as outside.
+      if (errno != ENOENT) out++;
+      continue;
+    }
+    (is_one_of(id, nss) ? in : out)++;
+  }
+  closedir(d);
+  if (in == 0) return Inside::none;
+  return out == 0 ? Inside::wholly : Inside::partly;
+}
+
+void scan(const std::vector<const NsFd*>& nss, std::vector<pid_t>& wholly, std::vector<pid_t>* partly) {
   DIR* d = opendir("/proc");
-  if (!d) return out;
+  if (!d) return;
   const pid_t self = getpid();
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == self) continue;
-    struct stat st{};
-    // Fails for zombies too: a process that has exited no longer has namespaces.
-    if (stat(("/proc/" + std::string(e->d_name) + "/ns/net").c_str(), &st) < 0) continue;
-    for (const NsFd* ns : nss) {
-      if (st.st_dev == ns->dev() && st.st_ino == ns->ino()) {
-        out.push_back(static_cast<pid_t>(pid));
-        break;
-      }
+    switch (where(static_cast<pid_t>(pid), nss)) {
+      case Inside::wholly: wholly.push_back(static_cast<pid_t>(pid)); break;
+      case Inside::partly: if (partly) partly->push_back(static_cast<pid_t>(pid)); break;
+      case Inside::none: break;
     }
   }
   closedir(d);
-  return out;
+}
+
+int sys_pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int sys_pidfd_send_signal(int pidfd, int sig) {
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// Signals pid if, once a pidfd holds it (the number cannot be reused while the pidfd is open),
+// every thread of it is still inside. `sent` says whether it was; fails only when the kernel
+// has no pidfds.
+Status signal_if_inside(pid_t pid, int sig, const std::vector<const NsFd*>& nss, bool& sent) {
+  sent = false;
+  int fd = sys_pidfd_open(pid);
+  if (fd < 0) {
+    if (errno == ENOSYS)
+      return make_error(Errc::kernel_unsupported,
+                        "this kernel has no pidfd_open (Linux 5.3 or later is needed to stop processes safely)");
+    return {};  // ESRCH: gone already
+  }
+  // The pid may have been reused between the scan and pidfd_open: what the pidfd holds now is
+  // what is checked.
+  if (where(pid, nss) == Inside::wholly) sent = sys_pidfd_send_signal(fd, sig) == 0;
+  close(fd);
+  return {};
 }
 
 }  // namespace
 
-size_t stop_processes(const std::vector<const NsFd*>& nss, std::chrono::milliseconds grace) {
+Status check_not_host(const std::vector<const NsFd*>& nss, const std::vector<std::string>& names) {
+  struct Ref {
+    const char* path;
+    const char* what;
+  };
+  for (const Ref& r : {Ref{"/proc/1/ns/net", "init's (pid 1)"}, Ref{"/proc/self/ns/net", "this process's own"},
+                       Ref{"/proc/thread-self/ns/net", "this process's own"}}) {
+    NsId id{};
+    if (!stat_ns(r.path, id)) {
+      // In a container pid 1 may be out of reach (EACCES); then so is every process whose
+      // namespace we cannot read, and those are never signalled (see where()).
+      if ((errno == EACCES || errno == EPERM) && r.path[6] == '1') continue;
+      return Error::sys(Errc::internal, std::string("stat ") + r.path, errno);
+    }
+    for (size_t i = 0; i < nss.size(); i++) {
+      if (id.dev == nss[i]->dev() && id.ino == nss[i]->ino())
+        return make_error(Errc::invalid_request,
+                          std::string(kNetnsDir) + "/" + (i < names.size() ? names[i] : "?") + " is " + r.what +
+                              " network namespace, not the lab's: stopping the processes in it would stop the "
+                              "host's; nothing was changed");
+    }
+  }
+  return {};
+}
+
+Result<Stopped> stop_processes(const std::vector<const NsFd*>& nss, std::chrono::milliseconds grace) {
+  Stopped res;
   std::set<pid_t> signalled;
   auto deadline = std::chrono::steady_clock::now() + grace;
   // Rescanned each round: a process may fork while we wait.
   for (;;) {
-    auto pids = pids_in(nss);
+    std::vector<pid_t> pids;
+    scan(nss, pids, nullptr);
     if (pids.empty()) break;
-    bool late = std::chrono::steady_clock::now() >= deadline;
-    for (pid_t p : pids) {
-      // SIGTERM once per process; a child forked meanwhile gets its own.
-      if (late)
-        kill(p, SIGKILL);
-      else if (signalled.insert(p).second)
-        kill(p, SIGTERM);
-      signalled.insert(p);
-    }
     // A SIGKILLed process leaves its namespaces at once; give up after a second more rather
     // than loop for ever on one stuck in the kernel (D state).
     if (std::chrono::steady_clock::now() >= deadline + std::chrono::seconds(1)) break;
+    bool late = std::chrono::steady_clock::now() >= deadline;
+    for (pid_t p : pids) {
+      // SIGTERM once per process; a child forked meanwhile gets its own.
+      if (!late && signalled.count(p)) continue;
+      bool sent = false;
+      FL_TRY(signal_if_inside(p, late ? SIGKILL : SIGTERM, nss, sent));
+      if (sent) signalled.insert(p);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return signalled.size();
+  res.signalled = signalled.size();
+  // One last look: what survived the SIGKILL, or slipped in (a concurrent `exec`) after the
+  // last round, keeps the namespaces alive; the caller must not remove their names then.
+  scan(nss, res.remaining, &res.partial);
+  return res;
 }
 
 // ---- state file ----

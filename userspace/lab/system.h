@@ -84,9 +84,23 @@ class Rtnl {
   std::string ns_;
 };
 
-// Processes whose network namespace (/proc/PID/ns/net) is one of `namespaces`: SIGTERM, then
-// SIGKILL to what is left after `grace`. Returns how many were signalled.
-size_t stop_processes(const std::vector<const NsFd*>& namespaces, std::chrono::milliseconds grace);
+// An error if any of `namespaces` is the network namespace (same dev and inode) of pid 1 or of
+// the caller: a lab name bind-mounted from one of those would make `down` stop every process of
+// the host. `names` are the namespaces' names, in the same order, for the message.
+Status check_not_host(const std::vector<const NsFd*>& namespaces, const std::vector<std::string>& names);
+
+struct Stopped {
+  size_t signalled = 0;          // processes signalled at least once
+  std::vector<pid_t> remaining;  // wholly inside at the end (SIGKILL did not end it): keep the names
+  std::vector<pid_t> partial;    // some thread inside, another outside: left alone
+};
+
+// Stops the processes inside `namespaces`: those with EVERY thread (/proc/PID/task/*/ns/net) in
+// one of them. A process with only some threads inside (faultlined visiting a target with
+// setns) is never signalled. SIGTERM, then SIGKILL to what is left after `grace`; each signal
+// goes through a pidfd, and the condition is checked again once the pidfd pins the pid, so a
+// reused pid is never hit. Fails, having signalled nothing, without pidfd_open (Linux < 5.3).
+Result<Stopped> stop_processes(const std::vector<const NsFd*>& namespaces, std::chrono::milliseconds grace);
 
 // The state file. create_state fails with already_exists if the file is there: it is the lock
 // that keeps two `up` of one name apart. Both write a temporary file, fsync it, and link or
