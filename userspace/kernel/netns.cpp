@@ -214,7 +214,8 @@ bool same_device(const Interface& was) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return true;  // cannot tell; name and index agree
   struct ifreq hw{};
-  std::strncpy(hw.ifr_name, name, IFNAMSIZ - 1);
+  static_assert(sizeof hw.ifr_name >= IF_NAMESIZE);
+  std::memcpy(hw.ifr_name, name, IF_NAMESIZE);  // if_indextoname wrote a terminated name
   bool same = ioctl(sock, SIOCGIFHWADDR, &hw) != 0 ||
               std::memcmp(was.hwaddr.data(), hw.ifr_hwaddr.sa_data, was.hwaddr.size()) == 0;
   ::close(sock);
