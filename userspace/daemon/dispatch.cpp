@@ -32,7 +32,7 @@ Result<std::string> fault_ref(const json& req) {
 
 // The host namespace's own addresses (loopback and link-local left out): what a multi-host
 // client compares a partition's sides with, to send each host only the part that concerns it.
-json host_addresses() {
+json read_host_addresses() {
   json out = json::array();
   struct ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return out;
@@ -54,6 +54,20 @@ json host_addresses() {
   freeifaddrs(list);
   for (const auto& s : seen) out.push_back(s);
   return out;
+}
+
+// status is what a flood of requests costs most of: two rtnetlink dumps per status would make
+// a client that pipelines thousands of them delay everyone else. A second-old list is fresh
+// enough for a client about to send a partition.
+json host_addresses() {
+  static json cached;
+  static uint64_t read_at = 0;
+  const uint64_t now = monotonic_ns();
+  if (read_at == 0 || now - read_at > 1000000000ull) {
+    cached = read_host_addresses();
+    read_at = now;
+  }
+  return cached;
 }
 
 }  // namespace
