@@ -96,6 +96,7 @@ Client::Client(Client&& other) noexcept
       path_(std::move(other.path_)),
       timeout_(other.timeout_),
       next_id_(other.next_id_),
+      last_id_(other.last_id_),
       lost_(other.lost_),
       in_(std::move(other.in_)) {}
 
@@ -106,6 +107,7 @@ Client& Client::operator=(Client&& other) noexcept {
     path_ = std::move(other.path_);
     timeout_ = other.timeout_;
     next_id_ = other.next_id_;
+    last_id_ = other.last_id_;
     lost_ = other.lost_;
     in_ = std::move(other.in_);
   }
@@ -176,14 +178,23 @@ Result<std::string> Client::read_line(Clock::time_point deadline) {
   }
 }
 
-Result<json> Client::call(std::string_view op, const json& params) {
+Result<json> Client::call(std::string_view op, const json& params) { return call(op, params, timeout_); }
+
+Result<json> Client::call(std::string_view op, const json& params, std::chrono::milliseconds timeout) {
   if (fd_ < 0) return transport(make_error(Errc::internal, "not connected"));
   const uint64_t id = next_id_++;
-  const auto deadline = Clock::now() + timeout_;
-  FL_TRY(send_all(encode_request(id, op, params) + "\n", deadline));
-  auto line = read_line(deadline);
+  last_id_ = id;
+  FL_TRY(send_all(encode_request(id, op, params) + "\n", Clock::now() + timeout_));
+  auto line = read_line(Clock::now() + timeout);
   if (!line) return line.take_error();
   return proto::parse_reply(*line, id);
+}
+
+Result<json> Client::next(std::chrono::milliseconds timeout) {
+  if (fd_ < 0 || last_id_ == 0) return transport(make_error(Errc::internal, "not connected"));
+  auto line = read_line(Clock::now() + timeout);
+  if (!line) return line.take_error();
+  return proto::parse_reply(*line, last_id_);
 }
 
 }  // namespace fl::cli

@@ -39,6 +39,12 @@ class Client {
   // or timed out (the daemon may never have seen the request), false when the daemon answered
   // with an error or with something that is not a valid reply.
   Result<nlohmann::json> call(std::string_view op, const nlohmann::json& params);
+  // The same with its own reply deadline: for requests the daemon answers when something
+  // happens (wait), not at once.
+  Result<nlohmann::json> call(std::string_view op, const nlohmann::json& params, std::chrono::milliseconds timeout);
+  // The next reply to the last request, for requests answered more than once (events with
+  // follow). Waits at most timeout; a time-out is a transport failure like any other.
+  Result<nlohmann::json> next(std::chrono::milliseconds timeout);
   bool lost() const { return lost_; }
 
  private:
@@ -52,6 +58,7 @@ class Client {
   std::string path_;
   std::chrono::milliseconds timeout_;
   uint64_t next_id_ = 1;
+  uint64_t last_id_ = 0;
   bool lost_ = false;
   std::string in_;  // bytes received past the last reply line
 };

@@ -16,6 +16,7 @@ const char* errc_name(Errc c) {
     case Errc::kernel_error: return "kernel_error";
     case Errc::target_unavailable: return "target_unavailable";
     case Errc::internal: return "internal";
+    case Errc::timeout: return "timeout";
   }
   return "internal";
 }

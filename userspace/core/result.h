@@ -25,6 +25,7 @@ enum class Errc {
   kernel_error,        // the kernel refused a change (errno in the message)
   target_unavailable,  // netns/pid/interface not found
   internal,
+  timeout,             // a wait ended before what it waited for
 };
 
 const char* errc_name(Errc c);

@@ -72,19 +72,31 @@ json host_addresses() {
 
 }  // namespace
 
-Dispatcher::Dispatcher(Engine& engine, std::function<void()> on_change)
-    : engine_(engine), on_change_(std::move(on_change)), started_ns_(monotonic_ns()) {}
+Dispatcher::Dispatcher(Engine& engine, std::function<void()> on_change, EventBus* events)
+    : engine_(engine), on_change_(std::move(on_change)), events_(events), started_ns_(monotonic_ns()) {}
 
 std::string Dispatcher::handle(const Peer& peer, std::string_view line) {
   std::optional<uint64_t> id;
   auto req = proto::parse_request(line, &id);
   if (!req.ok()) return proto::reply_error(id, req.error());
   try {
-    auto r = dispatch(peer, req->op, req->body);
+    bool deferred = false;
+    auto r = dispatch(peer, *req, &deferred);
+    if (r.ok() && deferred) return {};
     if (!r.ok()) {
-      if (proto::op_is_mutating(req->op))
+      if (proto::op_is_mutating(req->op)) {
         spdlog::info("{} by uid {} pid {} refused: {}: {}", req->op, peer.uid, peer.pid,
                      errc_name(r.error().code), r.error().message);
+        if (events_) {
+          Event e;
+          e.type = EventType::refused;
+          e.kind = req->op;
+          e.caller = Caller{peer.uid, peer.pid};
+          e.code = errc_name(r.error().code);
+          e.detail = r.error().message;
+          events_->emit(std::move(e));
+        }
+      }
       return proto::reply_error(req->id, r.error());
     }
     return proto::reply_ok(req->id, *r);
@@ -94,7 +106,9 @@ std::string Dispatcher::handle(const Peer& peer, std::string_view line) {
   }
 }
 
-Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const json& req) {
+Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& request, bool* deferred) {
+  const std::string& op = request.op;
+  const json& req = request.body;
   if (proto::op_is_mutating(op) && !peer.may_mutate)
     return make_error(Errc::permission_denied,
                       op + " needs root or membership of the faultline group (uid " + std::to_string(peer.uid) + ")");
@@ -113,7 +127,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
     auto spec = proto::fault_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
-    auto st = engine_.apply(std::move(*spec));
+    auto st = engine_.apply(std::move(*spec), Caller{peer.uid, peer.pid});
     on_change_();
     if (!st.ok()) return st.take_error();
     // The client has just sent the spec; echoing 10,000 CIDRs back costs more than the apply.
@@ -124,11 +138,11 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
     std::vector<uint64_t> ids;
     auto all = req.find("all");
     if (all != req.end() && all->is_boolean() && all->get<bool>()) {
-      ids = engine_.heal_all();
+      ids = engine_.heal_all(Caller{peer.uid, peer.pid});
     } else {
       auto ref = fault_ref(req);
       if (!ref.ok()) return make_error(Errc::invalid_request, ref.error().message + ", or \"all\": true");
-      auto r = engine_.heal(*ref);
+      auto r = engine_.heal(*ref, Caller{peer.uid, peer.pid});
       if (!r.ok()) return r.take_error();
       ids = *r;
     }
@@ -189,7 +203,73 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const std::string& op, const
                 {"exemptions", ex},
                 {"addresses", host_addresses()}};
   }
+  if (op == "events") return events(peer, request);
+  if (op == "wait") return wait(peer, request, deferred);
   return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
+}
+
+namespace {
+
+// An optional unsigned member, with its name in the error.
+Result<std::optional<uint64_t>> opt_uint(const json& req, const char* key) {
+  auto it = req.find(key);
+  if (it == req.end()) return std::optional<uint64_t>{};
+  if (!it->is_number_unsigned()) return make_error(Errc::invalid_request, std::string("\"") + key + "\" must be an unsigned integer");
+  return std::optional<uint64_t>{it->get<uint64_t>()};
+}
+
+}  // namespace
+
+// {"op":"events","since":SEQ,"limit":N,"follow":true}: the recorded events after SEQ (the newest
+// `limit`, 100 by default), then, with follow, every new one as it happens.
+Result<json> Dispatcher::events(const Peer& peer, const proto::Request& request) {
+  const json& req = request.body;
+  for (const auto& [k, v] : req.items())
+    if (k != "op" && k != "id" && k != "since" && k != "limit" && k != "follow")
+      return make_error(Errc::invalid_request, "events: unknown member \"" + k + "\" (since, limit, follow)");
+  auto since = opt_uint(req, "since");
+  if (!since.ok()) return since.take_error();
+  auto limit = opt_uint(req, "limit");
+  if (!limit.ok()) return limit.take_error();
+  if (*limit && (**limit == 0 || **limit > 1000))
+    return make_error(Errc::invalid_request, "\"limit\" must be between 1 and 1000");
+  bool follow = false;
+  if (auto f = req.find("follow"); f != req.end()) {
+    if (!f->is_boolean()) return make_error(Errc::invalid_request, "\"follow\" must be true or false");
+    follow = f->get<bool>();
+  }
+  if (!history_) return make_error(Errc::internal, "this daemon keeps no history");
+  json out = {{"events", history_->since(since->value_or(0), limit->value_or(100))},
+              {"next_seq", history_->next_seq()}};
+  if (follow) {
+    if (!watch_) return make_error(Errc::internal, "this daemon cannot stream events");
+    watch_->follow(peer.client, request.id);
+    out["follow"] = true;
+  }
+  return out;
+}
+
+// {"op":"wait","fault":REF,"timeout_ms":N}: answered when the fault ends, with its final status;
+// at once if it has ended already.
+Result<json> Dispatcher::wait(const Peer& peer, const proto::Request& request, bool* deferred) {
+  const json& req = request.body;
+  for (const auto& [k, v] : req.items())
+    if (k != "op" && k != "id" && k != "fault" && k != "timeout_ms")
+      return make_error(Errc::invalid_request, "wait: unknown member \"" + k + "\" (fault, timeout_ms)");
+  auto ref = fault_ref(req);
+  if (!ref.ok()) return ref.take_error();
+  auto timeout = opt_uint(req, "timeout_ms");
+  if (!timeout.ok()) return timeout.take_error();
+  if (timeout->value_or(0) > 7ull * 24 * 3600 * 1000)
+    return make_error(Errc::invalid_request, "\"timeout_ms\" must be at most 7 days");
+  auto st = engine_.get(*ref);
+  if (!st.ok()) return st.take_error();
+  if (st->value("state", "") != "active") return json{{"fault", *st}};
+  if (!watch_) return make_error(Errc::internal, "this daemon cannot wait");
+  watch_->wait(peer.client, request.id, st->at("id").get<uint64_t>(),
+               std::chrono::milliseconds(timeout->value_or(0)));
+  *deferred = true;
+  return json::object();
 }
 
 }  // namespace fl::daemon

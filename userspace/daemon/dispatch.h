@@ -7,20 +7,34 @@
 #include <string_view>
 
 #include "daemon/engine.h"
+#include "daemon/history.h"
 #include "daemon/server.h"
+#include "daemon/watch.h"
+#include "protocol/protocol.h"
 
 namespace fl::daemon {
 
 class Dispatcher {
  public:
-  // on_change runs after every apply/heal so the owner can re-arm the expiry timer.
-  Dispatcher(Engine& engine, std::function<void()> on_change);
+  // on_change runs after every apply/heal so the owner can re-arm the expiry timer. Refused
+  // mutating requests are reported to events (applies and ends are the engine's to report).
+  Dispatcher(Engine& engine, std::function<void()> on_change, EventBus* events = nullptr);
+  // Serve `events` from history and `events --follow`/`wait` through watch; without them those
+  // ops answer that the daemon keeps no history.
+  void set_history(const History* h) { history_ = h; }
+  void set_watch(Watch* w) { watch_ = w; }
+  // An empty string: the reply comes later (Server::send).
   std::string handle(const Peer& peer, std::string_view line);
 
  private:
-  Result<nlohmann::json> dispatch(const Peer& peer, const std::string& op, const nlohmann::json& req);
+  Result<nlohmann::json> dispatch(const Peer& peer, const proto::Request& req, bool* deferred);
+  Result<nlohmann::json> events(const Peer& peer, const proto::Request& req);
+  Result<nlohmann::json> wait(const Peer& peer, const proto::Request& req, bool* deferred);
   Engine& engine_;
   std::function<void()> on_change_;
+  EventBus* events_;
+  const History* history_ = nullptr;
+  Watch* watch_ = nullptr;
   uint64_t started_ns_;
 };
 

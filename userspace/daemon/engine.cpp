@@ -914,7 +914,8 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
   return {};
 }
 
-Result<json> Engine::apply(core::FaultSpec spec) {
+Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
+  const uint64_t started_ns = monotonic_ns();
   if (!spec.name.empty() && find(spec.name))
     return make_error(Errc::already_exists, "a fault named " + spec.name + " is already active");
   FL_TRY(check_kernel_can(spec));
@@ -994,7 +995,19 @@ Result<json> Engine::apply(core::FaultSpec spec) {
   faults_[id] = std::move(f);
   spdlog::info("fault {} ({} {}) applied on {} target(s) for {} ms", id, core::kind_name(faults_[id]->spec.kind),
                faults_[id]->spec.name, faults_[id]->parts.size(), faults_[id]->spec.duration.count());
-  return status_of(*faults_[id], FaultState::active);
+  json status = status_of(*faults_[id], FaultState::active);
+  if (events_) {
+    Event e;
+    e.type = EventType::applied;
+    e.fault_id = id;
+    e.name = faults_[id]->spec.name;
+    e.kind = core::kind_name(faults_[id]->spec.kind);
+    for (const auto& p : faults_[id]->parts) e.targets.push_back(p.label);
+    e.caller = caller;
+    e.duration_ns = monotonic_ns() - started_ns;
+    events_->emit(std::move(e));
+  }
+  return status;
 }
 
 // Destroys, in every target, the established TCP connections the fault cuts (exempt ones
@@ -1131,7 +1144,7 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   }
 }
 
-void Engine::end_fault(Fault& f, FaultState why) {
+void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
   // Off everywhere first (one store each), then the bookkeeping.
   for (auto& p : f.parts)
     if (p.active)
@@ -1151,6 +1164,22 @@ void Engine::end_fault(Fault& f, FaultState why) {
   }
   ended_.push_front(status_of(f, why));
   while (ended_.size() > 64) ended_.pop_back();
+  if (events_) {
+    Event e;
+    e.type = why == FaultState::expired ? EventType::expired
+             : why == FaultState::gone  ? EventType::gone
+                                        : EventType::healed;
+    e.fault_id = f.id;
+    e.name = f.spec.name;
+    e.kind = core::kind_name(f.spec.kind);
+    for (const auto& p : f.parts) {
+      e.targets.push_back(p.label);
+      if (why == FaultState::gone && p.gone) e.detail += (e.detail.empty() ? "" : "; ") + p.label + " " + p.gone_reason;
+    }
+    e.caller = caller;
+    e.fault = ended_.front();
+    events_->emit(std::move(e));
+  }
   std::vector<Target*> touched;
   for (size_t i = 0; i < f.parts.size(); i++) {
     if (f.parts[i].gone) continue;
@@ -1175,6 +1204,14 @@ void Engine::end_fault(Fault& f, FaultState why) {
   spdlog::info("fault {} {}", id, fault_state_name(why));
 }
 
+void Engine::restore_history(uint64_t next_id, const std::vector<json>& ended) {
+  next_id_ = std::max(next_id_, next_id);
+  for (const auto& j : ended) {
+    if (ended_.size() >= 64) break;
+    if (j.is_object() && j.contains("id") && j.contains("name")) ended_.push_back(j);
+  }
+}
+
 Engine::Fault* Engine::find(const std::string& ref) {
   bool numeric = !ref.empty() && std::all_of(ref.begin(), ref.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (numeric) {
@@ -1186,18 +1223,18 @@ Engine::Fault* Engine::find(const std::string& ref) {
   return nullptr;
 }
 
-Result<std::vector<uint64_t>> Engine::heal(const std::string& ref) {
+Result<std::vector<uint64_t>> Engine::heal(const std::string& ref, std::optional<Caller> caller) {
   Fault* f = find(ref);
   if (!f) return make_error(Errc::not_found, "no active fault " + ref);
   uint64_t id = f->id;
-  end_fault(*f, FaultState::healed);
+  end_fault(*f, FaultState::healed, caller);
   return std::vector<uint64_t>{id};
 }
 
-std::vector<uint64_t> Engine::heal_all() {
+std::vector<uint64_t> Engine::heal_all(std::optional<Caller> caller) {
   std::vector<uint64_t> ids;
   for (auto& [id, f] : faults_) ids.push_back(id);
-  for (uint64_t id : ids) end_fault(*faults_.at(id), FaultState::healed);
+  for (uint64_t id : ids) end_fault(*faults_.at(id), FaultState::healed, caller);
   return ids;
 }
 

@@ -19,6 +19,7 @@
 #include "core/model.h"
 #include "core/result.h"
 #include "core/set_map.h"
+#include "daemon/events.h"
 #include "daemon/journal.h"
 #include "kernel/attach.h"
 #include "kernel/datapath.h"
@@ -49,11 +50,17 @@ class Engine {
                                                 Journal* journal);
   ~Engine();
 
-  // spec must have passed core::validate.
-  Result<nlohmann::json> apply(core::FaultSpec spec);
+  // Where applies and ends are reported (applied, healed, expired, gone); may stay unset.
+  void set_events(EventBus* bus) { events_ = bus; }
+  // What an earlier instance left in its history: ids continue after next_id, and `get` still
+  // finds the faults that ended (newest first).
+  void restore_history(uint64_t next_id, const std::vector<nlohmann::json>& ended);
+
+  // spec must have passed core::validate. caller: who asked, for the event.
+  Result<nlohmann::json> apply(core::FaultSpec spec, std::optional<Caller> caller = std::nullopt);
   // "7" or a name. Returns the ids healed.
-  Result<std::vector<uint64_t>> heal(const std::string& ref);
-  std::vector<uint64_t> heal_all();
+  Result<std::vector<uint64_t>> heal(const std::string& ref, std::optional<Caller> caller = std::nullopt);
+  std::vector<uint64_t> heal_all(std::optional<Caller> caller = std::nullopt);
   Result<nlohmann::json> get(const std::string& ref);
   nlohmann::json list();  // active faults, fresh counters
 
@@ -104,7 +111,7 @@ class Engine {
   static bool needs_egress_tree(const core::FaultSpec& spec);
   static bool needs_ingress_tree(const core::FaultSpec& spec);
   void release_part(Fault& f, size_t part_idx, uint64_t stamp);
-  void end_fault(Fault& f, FaultState why);
+  void end_fault(Fault& f, FaultState why, std::optional<Caller> caller = std::nullopt);
   void drop_target_if_idle(Target& t);
   void detach_one(Target& t, struct AttachedIface& att, bool in_netns);
   Fault* find(const std::string& ref);
@@ -114,6 +121,7 @@ class Engine {
   kernel::Features features_;
   kernel::AttachMode mode_ = kernel::AttachMode::tcx;
   Journal* journal_ = nullptr;
+  EventBus* events_ = nullptr;
   std::unique_ptr<kernel::GracePeriod> grace_;
   std::unique_ptr<kernel::DatapathPool> pool_;
   static constexpr size_t kMaxRecycled = 4;

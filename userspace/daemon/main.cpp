@@ -14,8 +14,11 @@
 #include "daemon/dispatch.h"
 #include "daemon/engine.h"
 #include "daemon/event_loop.h"
+#include "daemon/events.h"
+#include "daemon/history.h"
 #include "daemon/journal.h"
 #include "daemon/server.h"
+#include "daemon/watch.h"
 #include "kernel/pod_target.h"
 #include "protocol/protocol.h"
 
@@ -121,6 +124,19 @@ void print_config(const Config& c) {
   std::printf("(per fault, unless --no-default-exempt)\n");
 }
 
+// One log line per event, with who asked: what `faultctl events` shows, also in the journal of
+// the service manager.
+void log_event(const daemon::Event& e) {
+  std::string who = e.caller ? fmt::format(" by uid {} pid {}", e.caller->uid, e.caller->pid) : std::string();
+  std::string targets;
+  for (const auto& t : e.targets) targets += (targets.empty() ? " on " : ",") + t;
+  std::string fault = e.fault_id ? fmt::format(" fault {}", e.fault_id) : std::string();
+  if (!e.name.empty()) fault += " (" + e.name + ")";
+  std::string detail = e.detail.empty() ? std::string() : ": " + e.detail;
+  if (!e.code.empty()) detail = ": " + e.code + detail;
+  spdlog::info("event {} {}{} {}{}{}{}", e.seq, daemon::event_type_name(e.type), fault, e.kind, targets, who, detail);
+}
+
 int run(const Config& cfg) {
   auto journal = daemon::Journal::open(cfg.state_dir);
   if (!journal.ok()) {
@@ -154,6 +170,16 @@ int run(const Config& cfg) {
     pods.crictl_timeout = std::min(pods.crictl_timeout, cfg.lease / 4);
     kernel::set_pod_target_options(std::move(pods));
   }
+  // Declared before the engine: the engine reports to it until its last heal at shutdown.
+  daemon::EventBus events;
+  events.listen(log_event);
+  auto history = daemon::History::open(cfg.state_dir);
+  if (!history.ok()) {
+    spdlog::critical("history: {}", history.error().message);
+    return 1;
+  }
+  events.set_next_seq((*history)->next_seq());
+  events.listen([h = history->get()](const daemon::Event& e) { h->record(e); });
   daemon::EngineOptions eo;
   eo.lease = cfg.lease;
   eo.exemptions = cfg.exemptions;
@@ -173,6 +199,10 @@ int run(const Config& cfg) {
   }
   daemon::EventLoop& ev = **loop;
   daemon::Engine& eng = **engine;
+  eng.set_events(&events);
+  eng.restore_history((*history)->next_fault_id(), (*history)->ended());
+  daemon::Watch watch(ev);
+  events.listen([&watch](const daemon::Event& e) { watch.on_event(e); });
 
   daemon::EventLoop::TimerId expiry_timer = 0;
   std::function<void()> arm_expiry = [&] {
@@ -191,7 +221,9 @@ int run(const Config& cfg) {
     else spdlog::error("expiry timer: {}", t.error().message);
   };
 
-  daemon::Dispatcher dispatcher(eng, arm_expiry);
+  daemon::Dispatcher dispatcher(eng, arm_expiry, &events);
+  dispatcher.set_history(history->get());
+  dispatcher.set_watch(&watch);
   daemon::ServerOptions so;
   so.socket_path = cfg.socket;
   so.group = cfg.group;
@@ -207,10 +239,32 @@ int run(const Config& cfg) {
   (*server)->set_overlong_reply([] {
     return proto::reply_error(std::nullopt, make_error(Errc::invalid_request, "request line exceeds 1 MiB"));
   });
+  {
+    daemon::Server* srv = server->get();
+    watch.set_io({[srv](uint64_t c, std::string line) { return srv->send(c, std::move(line)); },
+                  [srv](uint64_t c, bool held) { srv->hold(c, held); }});
+    srv->set_close_hook([&watch](uint64_t c) { watch.forget(c); });
+  }
   (*server)->set_internal_error_reply(
       [] { return proto::reply_error(std::nullopt, make_error(Errc::internal, "internal error")); });
 
-  auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] { eng.renew_lease(); });
+  // Renewed every third of the lease. A renewal that comes much later than planned means the
+  // loop was held up; past the whole lease, every fault was off meanwhile. Either is an event.
+  uint64_t last_renew_ns = daemon::monotonic_ns();
+  const uint64_t renew_every_ns = static_cast<uint64_t>((cfg.lease / 3).count()) * 1000000ull;
+  auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] {
+    eng.renew_lease();
+    const uint64_t now = daemon::monotonic_ns(), gap = now - last_renew_ns;
+    last_renew_ns = now;
+    if (gap <= renew_every_ns + renew_every_ns / 2) return;
+    daemon::Event e;
+    e.type = daemon::EventType::lease_late;
+    e.duration_ns = gap;
+    e.detail = "lease renewed " + std::to_string(gap / 1000000) + " ms after the last renewal (planned every " +
+               std::to_string(renew_every_ns / 1000000) + " ms, lease " + std::to_string(cfg.lease.count()) + " ms)" +
+               (gap >= static_cast<uint64_t>(cfg.lease.count()) * 1000000ull ? ": every fault was off meanwhile" : "");
+    events.emit(std::move(e));
+  });
   if (!renew.ok()) {
     spdlog::critical("lease timer: {}", renew.error().message);
     return 1;
@@ -239,6 +293,8 @@ int run(const Config& cfg) {
   spdlog::info("faultlined listening on {}", cfg.socket);
   ev.run();
 
+  // The heals at shutdown are still recorded, but no client is left to push them to.
+  watch.set_io({});
   server->reset();
   auto st = eng.shutdown();
   if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);

@@ -174,6 +174,8 @@ struct Server::Client {
   size_t out_off = 0;  // out[0, out_off) is already written
   uint32_t events = 0;
   bool draining = false;  // no more input is read; close once the output is flushed
+  bool held = false;      // see Server::hold
+  bool doomed = false;    // over its output limit in send(); closed from the loop
   Clock::time_point last_active;
 
   size_t pending() const { return out.size() - out_off; }
@@ -253,6 +255,7 @@ Server::~Server() {
   }
   clients_.clear();
   client_count_.store(0, std::memory_order_relaxed);
+  for (auto [client, timer] : deferred_) loop_.cancel_timer(timer);
   if (sweep_timer_) loop_.cancel_timer(sweep_timer_);
   if (accept_resume_timer_) loop_.cancel_timer(accept_resume_timer_);
   if (listen_fd_ >= 0) {
@@ -343,6 +346,7 @@ void Server::on_accept() {
     c->peer.pid = cred.pid;
     c->peer.uid = cred.uid;
     c->peer.gid = cred.gid;
+    c->peer.client = c->id;
     // SO_PEERGROUPS costs a syscall and an allocation; most callers are root or in the group
     // by their primary gid, so ask only when that did not settle it.
     c->peer.may_mutate =
@@ -406,15 +410,73 @@ void Server::on_client_event(uint64_t id, uint32_t events) {
     }
   }
 
+  if (c.doomed) {
+    close_client(id, "output limit");
+    return;
+  }
+  // Fully hung up (both directions): nothing more can be read or written, held or not.
+  if (c.draining && (events & (EPOLLHUP | EPOLLERR))) {
+    close_client(id, "hung up");
+    return;
+  }
   if (!flush(c)) {
     close_client(id, "peer stopped reading");
     return;
   }
-  if (c.draining && c.pending() == 0) {
+  if (c.draining && c.pending() == 0 && !c.held) {
     close_client(id, "done");
     return;
   }
   update_interest(c);
+}
+
+bool Server::send(uint64_t client, std::string line) {
+  auto it = clients_.find(client);
+  if (it == clients_.end() || it->second->doomed) return false;
+  Client& c = *it->second;
+  if (line.find('\n') != std::string::npos) {
+    spdlog::error("client {}: pushed line contains a newline; sending internal error", c.id);
+    line = safe_reply(internal_reply_, kDefaultInternalReply);
+  }
+  ReadResult r = queue_reply(c, std::move(line));
+  if (r == ReadResult::more && flush(c)) {
+    update_interest(c);
+    return true;
+  }
+  if (r == ReadResult::overflow)
+    spdlog::warn("client {} (pid {} uid {}): over {} unread bytes of pushed output; disconnecting", c.id,
+                 c.peer.pid, c.peer.uid, opts_.max_output);
+  // Closing here could free a client whose request is being handled further up the stack.
+  c.doomed = true;
+  c.held = false;
+  close_later(client);
+  return false;
+}
+
+void Server::close_later(uint64_t client) {
+  auto t = loop_.add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(0), [this, client] {
+    deferred_.erase(client);
+    auto i = clients_.find(client);
+    if (i == clients_.end()) return;
+    if (i->second->doomed) close_client(client, "output limit or send error");
+    else if (!i->second->held && i->second->draining && i->second->pending() == 0) close_client(client, "done");
+  });
+  if (!t.ok()) {
+    spdlog::error("client {}: {}", client, t.error().message);
+    return;
+  }
+  if (auto old = deferred_.find(client); old != deferred_.end()) loop_.cancel_timer(old->second);
+  deferred_[client] = *t;
+}
+
+void Server::hold(uint64_t client, bool held) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  c.held = held;
+  c.last_active = Clock::now();
+  // Let go after a half-close: the client read its last reply and is done.
+  if (!held && c.draining && c.pending() == 0) close_later(client);
 }
 
 Server::ReadResult Server::read_input(Client& c, uint32_t events) {
@@ -471,6 +533,7 @@ Server::ReadResult Server::process_lines(Client& c) {
                     c.peer.pid, c.peer.uid);
       reply = safe_reply(internal_reply_, kDefaultInternalReply);
     }
+    if (reply.empty()) continue;  // answered later through send()
     ReadResult r = queue_reply(c, std::move(reply));
     if (r != ReadResult::more) return r;
   }
@@ -497,7 +560,7 @@ Server::ReadResult Server::queue_reply(Client& c, std::string reply) {
 
 bool Server::flush(Client& c) {
   while (c.out_off < c.out.size()) {
-    ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+    ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c.out_off += static_cast<size_t>(n);
@@ -546,13 +609,14 @@ void Server::close_client(uint64_t id, const char* why) {
   close(c.fd);
   clients_.erase(it);
   client_count_.store(clients_.size(), std::memory_order_relaxed);
+  if (close_hook_) close_hook_(id);
 }
 
 void Server::sweep_idle() {
   auto now = Clock::now();
   std::vector<uint64_t> idle;
   for (auto& [id, c] : clients_) {
-    if (now - c->last_active >= opts_.idle_timeout) idle.push_back(id);
+    if (!c->held && now - c->last_active >= opts_.idle_timeout) idle.push_back(id);
   }
   // One warning per sweep rather than per client: a leak of idle connections is one event.
   if (!idle.empty())

@@ -29,6 +29,7 @@ struct Peer {
   uid_t uid = 0;
   gid_t gid = 0;
   bool may_mutate = false;  // uid 0, or the faultline group as primary or supplementary group
+  uint64_t client = 0;      // this connection, for replies sent later (Server::send)
 };
 
 struct ServerOptions {
@@ -46,6 +47,7 @@ class Server {
   // Gets one request line (no newline, trailing '\r' stripped, never empty) and returns one reply
   // line without newline. Runs on the loop thread; it may throw (the client then gets the
   // internal error reply). A reply containing '\n' would break framing and is replaced likewise.
+  // An empty reply sends nothing now: the handler answers later with send() (a wait, a stream).
   using Handler = std::function<std::string(const Peer&, std::string_view line)>;
 
   // Prepares and checks the socket directory, replaces a stale socket, binds and listens.
@@ -59,6 +61,16 @@ class Server {
 
   // Safe from any thread.
   size_t client_count() const { return client_count_.load(std::memory_order_relaxed); }
+
+  // Queues one line (no newline) for a client, outside of a request: a late reply or a pushed
+  // event. False if the client is gone. A client over its output limit is disconnected (from
+  // the loop, never inside this call, so a handler may push to its own client).
+  bool send(uint64_t client, std::string line);
+  // A held client is waiting for something the daemon will send: it is not closed for being
+  // idle, nor after a half-close, until it is let go.
+  void hold(uint64_t client, bool held);
+  // Called with the client id whenever a client is closed, for whoever keeps state about it.
+  void set_close_hook(std::function<void(uint64_t)> f) { close_hook_ = std::move(f); }
 
   // Reply for an over-long line, built by the server itself since it never reaches the handler:
   // set by the owner so the wire format stays in the protocol layer.
@@ -82,6 +94,8 @@ class Server {
   void update_interest(Client& c);
   void close_client(uint64_t id, const char* why);
   void sweep_idle();
+  // Closes a doomed client, or a let-go one that half-closed, from the loop a moment later.
+  void close_later(uint64_t client);
   std::string safe_reply(const std::function<std::string()>& f, const char* fallback) const;
 
   EventLoop& loop_;
@@ -89,6 +103,7 @@ class Server {
   Handler handler_;
   std::function<std::string()> overlong_reply_;
   std::function<std::string()> internal_reply_;
+  std::function<void(uint64_t)> close_hook_;
   std::optional<gid_t> group_gid_;
 
   int listen_fd_ = -1;
@@ -101,6 +116,7 @@ class Server {
 
   uint64_t next_client_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  std::unordered_map<uint64_t, EventLoop::TimerId> deferred_;  // close_later timers by client
   std::atomic<size_t> client_count_{0};
   std::vector<char> scratch_;  // one read buffer shared by all clients
 };

@@ -473,7 +473,7 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
 bool op_is_mutating(std::string_view op) { return op == "apply" || op == "heal" || op == "reset"; }
 
 std::optional<Errc> errc_from_name(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(Errc::internal); ++i) {
+  for (int i = 0; i <= static_cast<int>(Errc::timeout); ++i) {
     const auto c = static_cast<Errc>(i);
     if (name == errc_name(c)) return c;
   }

@@ -22,7 +22,7 @@ inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this 
 
 // Operations. Read-only ones may be allowed to any local user; mutating ones need root or the
 // faultline group.
-inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status", "reset"};
+inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status", "reset", "events", "wait"};
 bool op_is_mutating(std::string_view op);  // apply, heal, reset
 
 struct Request {
