@@ -1,12 +1,8 @@
 // deploy/ and vagrant/: the Kubernetes manifests, the image recipe, the systemd files and the
 // kubectl plugin say what the daemon needs. These tests read them as their consumers would
-// (YAML documents, unit keys, a shell run against a stand-in API server).
-#include <sys/wait.h>
-#include <unistd.h>
-
+// (YAML documents, unit keys, shell syntax). The kubectl plugin has kubectl_plugin_test.cpp.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,55 +15,18 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include "unit/shell_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kSrc = FL_SOURCE_DIR;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct Ran {
-  int status = -1;  // exit status, or -1 if it did not exit normally
-  std::string out;  // stdout and stderr together
-};
-
-Ran run_shell(const std::string& cmd) {
-  Ran r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-bool have(const std::string& tool) { return run_shell("command -v " + quote(tool) + " >/dev/null").status == 0; }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "fl-deploy-XXXXXX").string();
-    if (mkdtemp(t.data()) != nullptr) path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-};
+using fl::test::have;
+using fl::test::quote;
+using fl::test::run_shell;
+using fl::test::slurp;
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes manifests
@@ -238,203 +197,6 @@ TEST_F(DaemonSetTest, MountsEveryHostPathTheDaemonUses) {
     auto prop = m["mountPropagation"].as<std::string>("");
     EXPECT_TRUE(prop == "HostToContainer" || prop == "Bidirectional") << prop;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The kubectl plugin, against a stand-in for kubectl and the API server behind it
-
-// A fake `kubectl`: records each call's arguments (one per line, calls ended by "--end--") and
-// answers from environment variables the test sets, as an API server would.
-constexpr const char* kFakeKubectl = R"(#!/usr/bin/env bash
-# Stand-in for kubectl and the API server, written by deploy_test.cpp.
-{ printf '%s\n' "$@"; printf -- '--end--\n'; } >>"$FAKE_LOG"
-while [[ $1 == --context || $1 == --kubeconfig ]]; do shift 2; done
-case "$1 $2" in
-"get pod")
-	if [[ -n ${FAKE_POD_MISSING:-} ]]; then
-		echo "Error from server (NotFound): pods \"$3\" not found" >&2
-		exit 1
-	fi
-	printf '%b' "$FAKE_POD_INFO" ;;
-"get pods") printf '%b' "${FAKE_DS_PODS:-}" ;;
-exec*)
-	if [[ " $* " == *" -i "* ]]; then cat >"$FAKE_STDIN"; fi
-	echo "fake faultctl ran" ;;
-*) echo "fake kubectl: unexpected call: $*" >&2; exit 99 ;;
-esac
-)";
-
-class KubectlPluginTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(tmp.path.empty());
-    fs::create_directories(tmp.path / "bin");
-    {
-      std::ofstream f(tmp.path / "bin/kubectl");
-      f << kFakeKubectl;
-    }
-    fs::permissions(tmp.path / "bin/kubectl", fs::perms::owner_all);
-    env["FAKE_LOG"] = (tmp.path / "calls.log").string();
-    env["FAKE_STDIN"] = (tmp.path / "stdin").string();
-    // node, uid, hostNetwork, phase: the answer to the plugin's jsonpath.
-    env["FAKE_POD_INFO"] = "node-2|0a1b2c3d-uid||Running";
-    env["FAKE_DS_PODS"] = "faultline-x7k2p\\tRunning\\n";
-  }
-
-  // Runs the plugin; calls() then holds only this run's kubectl calls.
-  Ran plugin(const std::vector<std::string>& args) {
-    std::ofstream(tmp.path / "calls.log", std::ios::trunc).close();
-    std::string cmd = "env PATH=" + quote((tmp.path / "bin").string() + ":" + std::getenv("PATH"));
-    for (const auto& [k, v] : env) cmd += " " + k + "=" + quote(v);
-    cmd += " bash " + quote((kSrc / "deploy/kubernetes/kubectl-faultline").string());
-    for (const auto& a : args) cmd += " " + quote(a);
-    return run_shell(cmd + " </dev/null");
-  }
-
-  // Every kubectl call, each as its argument list.
-  std::vector<std::vector<std::string>> calls() {
-    std::vector<std::vector<std::string>> all(1);
-    std::istringstream in(slurp(tmp.path / "calls.log"));
-    for (std::string line; std::getline(in, line);) {
-      if (line == "--end--") all.emplace_back();
-      else all.back().push_back(line);
-    }
-    all.pop_back();
-    return all;
-  }
-
-  std::vector<std::string> exec_call() {
-    for (auto& c : calls())
-      if (!c.empty() && c[0] == "exec") return c;
-    return {};
-  }
-
-  TempDir tmp;
-  std::map<std::string, std::string> env;
-};
-
-using Args = std::vector<std::string>;
-
-TEST_F(KubectlPluginTest, AimsAnApplyCommandAtThePodThroughItsNodesFaultlinePod) {
-  auto r = plugin({"-n", "shop", "cart-7d9f", "--", "loss", "20", "--dport", "6379", "--for", "2m"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("fake faultctl ran"), std::string::npos) << r.out;
-  auto all = calls();
-  ASSERT_EQ(all.size(), 3u);
-  // The pod, in its namespace, with the fields the plugin needs.
-  ASSERT_GE(all[0].size(), 6u);
-  EXPECT_EQ(Args(all[0].begin(), all[0].begin() + 5), (Args{"get", "pod", "--namespace", "shop", "cart-7d9f"}));
-  std::string jp = all[0].back();
-  for (const char* field : {".spec.nodeName", ".metadata.uid", ".spec.hostNetwork"})
-    EXPECT_NE(jp.find(field), std::string::npos) << jp;
-  // The faultline pod on that node.
-  auto ds = find_kind(k8s_documents(), "DaemonSet");
-  std::string selector;
-  for (const auto& kv : ds["spec"]["selector"]["matchLabels"])
-    selector += (selector.empty() ? "" : ",") + kv.first.as<std::string>() + "=" + kv.second.as<std::string>();
-  EXPECT_EQ(Args(all[1].begin(), all[1].begin() + 8),
-            (Args{"get", "pods", "--namespace", "faultline", "--selector", selector, "--field-selector",
-                  "spec.nodeName=node-2"}));
-  EXPECT_EQ(all[2], (Args{"exec", "--namespace", "faultline", "faultline-x7k2p", "-c", "faultlined", "--", "faultctl",
-                          "loss", "20", "--dport", "6379", "--for", "2m", "--target", "pod-uid:0a1b2c3d-uid"}));
-}
-
-TEST_F(KubectlPluginTest, PassesReadOnlyCommandsThroughWithoutATarget) {
-  auto r = plugin({"cart-7d9f", "--", "-o", "json", "list"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(exec_call(), (Args{"exec", "--namespace", "faultline", "faultline-x7k2p", "-c", "faultlined", "--",
-                               "faultctl", "-o", "json", "list"}));
-  // Without -n, kubectl's context namespace applies: the plugin must not invent one.
-  auto first = calls()[0];
-  ASSERT_GE(first.size(), 3u);
-  EXPECT_EQ(Args(first.begin(), first.begin() + 3), (Args{"get", "pod", "cart-7d9f"}));
-  r = plugin({"cart-7d9f", "--", "heal", "slow-cart"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(exec_call().back(), "slow-cart");
-}
-
-TEST_F(KubectlPluginTest, NodeModeNeedsNoPodLookup) {
-  auto r = plugin({"--node", "worker-3", "--context", "lab", "--", "status"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  auto all = calls();
-  ASSERT_EQ(all.size(), 2u);
-  for (const auto& c : all) EXPECT_EQ(Args(c.begin(), c.begin() + 2), (Args{"--context", "lab"}));
-  EXPECT_NE(std::find(all[0].begin(), all[0].end(), "spec.nodeName=worker-3"), all[0].end());
-  EXPECT_EQ(all[1].back(), "status");
-  // A fault with no pod would land on the node's own network.
-  r = plugin({"--node", "worker-3", "--", "partition", "--side", "10.0.0.1", "--side", "10.0.0.2"});
-  EXPECT_EQ(r.status, 2) << r.out;
-}
-
-TEST_F(KubectlPluginTest, ExplainsAMissingPod) {
-  env["FAKE_POD_MISSING"] = "1";
-  auto r = plugin({"-n", "shop", "gone", "--", "list"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("pod shop/gone not found"), std::string::npos) << r.out;
-  EXPECT_TRUE(exec_call().empty());
-}
-
-TEST_F(KubectlPluginTest, ExplainsAnUnscheduledPod) {
-  env["FAKE_POD_INFO"] = "|0a1b2c3d-uid||Pending";
-  auto r = plugin({"-n", "shop", "cart", "--", "list"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("not scheduled"), std::string::npos) << r.out;
-  EXPECT_TRUE(exec_call().empty());
-}
-
-TEST_F(KubectlPluginTest, ExplainsANodeWithoutAFaultlinePod) {
-  env["FAKE_DS_PODS"] = "";
-  auto r = plugin({"-n", "shop", "cart", "--", "list"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("no faultline pod on node node-2"), std::string::npos) << r.out;
-  EXPECT_TRUE(exec_call().empty());
-}
-
-TEST_F(KubectlPluginTest, PrefersTheRunningPodDuringARollingUpdate) {
-  env["FAKE_DS_PODS"] = "faultline-old\\tPending\\nfaultline-new\\tRunning\\n";
-  auto r = plugin({"cart", "--", "status"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  auto e = exec_call();
-  ASSERT_GE(e.size(), 4u);
-  EXPECT_EQ(e[3], "faultline-new");
-}
-
-TEST_F(KubectlPluginTest, WarnsAboutAndRefusesAHostNetworkPodUnlessAllowed) {
-  env["FAKE_POD_INFO"] = "node-2|uid-h|true|Running";
-  auto r = plugin({"node-exporter", "--", "delay", "50ms"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("would hit node node-2"), std::string::npos) << r.out;
-  EXPECT_TRUE(exec_call().empty());
-  r = plugin({"--allow-host-network", "node-exporter", "--", "delay", "50ms"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("warning"), std::string::npos) << r.out;
-  EXPECT_EQ(exec_call().back(), "pod-uid:uid-h");
-}
-
-TEST_F(KubectlPluginTest, RefusesATargetOfTheUsersOwn) {
-  auto r = plugin({"cart", "--", "loss", "5", "--target", "host"});
-  EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_TRUE(exec_call().empty());
-}
-
-TEST_F(KubectlPluginTest, SendsAMatrixFileOnStdin) {
-  {
-    std::ofstream f(tmp.path / "wan.yaml");
-    f << "sides: {}\n";
-  }
-  auto r = plugin({"cart", "--", "matrix", (tmp.path / "wan.yaml").string(), "--for", "1m"});
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(exec_call(), (Args{"exec", "-i", "--namespace", "faultline", "faultline-x7k2p", "-c", "faultlined", "--",
-                               "faultctl", "matrix", "-", "--for", "1m", "--target", "pod-uid:0a1b2c3d-uid"}));
-  EXPECT_EQ(slurp(tmp.path / "stdin"), "sides: {}\n");
-}
-
-TEST_F(KubectlPluginTest, RejectsMissingArguments) {
-  EXPECT_EQ(plugin({}).status, 2);
-  EXPECT_EQ(plugin({"cart"}).status, 2);
-  EXPECT_EQ(plugin({"a", "b", "--", "list"}).status, 2);
-  EXPECT_EQ(plugin({"--bogus", "cart", "--", "list"}).status, 2);
-  EXPECT_EQ(plugin({"--help"}).status, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
