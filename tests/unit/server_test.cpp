@@ -827,5 +827,97 @@ TEST_F(EventLoopTest, SignalDeliveredThroughLoop) {
   EXPECT_EQ(got, 1);
 }
 
+// ---- replies sent later (wait, events --follow) ----
+
+// "later:MS" is answered MS ms later through send(); "push:N" pushes N lines of 64 KiB to its
+// own client from inside the handler; everything else is echoed at once.
+class LaterTest : public ServerTest {
+ protected:
+  void start() {
+    ASSERT_NO_FATAL_FAILURE(start_server([this](const Peer& p, std::string_view line) -> std::string {
+      if (line.substr(0, 6) == "later:") {
+        const uint64_t client = p.client;
+        server_->hold(client, true);
+        auto ms = std::chrono::milliseconds(std::stoul(std::string(line.substr(6))));
+        auto t = loop_->add_timer(ms, 0ms, [this, client] {
+          sent_ = server_->send(client, "late");
+          server_->hold(client, false);
+        });
+        if (!t.ok()) return "timer failed";
+        return {};
+      }
+      if (line.substr(0, 5) == "push:") {
+        const size_t n = std::stoul(std::string(line.substr(5)));
+        bool all = true;
+        for (size_t i = 0; i < n; i++) all = server_->send(p.client, std::string(64 * 1024, 'p')) && all;
+        pushed_all_ = all;
+        return "pushed";
+      }
+      return "ok:" + std::string(line);
+    }));
+    server_->set_close_hook([this](uint64_t) { closed_++; });
+    run_loop();
+  }
+  std::atomic<bool> sent_{false};
+  std::atomic<bool> pushed_all_{true};
+  std::atomic<int> closed_{0};
+};
+
+TEST_F(LaterTest, ALateReplyArrivesAndTheClientIsServedMeanwhile) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send_all("later:300\n"));
+  Conn other(opts_.socket_path);
+  EXPECT_EQ(other.ask("x"), "ok:x");  // the loop is not held up by the wait
+  EXPECT_EQ(c.read_line(100ms), std::nullopt);
+  EXPECT_EQ(c.ask("y"), "ok:y");  // nor is the waiting client itself
+  EXPECT_EQ(c.read_line(3s), "late");
+  EXPECT_TRUE(sent_);
+}
+
+TEST_F(LaterTest, AHalfClosedClientStillGetsItsLateReplyThenIsClosed) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("later:200\n"));
+  ASSERT_EQ(shutdown(c.fd(), SHUT_WR), 0);  // socat with its input at an end
+  EXPECT_EQ(c.read_line(3s), "late");
+  EXPECT_TRUE(c.wait_closed(2s));
+}
+
+TEST_F(LaterTest, AHeldClientIsNotClosedForBeingIdle) {
+  opts_.idle_timeout = 150ms;
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("later:800\n"));
+  EXPECT_EQ(c.read_line(3s), "late");
+  // Let go, it is idle like any other client again.
+  EXPECT_TRUE(c.wait_closed(3s));
+}
+
+TEST_F(LaterTest, PushingPastTheOutputLimitClosesOnlyThatClient) {
+  opts_.max_output = 256 * 1024;
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn flood(opts_.socket_path);
+  // The client reads nothing: pushes to itself from inside its own request pile up.
+  ASSERT_TRUE(flood.send_all("push:64\n"));
+  EXPECT_TRUE(eventually([&] { return closed_.load() >= 1; }));
+  EXPECT_FALSE(pushed_all_);
+  Conn other(opts_.socket_path);
+  EXPECT_EQ(other.ask("still"), "ok:still");
+}
+
+TEST_F(LaterTest, SendToAClientThatIsGoneSaysSo) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  {
+    Conn c(opts_.socket_path);
+    ASSERT_TRUE(c.send_all("later:300\n"));
+    ASSERT_TRUE(eventually([&] { return server_->client_count() == 1; }));
+  }  // closed before the reply
+  EXPECT_TRUE(eventually([&] { return closed_.load() == 1; }));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(sent_);
+}
+
 }  // namespace
 }  // namespace fl::daemon

@@ -43,10 +43,16 @@ Result<std::unique_ptr<History>> History::open(const std::string& state_dir, His
   h->limits_ = limits;
   h->path_ = state_dir + "/" + kFile;
   h->load();
-  h->fd_ = ::open(h->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  h->fd_ = ::open(h->path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (h->fd_ < 0) return Error::sys(Errc::internal, "open " + h->path_, errno);
   struct stat st{};
   if (fstat(h->fd_, &st) == 0) h->file_size_ = static_cast<size_t>(st.st_size);
+  // A last line cut short by a crash has no newline: end it, or the next record would be glued
+  // to it and lost with it.
+  if (h->file_size_ > 0) {
+    char last = '\n';
+    if (pread(h->fd_, &last, 1, static_cast<off_t>(h->file_size_ - 1)) == 1 && last != '\n') h->append_line("\n", false);
+  }
   // A file that has only grown since the last start is made small again before it is used.
   if (h->file_size_ > limits.max_file) h->compact();
   return h;
