@@ -211,6 +211,8 @@ std::vector<Case> loss_and_selector_cases() {
   icmp_only.proto(Proto::icmp);
   FB dport80 = loss100();
   dport80.proto(Proto::tcp).dport(80);
+  FB dport80_any = loss100();
+  dport80_any.dport(80);  // no protocol: TCP and UDP, the only ones with ports
   FB sport_range = loss100();
   sport_range.proto(Proto::udp).sport(1000, 2000);
   FB both_ports = loss100();
@@ -271,6 +273,13 @@ std::vector<Case> loss_and_selector_cases() {
       {"Egress_DportDropsMatchingIPv6", {dport80}, tcp(A6, OUT6, 40000, 80), Dir::egress, kDrop, {kDropped}},
       {"Egress_DportPassesSportEqualToDportIPv6", {dport80}, tcp(A6, OUT6, 80, 40000), Dir::egress, kNext,
        {kNone}},
+      {"Egress_DportWithoutProtoDropsTcpIPv4", {dport80_any}, tcp(A4, OUT4, 40000, 80), Dir::egress, kDrop,
+       {kDropped}},
+      {"Egress_DportWithoutProtoDropsUdpIPv6", {dport80_any}, udp(A6, OUT6, 40000, 80), Dir::egress, kDrop,
+       {kDropped}},
+      {"Egress_DportWithoutProtoPassesOtherPortIPv4", {dport80_any}, udp(A4, OUT4, 40000, 81), Dir::egress, kNext,
+       {kNone}},
+      {"Egress_DportWithoutProtoPassesIcmpIPv4", {dport80_any}, echo(A4, OUT4), Dir::egress, kNext, {kNone}},
       {"Egress_SportRangeDropsLowEdgeIPv4", {sport_range}, udp(A4, OUT4, 1000, 6000), Dir::egress, kDrop,
        {kDropped}},
       {"Egress_SportRangeDropsHighEdgeIPv6", {sport_range}, udp(A6, OUT6, 2000, 6000), Dir::egress, kDrop,

@@ -81,8 +81,11 @@ TEST(CliGlobal, Errors) {
   EXPECT_EQ(parse_err({"-o", "json"}), "missing command\nTry 'faultctl --help'.");
   EXPECT_EQ(parse_err({"frob"}), "unknown command \"frob\"\nTry 'faultctl --help'.");
   EXPECT_EQ(parse_err({"--frob", "list"}),
-            "unrecognised option '--frob' (options other than --socket and -o go after the command)\n"
-            "Try 'faultctl --help'.");
+            "unrecognised option '--frob' (the global options, before the command, are --socket PATH, "
+            "-o/--output FMT, --host SPEC, --hosts FILE, --ssh-config FILE, --no-narrow, --version, -h/--help; "
+            "a command's own options go after it)\nTry 'faultctl --help'.");
+  EXPECT_TRUE(starts_with(parse_err({"--sokcet", "/x", "list"}), "unrecognised option '--sokcet'; did you mean '--socket'?"));
+  EXPECT_TRUE(starts_with(parse_err({"--verison"}), "unrecognised option '--verison'; did you mean '--version'?"));
   // A command option before the command is not silently accepted.
   EXPECT_TRUE(starts_with(parse_err({"--for", "5m", "loss", "30"}), "unrecognised option '--for'"));
   EXPECT_EQ(parse_err({"-o", "yaml", "list"}),
@@ -101,7 +104,7 @@ TEST(CliGlobal, Help) {
   for (auto args : {std::vector<std::string>{"--help"}, {"-h"}, {"-o", "json", "--help", "frob"}}) {
     auto inv = parse_ok(args);
     EXPECT_TRUE(inv.help);
-    EXPECT_TRUE(starts_with(inv.help_text, "Usage: faultctl [--socket PATH] [-o table|json] COMMAND"));
+    EXPECT_TRUE(starts_with(inv.help_text, "Usage: faultctl [GLOBAL OPTIONS] COMMAND"));
     for (const char* cmd : {"partition", "loss", "isolate", "delay", "rate", "corrupt", "duplicate", "reorder",
                             "shape", "matrix", "reset", "list", "get", "heal", "stats", "status"}) {
       EXPECT_TRUE(contains(inv.help_text, std::string("\n  ") + cmd + " ")) << cmd;
@@ -232,7 +235,9 @@ TEST(CliApply, UsageErrors) {
        "partition: unexpected argument \"10.0.0.0/8\" (sides are given with --side)\nTry 'faultctl partition --help'."},
       {{"loss", "30", "--frob"}, "loss: unrecognised option '--frob'\nTry 'faultctl loss --help'."},
       // No prefix guessing: --corr is not --correlation.
-      {{"loss", "30", "--corr", "5"}, "loss: unrecognised option '--corr'\nTry 'faultctl loss --help'."},
+      {{"loss", "30", "--corr", "5"},
+       "loss: unrecognised option '--corr'; did you mean '--correlation'?\nTry 'faultctl loss --help'."},
+      {{"loss", "30", "--dprot", "80"}, "loss: unrecognised option '--dprot'; did you mean '--dport'?\nTry 'faultctl loss --help'."},
       // Options of one kind are not accepted by another.
       {{"loss", "30", "--one-way"}, "loss: unrecognised option '--one-way'\nTry 'faultctl loss --help'."},
       {{"partition", "--side", "10.0.0.1", "--side", "10.0.0.2", "--seed", "1"},
@@ -263,7 +268,7 @@ TEST(CliApply, ValueErrorsNameTheOption) {
       {{"loss", "30", "--proto", "sctp"}, "--proto: "},
       {{"loss", "30", "--proto", "tcp", "--sport", "99999"}, "--sport: "},
       {{"loss", "30", "--proto", "tcp", "--dport", "20-10"}, "--dport: "},
-      {{"loss", "30", "--sport", "80"}, "--sport: "},  // port without tcp/udp: validate's rule
+      {{"loss", "30", "--proto", "icmp", "--sport", "80"}, "--sport: "},  // ICMP has no ports: validate's rule
       {{"loss", "30", "--direction", "up"}, "--direction: "},
       {{"loss", "30", "--proto", "udp", "--new-only"}, "--new-only: "},
       {{"loss", "30", "--exempt", "nope"}, "--exempt: "},
@@ -792,6 +797,96 @@ TEST(CliFormat, ApplyResetNoteAndDetail) {
   EXPECT_TRUE(contains(format_fault_detail(sample_status()), "\nreset:           no\n"));
   ASSERT_NO_THROW(format_apply_reset(json{{"reset", 7}}));
   EXPECT_EQ(format_apply_reset(json{{"reset", 7}}), "");
+}
+
+}  // namespace
+}  // namespace fl::cli
+
+namespace fl::cli {
+namespace {
+
+// ---------------------------------------------------------------- issue 9: CLI friction
+
+// 7 days is the documented maximum, in whatever unit it is written; one millisecond more is
+// refused with the maximum in the message.
+TEST(CliLifetime, MaximumIsInclusiveInEveryUnit) {
+  for (const char* d : {"7d", "168h", "10080m", "604800s", "604800000ms", "6d24h", "1d144h"}) {
+    auto inv = parse_ok({"loss", "30", "--for", d});
+    ASSERT_TRUE(inv.fault) << d;
+    EXPECT_EQ(inv.fault->duration, std::chrono::milliseconds(604800000)) << d;
+  }
+  for (const char* d : {"7d1ms", "168h1ms", "10080m1ms", "604800s1ms", "604800001ms", "604800.001s"}) {
+    EXPECT_EQ(parse_err({"loss", "30", "--for", d}), "--for: 7d1ms is above the maximum 7d") << d;
+  }
+  EXPECT_EQ(parse_ok({"loss", "30", "--for", "1d"}).fault->duration, std::chrono::hours(24));
+  EXPECT_TRUE(contains(parse_ok({"loss", "--help"}).help_text, "1h30m, 7d (default 5m"));
+}
+
+// A port without --proto is TCP and UDP (the data path tests ports on both, and only on them).
+TEST(CliPorts, PortWithoutProtoIsTcpAndUdp) {
+  auto inv = parse_ok({"loss", "20", "--dst", "10.0.2.0/24", "--dport", "443"});
+  EXPECT_EQ(inv.fault->match.proto, core::Proto::all);
+  EXPECT_EQ(inv.fault->match.dport.str(), "443");
+  inv = parse_ok({"partition", "--side", "10.0.0.1", "--side", "10.0.0.2", "--sport", "1000-2000", "--reset"});
+  EXPECT_EQ(inv.fault->match.sport.str(), "1000-2000");
+  EXPECT_EQ(parse_ok({"delay", "10ms", "--dport", "53"}).fault->match.proto, core::Proto::all);
+  EXPECT_TRUE(starts_with(parse_err({"loss", "20", "--proto", "icmp", "--dport", "443"}),
+                          "--dport: port 443 needs proto tcp, udp or all (proto is icmp)"));
+  const std::string help = parse_ok({"loss", "--help"}).help_text;
+  EXPECT_TRUE(contains(help, "destination port or range: TCP and UDP")) << help;
+}
+
+TEST(CliGlobal, Version) {
+  auto inv = parse_ok({"--version"});
+  EXPECT_TRUE(inv.version);
+  EXPECT_TRUE(starts_with(version_text(Output::table), "faultctl ")) << version_text(Output::table);
+  const json j = json::parse(version_text(Output::json));
+  EXPECT_TRUE(j["faultctl"].is_string());
+  EXPECT_EQ(j["protocol"], proto::kVersion);
+  EXPECT_EQ(parse_ok({"-o", "json", "--version"}).output, Output::json);
+  EXPECT_TRUE(starts_with(parse_err({"--version", "list"}), "--version takes no command"));
+}
+
+TEST(CliGlobal, DidYouMeanACommand) {
+  EXPECT_EQ(parse_err({"partiton"}), "unknown command \"partiton\"; did you mean 'partition'?\nTry 'faultctl --help'.");
+  EXPECT_TRUE(starts_with(parse_err({"lsit"}), "unknown command \"lsit\"; did you mean 'list'?"));
+  EXPECT_TRUE(starts_with(parse_err({"stat"}), "unknown command \"stat\"; did you mean"));
+  EXPECT_TRUE(starts_with(parse_err({"labb"}), "unknown command \"labb\"; did you mean 'lab'?"));
+  EXPECT_EQ(parse_err({"frob"}), "unknown command \"frob\"\nTry 'faultctl --help'.");  // nothing close
+}
+
+// Global options work before `lab` too: what applies is passed to faultline-lab, the rest is
+// refused with the reason.
+TEST(CliGlobal, LabTakesTheGlobalOptions) {
+  auto inv = parse_ok({"--socket", "/tmp/x.sock", "lab", "up", "--nodes", "4"});
+  EXPECT_EQ(inv.command, "lab");
+  EXPECT_EQ(inv.lab_args, (std::vector<std::string>{"up", "--nodes", "4"}));
+  inv = parse_ok({"-o", "json", "lab", "status", "--name", "x"});
+  EXPECT_EQ(inv.lab_args, (std::vector<std::string>{"status", "-o", "json", "--name", "x"}));
+  inv = parse_ok({"lab", "exec", "a", "--", "ping", "-c1", "10.200.0.12"});
+  EXPECT_EQ(inv.lab_args, (std::vector<std::string>{"exec", "a", "--", "ping", "-c1", "10.200.0.12"}));
+  inv = parse_ok({"-o", "table", "lab", "down"});
+  EXPECT_EQ(inv.lab_args, (std::vector<std::string>{"down"}));
+  inv = parse_ok({"-o", "json", "lab", "up", "--help"});
+  EXPECT_EQ(inv.lab_args, (std::vector<std::string>{"up", "--help"}));
+  EXPECT_EQ(parse_err({"-o", "json", "lab", "up"}),
+            "-o json: 'faultctl lab up' prints text only; of the lab commands only 'lab status' has JSON output\n"
+            "Try 'faultctl --help'.");
+  EXPECT_TRUE(parse_ok({"lab"}).lab_args.empty());  // faultline-lab says what is missing
+}
+
+TEST(CliFormat, AppliedSaysIdNameKindTargetsAndEnd) {
+  const json f = {{"id", 7},
+                  {"name", "split"},
+                  {"kind", "partition"},
+                  {"targets", {"host", "netns:fl-lab-a"}},
+                  {"created_unix_ms", 1700000000123},
+                  {"duration_ms", 120000},
+                  {"expires_in_ms", 120000}};
+  EXPECT_EQ(format_applied(f),
+            "applied fault 7 \"split\": partition on host, netns:fl-lab-a, ends 2023-11-14 22:15:20 UTC (in 2m)\n");
+  const json g = {{"id", 8}, {"name", ""}, {"kind", "loss"}, {"targets", {"host"}}, {"expires_in_ms", 5000}};
+  EXPECT_EQ(format_applied(g), "applied fault 8: loss on host, ends in 5s\n");
 }
 
 }  // namespace

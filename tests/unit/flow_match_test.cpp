@@ -193,6 +193,19 @@ TEST(FlowMatch, ProtocolMustAllowTheFlow) {
   EXPECT_TRUE(M(s, F("10.0.0.7", 80, "10.0.0.2", 40000, Proto::udp)));
 }
 
+// A port without a protocol (proto all) is TCP and UDP, as the data path matches it: a reset
+// of such a fault destroys the TCP connections on that port and no others, and exemptions still
+// spare theirs.
+TEST(FlowMatch, PortWithoutProtocolCutsTcpOnThatPort) {
+  FaultSpec s = Partition("10.0.1.0/24", "10.0.2.0/24");
+  s.match.dport = {5432, 5432};
+  EXPECT_TRUE(M(s, F("10.0.1.5", 40000, "10.0.2.7", 5432)));
+  EXPECT_TRUE(M(s, Mirror(F("10.0.1.5", 40000, "10.0.2.7", 5432))));
+  EXPECT_FALSE(M(s, F("10.0.1.5", 40000, "10.0.2.7", 5433)));
+  s.exempt = {Exemption{C("10.0.2.7/32"), Proto::tcp, 5432}};
+  EXPECT_FALSE(M(s, F("10.0.1.5", 40000, "10.0.2.7", 5432)));
+}
+
 TEST(FlowMatch, DirectionIsIgnored) {
   for (Direction d : {Direction::ingress, Direction::egress, Direction::both}) {
     FaultSpec s = Isolate("10.0.0.7");

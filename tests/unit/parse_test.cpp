@@ -283,7 +283,11 @@ TEST(ParseDuration, AcceptsUnitsCombinationsAndDecimals) {
       {"1h0.5s", 3600500},
       {"007s", 7000},
       {"168h", 168 * 3600000LL},
+      {"7d", 168 * 3600000LL},
+      {"1d12h", 36 * 3600000LL},
+      {"0.5d", 12 * 3600000LL},
       {"2562047788015h12m55s807ms", kInt64Max},
+      {"106751991167d7h12m55s807ms", kInt64Max},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.in);
@@ -298,9 +302,9 @@ TEST(ParseDuration, Rejects) {
     std::string in, want;
   };
   const Case cases[] = {
-      {"10", "invalid duration \"10\": missing unit (ms, s, m, h)"},
-      {"1.5", "invalid duration \"1.5\": missing unit (ms, s, m, h)"},
-      {"1h30", "invalid duration \"1h30\": missing unit after \"30\" (ms, s, m, h)"},
+      {"10", "invalid duration \"10\": missing unit (ms, s, m, h, d)"},
+      {"1.5", "invalid duration \"1.5\": missing unit (ms, s, m, h, d)"},
+      {"1h30", "invalid duration \"1h30\": missing unit after \"30\" (ms, s, m, h, d)"},
       {"", "invalid duration \"\": empty"},
       {" 5s", "invalid duration \" 5s\": leading or trailing whitespace"},
       {"5s ", "leading or trailing whitespace"},
@@ -313,9 +317,10 @@ TEST(ParseDuration, Rejects) {
       {"5 s", "invalid duration \"5 s\": unexpected character \" \" after \"5\""},
       {"1.5.5s", "unexpected character \".\" after \"1.5\""},
       {"1s-1ms", "invalid duration \"1s-1ms\": expected a number at \"-1ms\""},
-      {"10us", "invalid duration \"10us\": unknown unit \"us\"; expected one of (ms, s, m, h)"},
+      {"10us", "invalid duration \"10us\": unknown unit \"us\"; expected one of (ms, s, m, h, d)"},
       {"10S", "unknown unit \"S\""},
-      {"1d", "unknown unit \"d\""},
+      {"1w", "unknown unit \"w\""},
+      {"1h1d", "unit \"d\" after \"h\""},
       {"5msx", "unknown unit \"msx\""},
       {"1e3s", "unknown unit \"e\""},
       {"1m1m",
@@ -357,10 +362,11 @@ TEST(FormatDuration, LargestUnitsFirstZeroComponentsOmitted) {
       {90000, "1m30s"},
       {5400000, "1h30m"},
       {3600001, "1h1ms"},
-      {168 * 3600000LL, "168h"},
-      {kInt64Max, "2562047788015h12m55s807ms"},
+      {168 * 3600000LL, "7d"},
+      {25 * 3600000LL + 1, "1d1h1ms"},
+      {kInt64Max, "106751991167d7h12m55s807ms"},
       {-1500, "-1s500ms"},
-      {std::numeric_limits<int64_t>::min(), "-2562047788015h12m55s808ms"},
+      {std::numeric_limits<int64_t>::min(), "-106751991167d7h12m55s808ms"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(format_duration(milliseconds(c.ms)), c.want) << c.ms;
@@ -384,7 +390,7 @@ TEST(FormatDuration, RoundTripsThroughParse) {
     ASSERT_EQ(back->count(), v) << s;
   }
   // And the other way: canonical spellings survive parse then format unchanged.
-  for (const char* s : {"1h30m", "500ms", "20s", "1s500ms", "168h", "1h1m1s1ms"}) {
+  for (const char* s : {"1h30m", "500ms", "20s", "1s500ms", "7d", "1d1h1m1s1ms"}) {
     auto d = parse_duration(s);
     ASSERT_TRUE(d.ok()) << s;
     EXPECT_EQ(format_duration(*d), s);

@@ -90,7 +90,7 @@ TEST(ParseDurationUs, Rejects) {
   }
   // parse_duration keeps its millisecond grammar: "us" is not one of its units.
   EXPECT_EQ(error_of(core::parse_duration("10us")),
-            "invalid duration \"10us\": unknown unit \"us\"; expected one of (ms, s, m, h)");
+            "invalid duration \"10us\": unknown unit \"us\"; expected one of (ms, s, m, h, d)");
 }
 
 TEST(FormatDurationUs, RoundTrips) {

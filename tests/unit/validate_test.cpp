@@ -135,14 +135,23 @@ TEST(Validate, NewOnlyImpliesTcp) {
   EXPECT_EQ(t.match.proto, Proto::tcp);
 }
 
-TEST(Validate, PortsWithTcpOrUdp) {
-  for (Proto p : {Proto::tcp, Proto::udp}) {
+TEST(Validate, PortsWithTcpUdpOrAll) {
+  // all with a port is TCP and UDP: only they carry ports, so only they can match.
+  for (Proto p : {Proto::tcp, Proto::udp, Proto::all}) {
     FaultSpec s = Partition();
     s.match.proto = p;
     s.match.sport = {1000, 2000};
     s.match.dport = {0, 0};
     ExpectValid(s);
   }
+}
+
+TEST(Validate, DportWithoutProtoStaysAllAndKeepsReset) {
+  FaultSpec s = Partition();
+  s.match.dport = {5432, 5432};
+  s.reset = true;  // a reset destroys the TCP part of what the fault cuts
+  ExpectValid(s);
+  EXPECT_EQ(s.match.proto, Proto::all);
 }
 
 TEST(Validate, LimitsAreInclusive) {
@@ -360,11 +369,12 @@ std::vector<Bad> BadSpecs() {
          });
        },
        "match.new_only: needs proto tcp (proto is icmp)"},
-      {"dport with proto all",
+      {"dport with icmp",
        [] { return With(Partition(), [](auto& s) {
+              s.match.proto = Proto::icmp;
               s.match.dport = {80, 80};
             }); },
-       "match.dport: port 80 needs proto tcp or udp (proto is all)"},
+       "match.dport: port 80 needs proto tcp, udp or all (proto is icmp), since only TCP and UDP have ports"},
       {"sport with icmp",
        [] {
          return With(Partition(), [](auto& s) {
@@ -372,7 +382,7 @@ std::vector<Bad> BadSpecs() {
            s.match.sport = {1000, 2000};
          });
        },
-       "match.sport: port 1000-2000 needs proto tcp or udp (proto is icmp)"},
+       "match.sport: port 1000-2000 needs proto tcp, udp or all (proto is icmp), since only TCP and UDP have ports"},
       {"sport reversed",
        [] {
          return With(Partition(), [](auto& s) {
@@ -547,7 +557,7 @@ std::vector<Bad> BadSpecs() {
        [] {
          return With(Partition(), [](auto& s) { s.duration = kMaxDuration + milliseconds(1); });
        },
-       "duration: 168h1ms is above the maximum 168h"},
+       "duration: 7d1ms is above the maximum 7d"},
   };
 }
 

@@ -11,7 +11,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "cli/address_list.h"
 #include "cli/matrix_file.h"
+#include "cli/suggest.h"
 #include "core/parse.h"
 #include "core/validate.h"
 #include "protocol/protocol.h"
@@ -196,6 +198,11 @@ std::string hint(std::string_view cmd) {
   return cmd.empty() ? "\nTry 'faultctl --help'." : "\nTry 'faultctl " + std::string(cmd) + " --help'.";
 }
 
+constexpr const char* kSrcHelp =
+    "source addresses: CIDRs, lab:[LAB/]NODE (a lab node's addresses) or @FILE (one CIDR per line, "
+    "'-' for stdin), comma-separated";
+constexpr const char* kDstHelp = "destination addresses, as for --src";
+
 constexpr const char* kTargetHelp =
     "host, netns:NAME, netns-path:PATH, pid:PID, pod-uid:UID, container:ID, pod:NAMESPACE/NAME or "
     "lab:[LAB/]NODE (repeatable; default host)";
@@ -208,7 +215,8 @@ po::options_description command_options(std::string_view cmd) {
     po::options_description o("Partition options");
     o.add_options()
         ("side", po::value<std::vector<std::string>>()->value_name("[NAME=]CIDRS"),
-         "a side: its name (default s1, s2, ...) and addresses; at least two, repeatable")
+         "a side: its name (default s1, s2, ...) and addresses (CIDRs, lab:[LAB/]NODE or @FILE, "
+         "comma-separated; or @FILE alone); at least two, repeatable")
         ("one-way", "drop only packets from the first side to the others")
         ("reset", "also destroy the TCP connections the partition cuts, so both ends see a reset");
     all.add(o);
@@ -267,14 +275,14 @@ po::options_description command_options(std::string_view cmd) {
   if (cmd == "reset") {
     po::options_description sel("Selectors (which connections; a selector or --all is required)");
     sel.add_options()
-        ("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
-        ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated")
+        ("src", po::value<std::string>()->value_name("CIDRS"), kSrcHelp)
+        ("dst", po::value<std::string>()->value_name("CIDRS"), kDstHelp)
         ("proto", po::value<std::string>()->value_name("PROTO"), "tcp or all (default all: only TCP has connections)")
         ("sport", po::value<std::string>()->value_name("P[-Q]"), "source port or range")
         ("dport", po::value<std::string>()->value_name("P[-Q]"), "destination port or range")
         ("all", "every TCP connection of the targets (no selector)")
         ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
-         "connections to or from this are never reset (repeatable)")
+         "connections to or from this are never reset (repeatable; @FILE: one per line)")
         ("no-default-exempt", "do not exempt SSH (22), DNS (53) and 169.254.169.254");
     po::options_description tgt("Target (where)");
     tgt.add_options()("target", po::value<std::vector<std::string>>()->value_name("TARGET"), kTargetHelp);
@@ -286,17 +294,19 @@ po::options_description command_options(std::string_view cmd) {
     auto add = sel.add_options();
     // A matrix's sides are its addresses; there is nothing left for --src and --dst to say.
     if (cmd != "matrix") {
-      add("src", po::value<std::string>()->value_name("CIDRS"), "source addresses, comma-separated")
-         ("dst", po::value<std::string>()->value_name("CIDRS"), "destination addresses, comma-separated");
+      add("src", po::value<std::string>()->value_name("CIDRS"), kSrcHelp)
+         ("dst", po::value<std::string>()->value_name("CIDRS"), kDstHelp);
     }
     add("proto", po::value<std::string>()->value_name("PROTO"), "tcp, udp, icmp or all (default all)")
-        ("sport", po::value<std::string>()->value_name("P[-Q]"), "source port or range (needs --proto tcp or udp)")
-        ("dport", po::value<std::string>()->value_name("P[-Q]"), "destination port or range (needs --proto tcp or udp)")
+        ("sport", po::value<std::string>()->value_name("P[-Q]"),
+         "source port or range: TCP and UDP, or only the one --proto names")
+        ("dport", po::value<std::string>()->value_name("P[-Q]"),
+         "destination port or range: TCP and UDP, or only the one --proto names")
         ("direction", po::value<std::string>()->value_name("DIR"),
          shaping ? "ingress, egress or both (default egress)" : "ingress, egress or both (default both)")
         ("new-only", "only new TCP connections (SYN without ACK); established ones keep working")
         ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
-         "traffic to or from this is never touched (repeatable)")
+         "traffic to or from this is never touched (repeatable; @FILE: one per line)")
         ("no-default-exempt", "do not exempt SSH (22), DNS (53) and 169.254.169.254");
     po::options_description tgt("Target (where)");
     tgt.add_options()
@@ -305,7 +315,8 @@ po::options_description command_options(std::string_view cmd) {
          "interface (repeatable; default every non-loopback interface of each target)");
     po::options_description life("Lifetime");
     life.add_options()
-        ("for", po::value<std::string>()->value_name("DURATION"), "500ms, 30s, 10m, 2h, 1h30m (default 5m)")
+        ("for", po::value<std::string>()->value_name("DURATION"),
+         "500ms, 30s, 10m, 2h, 1h30m, 7d (default 5m, at most 7d)")
         ("name", po::value<std::string>()->value_name("NAME"), "name to refer to the fault by");
     all.add(sel).add(tgt);
     if (shaping) {
@@ -371,6 +382,10 @@ Result<Parsed> parse_command(const std::string& cmd, const std::vector<std::stri
     }
     po::store(parsed, p.vm);
     po::notify(p.vm);
+  } catch (const po::unknown_option& e) {
+    std::vector<std::string> names;
+    for (const auto& o : visible.options()) names.push_back("--" + o->long_name());
+    return usage(cmd + ": " + e.what() + did_you_mean(e.get_option_name(), names) + hint(cmd));
   } catch (const po::error& e) {
     return usage(cmd + ": " + e.what() + hint(cmd));
   }
@@ -474,8 +489,16 @@ Status parse_positional(const std::string& cmd, const Parsed& p, const char* nam
 
 // --exempt, --no-default-exempt and --target, which faults and resets share.
 Status parse_exempt_and_targets(const po::variables_map& vm, std::vector<core::Exemption>& exempt,
-                                bool& default_exempt, std::vector<core::Target>& targets) {
+                                bool& default_exempt, std::vector<core::Target>& targets, AddressSources& src) {
   for (const auto& e : opt_strings(vm, "exempt")) {
+    if (e.starts_with("@")) {
+      auto text = src.read(e.substr(1));
+      if (!text) return text.take_error().wrap("--exempt");
+      auto rules = parse_exemption_lines(*text, e == "@-" ? "<stdin>" : e.substr(1));
+      if (!rules) return rules.take_error().wrap("--exempt");
+      exempt.insert(exempt.end(), rules->begin(), rules->end());
+      continue;
+    }
     auto r = core::parse_exemption(e);
     if (!r) return r.take_error().wrap("--exempt");
     exempt.push_back(*r);
@@ -489,7 +512,7 @@ Status parse_exempt_and_targets(const po::variables_map& vm, std::vector<core::E
   return {};
 }
 
-Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, const ReadFile& read_file) {
+Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, AddressSources& src) {
   const auto& vm = p.vm;
   core::ShapeProfile& sp = spec.shape;
   spec.replace_root = vm.count("replace-root") > 0;
@@ -523,8 +546,7 @@ Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& s
     spec.kind = core::FaultKind::matrix;
     auto path = one_positional(cmd, p, "FILE");
     if (!path) return path.take_error();
-    if (!read_file) return usage("matrix: this caller cannot read files");
-    auto text = read_file(*path);
+    auto text = src.read(*path);
     if (!text) return usage("matrix: " + text.error().message);
     auto m = parse_matrix_file(*text, *path == "-" ? "<stdin>" : *path);
     if (!m) return usage("matrix: " + m.error().message);
@@ -548,7 +570,18 @@ Status build_shaping(const std::string& cmd, const Parsed& p, core::FaultSpec& s
   return {};
 }
 
-Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, const ReadFile& read_file) {
+// Applies resolve_cidr_list to an option's value when the option was given, naming the option on
+// error.
+Status address_opt(const po::variables_map& vm, const char* name, AddressSources& src, std::vector<core::Cidr>& dest) {
+  const std::string* v = opt_string(vm, name);
+  if (v == nullptr) return {};
+  auto r = resolve_cidr_list(*v, src);
+  if (!r) return r.take_error().wrap(std::string("--") + name);
+  dest = std::move(*r);
+  return {};
+}
+
+Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spec, AddressSources& src) {
   const auto& vm = p.vm;
   const auto& args = p.positional;
   spec = core::FaultSpec{};
@@ -560,7 +593,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
     }
     const auto sides = opt_strings(vm, "side");
     for (size_t i = 0; i < sides.size(); ++i) {
-      auto s = core::parse_side(sides[i], i);
+      auto s = resolve_side(sides[i], i, src);
       if (!s) return s.take_error().wrap("--side");
       spec.sides.push_back(std::move(*s));
     }
@@ -580,7 +613,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
       spec.seed = *r;
     }
   } else if (is_shaping_cmd(cmd)) {
-    FL_TRY(build_shaping(cmd, p, spec, read_file));
+    FL_TRY(build_shaping(cmd, p, spec, src));
   } else {
     spec.kind = core::FaultKind::isolate;
     if (args.empty()) return usage("isolate: missing CIDR[,CIDR...]" + hint(cmd));
@@ -588,14 +621,14 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
       return usage("isolate: unexpected argument " + core::quote(args[1]) + " (separate addresses with commas)" +
                    hint(cmd));
     }
-    auto cidrs = core::parse_cidr_list(args[0]);
+    auto cidrs = resolve_cidr_list(args[0], src);
     if (!cidrs) return cidrs.take_error().wrap("CIDRS");
     spec.sides.push_back(core::Side{"", std::move(*cidrs)});
     spec.reset = vm.count("reset") > 0;
   }
 
-  FL_TRY(parse_opt(vm, "src", core::parse_cidr_list, spec.match.src));
-  FL_TRY(parse_opt(vm, "dst", core::parse_cidr_list, spec.match.dst));
+  FL_TRY(address_opt(vm, "src", src, spec.match.src));
+  FL_TRY(address_opt(vm, "dst", src, spec.match.dst));
   FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
   FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
   FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
@@ -604,7 +637,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   if (is_shaping_cmd(cmd)) spec.match.direction = core::Direction::egress;
   FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
   spec.match.new_only = vm.count("new-only") > 0;
-  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets));
+  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets, src));
   spec.devs = opt_strings(vm, "dev");
   FL_TRY(parse_opt(vm, "for", core::parse_duration, spec.duration));
   if (const std::string* n = opt_string(vm, "name")) {
@@ -618,7 +651,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   return {};
 }
 
-Status build_reset(const Parsed& p, core::ResetSpec& spec) {
+Status build_reset(const Parsed& p, core::ResetSpec& spec, AddressSources& src) {
   const auto& vm = p.vm;
   const std::string cmd = "reset";
   if (!p.positional.empty()) {
@@ -626,8 +659,8 @@ Status build_reset(const Parsed& p, core::ResetSpec& spec) {
                  " (connections are chosen with --src, --dst, --sport and --dport)" + hint(cmd));
   }
   spec = core::ResetSpec{};
-  FL_TRY(parse_opt(vm, "src", core::parse_cidr_list, spec.match.src));
-  FL_TRY(parse_opt(vm, "dst", core::parse_cidr_list, spec.match.dst));
+  FL_TRY(address_opt(vm, "src", src, spec.match.src));
+  FL_TRY(address_opt(vm, "dst", src, spec.match.dst));
   FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
   FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
   FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
@@ -641,7 +674,7 @@ Status build_reset(const Parsed& p, core::ResetSpec& spec) {
     return usage("reset: --all resets every TCP connection of the targets; leave it out to use selectors" +
                  hint(cmd));
   }
-  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets));
+  FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets, src));
   auto st = core::validate_reset(spec);
   if (!st) return usage(option_wording(cmd, st.error().message));
   return {};
@@ -666,6 +699,7 @@ Status parse_global_value(Invocation& inv, const std::string& opt, const std::st
     socket_set = true;
     return {};
   }
+  inv.output_set = true;
   if (value == "table") {
     inv.output = Output::table;
   } else if (value == "json") {
@@ -676,11 +710,51 @@ Status parse_global_value(Invocation& inv, const std::string& opt, const std::st
   return {};
 }
 
+constexpr const char* kLabCommand = "lab";
+
+std::string unknown_global(const std::string& a) {
+  std::vector<std::string> names(std::begin(kGlobalOptions), std::end(kGlobalOptions));
+  const std::string opt = a.substr(0, a.find('='));
+  std::string list;
+  for (const char* o : {"--socket PATH", "-o/--output FMT", "--host SPEC", "--hosts FILE", "--ssh-config FILE",
+                        "--no-narrow", "--version", "-h/--help"}) {
+    list += (list.empty() ? "" : ", ") + std::string(o);
+  }
+  return "unrecognised option '" + a + "'" + did_you_mean(opt, names) + " (the global options, before the command, are " +
+         list + "; a command's own options go after it)" + hint("");
+}
+
+// `faultctl [GLOBAL OPTIONS] lab ARGS` runs faultline-lab ARGS. The lab talks to no daemon, so
+// --socket (and FAULTLINE_SOCKET) have nothing to say to it and are accepted; -o json is passed
+// to `lab status`, the one lab command with JSON output, and refused elsewhere rather than
+// ignored. --host/--hosts are refused by the caller (the lab is this machine's).
+Status lab_invocation(Invocation& inv, const std::vector<std::string>& rest) {
+  inv.lab_args = rest;
+  if (rest.empty() || !inv.output_set) return {};
+  const std::string& sub = rest[0];
+  const bool help = std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+                    std::find(rest.begin(), rest.end(), "-h") != rest.end();
+  if (sub == "status") {
+    inv.lab_args.insert(inv.lab_args.begin() + 1, {"-o", inv.output == Output::json ? "json" : "table"});
+  } else if (inv.output == Output::json && !help && !sub.starts_with("-")) {
+    return usage("-o json: 'faultctl lab " + sub + "' prints text only; of the lab commands only 'lab status' has "
+                 "JSON output" + hint(""));
+  }
+  return {};
+}
+
 }  // namespace
+
+std::string version_text(Output output) {
+  if (output == Output::json) {
+    return json{{"faultctl", FL_VERSION}, {"protocol", proto::kVersion}}.dump(2) + "\n";
+  }
+  return std::string("faultctl ") + FL_VERSION + " (protocol " + std::to_string(proto::kVersion) + ")\n";
+}
 
 std::string top_help() {
   std::ostringstream out;
-  out << "Usage: faultctl [--socket PATH] [-o table|json] COMMAND [ARGS...]\n\n"
+  out << "Usage: faultctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n\n"
          "Injects network faults (partitions, packet loss, isolation, delay, rate limits, corruption,\n"
          "duplication, reordering, latency matrices) through faultlined.\n\n"
          "Commands:\n";
@@ -699,8 +773,11 @@ std::string top_help() {
          "  --no-narrow         send each host the whole partition, not only its own part\n"
          "                      (for hosts that route or bridge other nodes' traffic);\n"
          "                      with hosts, --socket is the remote daemons' socket\n"
-         "  -o, --output FMT    table or json (default table)\n"
-         "  -h, --help          show this help\n\n"
+         "  -o, --output FMT    table or json (default table); under json an error is\n"
+         "                      {\"error\": {\"code\", \"message\", \"exit_status\"}} on stdout\n"
+         "  --version           print faultctl's version and protocol version\n"
+         "  -h, --help          show this help\n"
+         "Global options work before every command, 'lab' included.\n\n"
          "Local lab: 'faultctl lab up|down|exec|status' (see 'faultctl lab --help').\n"
          "Run 'faultctl COMMAND --help' for the options of a command.\n\n"
          "Exit status: 0 done, 1 refused by the daemon, 2 usage error, 3 daemon unreachable.\n";
@@ -727,6 +804,10 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
         inv.help_text = top_help();
         return inv;
       }
+      if (a == "--version") {
+        inv.version = true;
+        continue;
+      }
       std::string opt, value;
       if (a == "--socket" || a == "-o" || a == "--output") {
         if (i + 1 >= args.size()) return usage("option '" + a + "' needs a value" + hint(""));
@@ -739,8 +820,7 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
         opt = "--output";
         value = a.substr(2);
       } else {
-        return usage("unrecognised option '" + a + "' (options other than --socket and -o go after the command)" +
-                     hint(""));
+        return usage(unknown_global(a));
       }
       FL_TRY(parse_global_value(inv, opt, value, socket_set));
     }
@@ -752,11 +832,23 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
                    " bytes; a Unix socket path has at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1));
     }
 
-    if (i >= args.size()) return usage("missing command" + hint(""));
+    if (i >= args.size()) {
+      if (inv.version) return inv;
+      return usage("missing command" + hint(""));
+    }
+    if (inv.version) return usage("--version takes no command (got " + core::quote(args[i]) + ")" + hint(""));
     inv.command = args[i];
-    const CommandInfo* info = find_command(inv.command);
-    if (info == nullptr) return usage("unknown command " + core::quote(inv.command) + hint(""));
     const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+    if (inv.command == kLabCommand) {
+      FL_TRY(lab_invocation(inv, rest));
+      return inv;
+    }
+    const CommandInfo* info = find_command(inv.command);
+    if (info == nullptr) {
+      std::vector<std::string> names = {kLabCommand};
+      for (const auto& c : kCommands) names.emplace_back(c.name);
+      return usage("unknown command " + core::quote(inv.command) + did_you_mean(inv.command, names) + hint(""));
+    }
     if (wants_help(rest)) {
       inv.help = true;
       inv.help_text = command_help(*info);
@@ -767,14 +859,15 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
     if (!parsed) return parsed.take_error();
     const auto& pos = parsed->positional;
     const std::string& cmd = inv.command;
+    AddressSources sources(read_file);
 
     if (is_apply(cmd)) {
       core::FaultSpec spec;
-      FL_TRY(build_fault(cmd, *parsed, spec, read_file));
+      FL_TRY(build_fault(cmd, *parsed, spec, sources));
       inv.fault = std::move(spec);
     } else if (cmd == "reset") {
       core::ResetSpec spec;
-      FL_TRY(build_reset(*parsed, spec));
+      FL_TRY(build_reset(*parsed, spec, sources));
       inv.reset = std::move(spec);
     } else if (cmd == "get") {
       if (pos.empty()) return usage("get: missing ID or NAME" + hint(cmd));

@@ -29,6 +29,14 @@ struct Invocation {
   // --help anywhere before "--": print help_text on stdout and exit 0, talk to nobody.
   bool help = false;
   std::string help_text;
+  // --version before the command: print version_text() and exit 0.
+  bool version = false;
+  // Whether -o/--output was given (lab refuses -o json where it has no JSON to give).
+  bool output_set = false;
+
+  // lab: the arguments for faultline-lab (its command first), with what applies of the global
+  // options already in them (-o json for `lab status`).
+  std::vector<std::string> lab_args;
 
   std::optional<core::FaultSpec> fault;  // every apply command: already validated
   std::optional<core::ResetSpec> reset;  // reset: already validated
@@ -42,7 +50,8 @@ using ReadFile = std::function<Result<std::string>(const std::string& path)>;
 
 // args excludes argv[0]. Every error is a usage or validation error (exit 2) whose message
 // follows "faultctl: "; where it helps, a second line says where to get help. Without a
-// read_file, `matrix` is refused.
+// read_file, `matrix`, @FILE and lab:NODE addresses are refused. read_file also reads the lab
+// state files (/run/faultline/lab/LAB.json) that lab:[LAB/]NODE addresses come from.
 Result<Invocation> parse_args(const std::vector<std::string>& args, const char* env_socket,
                               const ReadFile& read_file = {});
 
@@ -55,5 +64,11 @@ Call command_call(const Invocation& inv);
 Call hello_call();
 
 std::string top_help();
+// "faultctl 0.1.0 (protocol 1)\n", or under -o json {"faultctl": "0.1.0", "protocol": 1}.
+std::string version_text(Output output);
+
+// The global options, as the errors and "did you mean" name them.
+inline constexpr const char* kGlobalOptions[] = {"--socket", "-o", "--output", "--host", "--hosts",
+                                                 "--ssh-config", "--no-narrow", "--version", "-h", "--help"};
 
 }  // namespace fl::cli

@@ -350,6 +350,22 @@ std::string format_reset_result(const json& r) {
   return out;
 }
 
+std::string format_applied(const json& fault) {
+  std::string out = "applied fault " + text(fault, "id");
+  if (const std::string name = text(fault, "name"); name != "-") out += " \"" + name + "\"";
+  out += ": " + text(fault, "kind") + " on " + joined(field(fault, "targets"), ", ");
+  // The end is when it was made plus its lifetime: both come from the daemon, so this is the
+  // daemon's clock, whatever the caller's.
+  auto created = integer(fault, "created_unix_ms");
+  auto lifetime = integer(fault, "duration_ms");
+  if (created && lifetime && *created >= 0 && *lifetime >= 0) {
+    out += ", ends " + utc_time(json{{"t", *created + *lifetime}}, "t") + " (in " + human_duration(*lifetime) + ")";
+  } else if (auto left = integer(fault, "expires_in_ms")) {
+    out += ", ends in " + human_duration(*left);
+  }
+  return out + "\n";
+}
+
 std::string format_apply_reset(const json& fault) {
   const json* r = field(fault, "reset");
   if (r == nullptr || !r->is_object()) return "";

@@ -27,9 +27,12 @@ std::string format_fault_detail(const nlohmann::json& fault);
 // total row when there is more than one; always ends in '\n'.
 std::string format_reset_result(const nlohmann::json& result);
 
+// An apply's reply for people: 'applied fault 7 "split": partition on host, netns:a, ends
+// 2026-05-01 12:05:00 UTC (in 5m)'. Scripts take the id from -o json (the fault object).
+std::string format_applied(const nlohmann::json& fault);
+
 // For an apply with reset: "reset 5 TCP connections\n" from the fault object's "reset" member
-// ({"destroyed": N, "gone": N}), or "" when it has none. Meant for stderr, so that stdout keeps
-// only the id and `id=$(faultctl isolate ... --reset)` still works.
+// ({"destroyed": N, "gone": N}), or "" when it has none. Meant for stderr.
 std::string format_apply_reset(const nlohmann::json& fault);
 
 // The status op's result, for people.

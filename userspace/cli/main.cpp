@@ -36,14 +36,86 @@ constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
 
-int fail(int code, const std::string& msg) {
+// Under -o json a failure is also one JSON object on stdout (docs/PROTOCOL.md, "faultctl -o
+// json"), so a script reads one stream: {"error": {"code", "message", "exit_status"}}. The
+// first failure is the error; any later lines (a fan-out's per-host failures) are its
+// "details". stderr keeps the plain lines for whoever watches.
+struct JsonError {
+  bool enabled = false;
+  bool have = false;
+  std::string code, message;
+  std::vector<std::string> details;
+  int exit_status = 0;
+} g_json_error;
+
+const char* default_code(int exit_status) {
+  switch (exit_status) {
+    case kExitUsage: return "usage";
+    case kExitUnreachable: return "unreachable";
+    default: return "internal";
+  }
+}
+
+int fail(int code, const std::string& msg, const char* errc = nullptr) {
   std::cerr << "faultctl: " << msg << "\n";
+  if (g_json_error.enabled) {
+    if (!g_json_error.have) {
+      g_json_error.have = true;
+      g_json_error.code = errc != nullptr ? errc : default_code(code);
+      // The "Try 'faultctl --help'." line is for people at a terminal.
+      const size_t try_line = msg.find("\nTry '");
+      g_json_error.message = msg.substr(0, try_line);
+      g_json_error.exit_status = code;
+    } else {
+      g_json_error.details.push_back(msg);
+      g_json_error.exit_status = std::max(g_json_error.exit_status, code);
+    }
+  }
   return code;
 }
 
 int report(const fl::cli::Client& client, const fl::Error& e) {
   if (client.lost()) return fail(kExitUnreachable, e.message);
+  if (g_json_error.enabled) {
+    // The daemon's code is the error's code; the message need not repeat it.
+    fail(kExitRefused, e.message, fl::errc_name(e.code));
+    return kExitRefused;
+  }
   return fail(kExitRefused, std::string(fl::errc_name(e.code)) + ": " + e.message);
+}
+
+// Whether the global options ask for JSON, read before parsing proper so that a usage error
+// itself comes out as JSON. The last -o wins, as in parse_args.
+bool wants_json(const std::vector<std::string>& args) {
+  bool json_out = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--" || a.size() < 2 || a[0] != '-') break;
+    std::string value;
+    if ((a == "-o" || a == "--output") && i + 1 < args.size()) {
+      value = args[++i];
+    } else if (a.rfind("--output=", 0) == 0) {
+      value = a.substr(9);
+    } else if (a.rfind("-o", 0) == 0 && a.size() > 2 && a[1] == 'o') {
+      value = a.substr(2);
+    } else if ((a == "--socket" || a == "--host" || a == "--hosts" || a == "--ssh-config") && i + 1 < args.size()) {
+      ++i;
+      continue;
+    } else {
+      continue;
+    }
+    if (value == "json") json_out = true;
+    if (value == "table") json_out = false;
+  }
+  return json_out;
+}
+
+void print_json_error() {
+  if (!g_json_error.enabled || !g_json_error.have) return;
+  json err = {{"code", g_json_error.code}, {"message", g_json_error.message}, {"exit_status", g_json_error.exit_status}};
+  if (!g_json_error.details.empty()) err["details"] = g_json_error.details;
+  std::cout << fl::cli::format_json(json{{"error", std::move(err)}});
+  std::cout.flush();
 }
 
 // Output goes through here so a full disk or closed pipe shows up in the exit status instead
@@ -88,10 +160,9 @@ fl::Result<std::string> render(const fl::cli::Invocation& inv, const std::string
   if (inv.output == Output::json) return fl::cli::format_json(*part);
   if (op == "get") return fl::cli::format_fault_detail(*part);
   if (op == "apply") {
-    // The id alone, so that `id=$(faultctl loss 10)` works.
     auto id = part->find("id");
     if (id == part->end() || !id->is_number_unsigned()) return malformed("fault.id");
-    return std::to_string(id->get<uint64_t>()) + "\n";
+    return fl::cli::format_applied(*part);
   }
   if (op == "list" || op == "stats") return fl::cli::format_fault_table(*part);
   if (op == "reset") return fl::cli::format_reset_result(*part);
@@ -107,7 +178,6 @@ int print_result(const fl::cli::Invocation& inv, const std::string& op, const js
   auto text = render(inv, op, result);
   if (!text) return fail(kExitRefused, text.error().message);
   if (op == "apply" && inv.output == Output::table) {
-    // stderr: stdout keeps only the id.
     if (const json* f = member(result, "fault", json::value_t::object)) std::cerr << fl::cli::format_apply_reset(*f);
   }
   return emit(*text);
@@ -444,7 +514,7 @@ int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts
 // ../lab). Returns only when it could not be started.
 int exec_lab(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"faultline-lab"};
-  argv.insert(argv.end(), args.begin() + 1, args.end());
+  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -474,24 +544,41 @@ int exec_lab(const std::vector<std::string>& args) {
   return fail(kExitUnreachable, "lab: faultline-lab not found (looked at " + where + "and in PATH)");
 }
 
+int run_main(const std::vector<std::string>& args) {
+  auto ex = fl::cli::extract_host_options(args);
+  if (!ex) return fail(kExitUsage, ex.error().message);
+  const bool fan_out = ex->hosts.any();
+  // With hosts, --socket names the remote daemons' socket; FAULTLINE_SOCKET is about this
+  // machine and does not apply there.
+  const char* env_socket = fan_out ? nullptr : std::getenv(fl::cli::kSocketEnv);
+  auto inv = fl::cli::parse_args(ex->rest, env_socket, read_file);
+  if (!inv) return fail(kExitUsage, inv.error().message);
+  if (inv->help) return emit(inv->help_text);
+  if (inv->version) return emit(fl::cli::version_text(inv->output));
+  if (inv->command == "lab") {
+    if (fan_out) {
+      return fail(kExitUsage, "--host/--hosts: 'faultctl lab' makes and drives a lab on this machine only; run it "
+                              "on the host itself (ssh HOST faultctl lab ...)");
+    }
+    // faultline-lab prints its own errors, as text.
+    g_json_error.enabled = false;
+    return exec_lab(inv->lab_args);
+  }
+  if (fan_out) return run_fan_out(*inv, ex->hosts);
+  return run(*inv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  g_json_error.enabled = wants_json(args);
+  int code;
   try {
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (!args.empty() && args[0] == "lab") return exec_lab(args);
-    auto ex = fl::cli::extract_host_options(args);
-    if (!ex) return fail(kExitUsage, ex.error().message);
-    const bool fan_out = ex->hosts.any();
-    // With hosts, --socket names the remote daemons' socket; FAULTLINE_SOCKET is about this
-    // machine and does not apply there.
-    const char* env_socket = fan_out ? nullptr : std::getenv(fl::cli::kSocketEnv);
-    auto inv = fl::cli::parse_args(ex->rest, env_socket, read_file);
-    if (!inv) return fail(kExitUsage, inv.error().message);
-    if (inv->help) return emit(inv->help_text);
-    if (fan_out) return run_fan_out(*inv, ex->hosts);
-    return run(*inv);
+    code = run_main(args);
   } catch (const std::exception& e) {
-    return fail(kExitRefused, std::string("internal error: ") + e.what());
+    code = fail(kExitRefused, std::string("internal error: ") + e.what());
   }
+  print_json_error();
+  return code;
 }

@@ -276,7 +276,7 @@ Result<uint64_t> parse_ticks(std::string_view s, std::span<const DurationUnit> u
     }
     // The fraction is exact integer arithmetic, so "0.1s" is 100ms and never 99. Trailing zeros
     // carry no precision. With k significant digits, 10^k must divide f * unit where f is not a
-    // multiple of 10; the largest units (an hour: 3600000 = 2^7 * 3^2 * 5^5 ms, or
+    // multiple of 10; the largest units (a day: 86400000 = 2^10 * 3^3 * 5^5 ms, or an hour:
     // 3600000000 = 2^10 * 3^2 * 5^8 us) allow k <= 8, so refusing k > 9 up front loses nothing
     // and keeps f * unit below 1e9 * 3.6e9, inside 64 bits.
     while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
@@ -299,7 +299,8 @@ Result<uint64_t> parse_ticks(std::string_view s, std::span<const DurationUnit> u
 }
 
 // Largest first, as parse_ticks requires.
-constexpr DurationUnit kMsUnits[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+// Lifetimes go up to 7 days, so they take days too ("7d" is the maximum, as "168h" is).
+constexpr DurationUnit kMsUnits[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
 constexpr DurationUnit kUsUnits[] = {
     {"h", 3600000000}, {"m", 60000000}, {"s", 1000000}, {"ms", 1000}, {"us", 1}};
 
@@ -324,7 +325,7 @@ std::string format_ticks(int64_t v, std::span<const DurationUnit> units) {
 }  // namespace
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
-  auto r = parse_ticks(s, kMsUnits, "ms, s, m, h", "ms", "a millisecond");
+  auto r = parse_ticks(s, kMsUnits, "ms, s, m, h, d", "ms", "a millisecond");
   if (!r) return r.take_error();
   return std::chrono::milliseconds(static_cast<int64_t>(*r));
 }

@@ -19,7 +19,8 @@ Result<Cidr> parse_cidr(std::string_view s);
 // Comma-separated, at least one, no empty items; duplicates removed, order kept.
 Result<std::vector<Cidr>> parse_cidr_list(std::string_view s);
 
-// "500ms", "30s", "10m", "2h", also combined "1h30m" and "1.5s"; no bare numbers.
+// "500ms", "30s", "10m", "2h", "7d", also combined "1h30m", "1d12h" and "1.5s"; no bare
+// numbers. format_duration writes days too: 168h is "7d".
 Result<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::string format_duration(std::chrono::milliseconds d);  // "1h30m", "500ms", "20s"
 

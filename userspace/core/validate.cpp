@@ -300,11 +300,12 @@ Status check_ports(const PortRange& r, std::string_view field, Proto proto) {
     return field_error(field,
                        "start " + std::to_string(r.lo) + " is above end " + std::to_string(r.hi));
   }
-  // Only TCP and UDP have ports; a port match with proto all would silently skip ICMP and
-  // everything else, which is never what "--dport 80" means.
-  if (!r.any() && proto != Proto::tcp && proto != Proto::udp) {
-    return field_error(
-        field, "port " + r.str() + " needs proto tcp or udp (proto is " + proto_name(proto) + ")");
+  // Only TCP and UDP have ports. With proto all a port match means TCP and UDP, as in every
+  // peer tool: the data path tests ports only on packets that carry them (TCP and UDP), so
+  // ICMP and the rest never match such a fault. ICMP with a port can match nothing.
+  if (!r.any() && proto != Proto::tcp && proto != Proto::udp && proto != Proto::all) {
+    return field_error(field, "port " + r.str() + " needs proto tcp, udp or all (proto is " +
+                                  proto_name(proto) + "), since only TCP and UDP have ports");
   }
   return {};
 }

@@ -19,7 +19,8 @@ namespace fl::core {
 //  - one_way only with partition; seed and correlation only with loss.
 //  - side names unique within the fault; fault name via check_name when non-empty.
 //  - total CIDRs (sides + src + dst) <= kMaxCidrsPerFault.
-//  - sport/dport not "any" needs proto tcp or udp; new_only needs proto tcp or all (becomes tcp).
+//  - sport/dport not "any" needs proto tcp, udp or all (all with a port: TCP and UDP, since only
+//    they have ports); new_only needs proto tcp or all (becomes tcp).
 //  - exemptions <= kMaxExemptionsPerFault; port needs tcp/udp.
 //  - targets <= kMaxTargetsPerFault, no duplicates; devs unique, each a valid interface name
 //    (1..15 chars, no '/', no whitespace, not "." or "..").
