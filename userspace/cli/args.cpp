@@ -174,6 +174,22 @@ constexpr CommandInfo kCommands[] = {
     {"stats", "stats [ID|NAME]", "show fresh packet counters",
      "Reads the counters from the kernel now, for one fault or every active fault.\n"},
     {"status", "status", "show the daemon's version, lease, kernel features and faults", ""},
+    {"events", "events [--since SEQ] [--limit N] [--follow]", "show what happened: applies, heals, expiries, refusals",
+     "Prints the events the daemon recorded, oldest first, one a line: time, sequence number,\n"
+     "type (applied, healed, expired, gone, refused, lease_late), the fault, its targets and\n"
+     "who asked (uid and pid). The record survives a daemon restart. With --follow, then\n"
+     "prints each new event as it happens, until interrupted. With -o json, one JSON object a\n"
+     "line.\n\n"
+     "Examples:\n"
+     "  faultctl events --limit 20\n"
+     "  faultctl -o json events --follow\n"},
+    {"wait", "wait ID|NAME [--timeout DUR]", "wait until a fault has ended",
+     "Returns when the fault has ended, and prints how (healed, expired or gone); at once if it\n"
+     "has ended already. Exit status 0 when it ended, 4 when --timeout ran out first (the fault\n"
+     "is left as it is), 1 when the daemon knows no such fault.\n\n"
+     "Examples:\n"
+     "  faultctl wait split\n"
+     "  faultctl wait split --timeout 10m\n"},
 };
 
 const CommandInfo* find_command(std::string_view name) {
@@ -331,6 +347,19 @@ po::options_description command_options(std::string_view cmd) {
   if (cmd == "heal") {
     po::options_description o("Heal options");
     o.add_options()("all", "heal every active fault");
+    all.add(o);
+  }
+  if (cmd == "events") {
+    po::options_description o("Events options");
+    o.add_options()("since", po::value<std::string>()->value_name("SEQ"), "only events after this sequence number")(
+        "limit", po::value<std::string>()->value_name("N"), "at most the N newest recorded events (1-1000, default 100)")(
+        "follow", "then print every new event as it happens, until interrupted");
+    all.add(o);
+  }
+  if (cmd == "wait") {
+    po::options_description o("Wait options");
+    o.add_options()("timeout", po::value<std::string>()->value_name("DUR"),
+                    "give up after this long (exit status 4); default: wait as long as it takes");
     all.add(o);
   }
   po::options_description common("Options");
@@ -893,6 +922,39 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
         auto ref = parse_ref(cmd, pos[0]);
         if (!ref) return ref.take_error();
         inv.ref = std::move(*ref);
+      }
+    } else if (cmd == "events") {
+      if (!pos.empty()) return usage("events: unexpected argument " + core::quote(pos[0]) + hint(cmd));
+      auto number = [&](const char* opt, uint64_t lo, uint64_t hi) -> Result<std::optional<uint64_t>> {
+        if (!parsed->vm.count(opt)) return std::optional<uint64_t>{};
+        const std::string v = parsed->vm[opt].as<std::string>();
+        uint64_t n = 0;
+        bool ok = !v.empty() && v.size() <= 19 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (ok) n = std::stoull(v);
+        if (!ok || n < lo || n > hi)
+          return usage("events: --" + std::string(opt) + " " + core::quote(v) + ": expected a number from " +
+                       std::to_string(lo) + " to " + std::to_string(hi) + hint(cmd));
+        return std::optional<uint64_t>{n};
+      };
+      auto since = number("since", 0, UINT64_MAX / 2);
+      if (!since) return since.take_error();
+      auto limit = number("limit", 1, 1000);
+      if (!limit) return limit.take_error();
+      inv.since = *since;
+      inv.limit = *limit;
+      inv.follow = parsed->vm.count("follow") > 0;
+    } else if (cmd == "wait") {
+      if (pos.empty()) return usage("wait: missing ID or NAME" + hint(cmd));
+      if (pos.size() > 1) return usage("wait: unexpected argument " + core::quote(pos[1]) + hint(cmd));
+      auto ref = parse_ref(cmd, pos[0]);
+      if (!ref) return ref.take_error();
+      inv.ref = std::move(*ref);
+      if (parsed->vm.count("timeout")) {
+        auto d = core::parse_duration(parsed->vm["timeout"].as<std::string>());
+        if (!d) return usage("wait: --timeout: " + d.error().message + hint(cmd));
+        if (d->count() <= 0 || *d > std::chrono::hours(24 * 7))
+          return usage("wait: --timeout: must be more than 0 and at most 7d" + hint(cmd));
+        inv.timeout = *d;
       }
     } else if (!pos.empty()) {  // list, status
       return usage(cmd + ": unexpected argument " + core::quote(pos[0]) + hint(cmd));

@@ -2,6 +2,8 @@
 // access (the caller passes FAULTLINE_SOCKET in), so every usage error is unit-testable.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,8 +42,14 @@ struct Invocation {
 
   std::optional<core::FaultSpec> fault;  // every apply command: already validated
   std::optional<core::ResetSpec> reset;  // reset: already validated
-  std::string ref;                       // get, heal, stats: "ID" or "NAME"; empty: none
+  std::string ref;                       // get, heal, stats, wait: "ID" or "NAME"; empty: none
   bool all = false;                      // heal --all
+
+  // events
+  std::optional<uint64_t> since, limit;
+  bool follow = false;
+  // wait
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 // Reads a file named on the command line (`faultctl matrix FILE`; "-" means stdin) and returns

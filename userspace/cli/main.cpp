@@ -20,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/client.h"
+#include "cli/watch.h"
 #include "cli/fanout.h"
 #include "cli/format.h"
 #include "core/parse.h"
@@ -35,6 +36,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
+constexpr int kExitTimeout = 4;  // faultctl wait --timeout ran out; the fault is still active
 
 // Under -o json a failure is also one JSON object on stdout (docs/PROTOCOL.md, "faultctl -o
 // json"), so a script reads one stream: {"error": {"code", "message", "exit_status"}}. The
@@ -197,6 +199,28 @@ int run(const fl::cli::Invocation& inv) {
   auto hello = client->call(hello_req.op, hello_req.params);
   if (!hello) return report(*client, hello.error());
 
+  if (inv.command == "events") {
+    fl::cli::EventsOptions o;
+    o.since = inv.since;
+    o.limit = inv.limit;
+    o.follow = inv.follow;
+    o.json = inv.output == Output::json;
+    auto st = fl::cli::run_events(*client, o, std::cout);
+    if (!st) return report(*client, st.error());
+    return kExitOk;
+  }
+  if (inv.command == "wait") {
+    fl::cli::WaitOptions o;
+    o.fault = inv.ref;
+    o.timeout = inv.timeout;
+    o.json = inv.output == Output::json;
+    auto st = fl::cli::run_wait(*client, o, std::cout);
+    if (!st) {
+      int code = report(*client, st.error());
+      return !client->lost() && st.error().code == fl::Errc::timeout ? kExitTimeout : code;
+    }
+    return kExitOk;
+  }
   const fl::cli::Call call = fl::cli::command_call(inv);
   auto result = client->call(call.op, call.params);
   if (!result) return report(*client, result.error());
