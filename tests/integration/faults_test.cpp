@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -578,7 +579,9 @@ TEST(Faultctl, ExitCodesAndJsonList) {
   Cmd ok = faultctl(d, "partition --side a=" + Lab::ip4(0) + " --side b=" + Lab::ip4(1) + " --target " +
                            lab.target(0) + " --for 1m --name cli-split");
   ASSERT_EQ(ok.status, 0) << ok.out;
-  EXPECT_EQ(ok.out, "1\n") << "apply prints the new id";
+  EXPECT_EQ(ok.out.rfind("applied fault 1 \"cli-split\": partition on " + lab.target(0) + ", ends ", 0), 0u)
+      << "apply says what it made: " << ok.out;
+  EXPECT_NE(ok.out.find("UTC (in 1m)"), std::string::npos) << ok.out;
   EXPECT_FALSE(lab.ping(0, 1));
 
   Cmd list = faultctl(d, "-o json list");
@@ -606,6 +609,26 @@ TEST(Faultctl, ExitCodesAndJsonList) {
 
   Cmd gone = sh(std::string(FL_FAULTCTL_PATH) + " --socket /nonexistent/faultline.sock list");
   EXPECT_EQ(gone.status, 3) << gone.out;
+
+  // Under -o json, stdout is JSON whatever happens: the fault object, or one error object.
+  // sh() adds 2>&1; the braces keep stderr out of what is parsed.
+  Cmd applied = sh("{ " + std::string(FL_FAULTCTL_PATH) + " --socket " + d.socket() + " -o json loss 10 --target " +
+                   lab.target(0) + " --for 1m 2>/dev/null; }");
+  ASSERT_EQ(applied.status, 0) << applied.out;
+  EXPECT_EQ(json::parse(applied.out)["kind"], "loss") << applied.out;
+  EXPECT_TRUE(json::parse(applied.out)["id"].is_number_unsigned()) << applied.out;
+  for (const auto& [args, code, status] :
+       {std::tuple<std::string, std::string, int>{"--socket " + d.socket() + " -o json heal no-such-fault", "not_found", 1},
+        {"--socket " + d.socket() + " -o json partition --side 10.0.0.1/8 --side 10.0.0.2", "usage", 2},
+        {"--socket /nonexistent/faultline.sock -o json list", "unreachable", 3}}) {
+    Cmd c = sh("{ " + std::string(FL_FAULTCTL_PATH) + " " + args + " 2>/dev/null; }");
+    EXPECT_EQ(c.status, status) << args << ": " << c.out;
+    json e = json::parse(c.out, nullptr, false);
+    ASSERT_TRUE(e.is_object() && e.contains("error")) << args << ": " << c.out;
+    EXPECT_EQ(e["error"]["code"], code) << c.out;
+    EXPECT_EQ(e["error"]["exit_status"], status) << c.out;
+    EXPECT_TRUE(e["error"]["message"].is_string()) << c.out;
+  }
 }
 
 }  // namespace

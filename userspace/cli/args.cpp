@@ -57,16 +57,23 @@ constexpr CommandInfo kCommands[] = {
      "The TCP connections a partition cuts hang until their own timeouts, as across a real\n"
      "network split. With --reset they are destroyed (SOCK_DESTROY) in each target as the\n"
      "partition starts, so both ends see a reset at once.\n\n"
+     "A side's addresses are CIDRs, lab:[LAB/]NODE (a node of 'faultctl lab') or @FILE (one\n"
+     "CIDR per line, '#' comments; @- reads stdin), comma-separated; --side NAME=@FILE and\n"
+     "--side @FILE hold sets too large for one argument.\n\n"
      "Examples:\n"
      "  faultctl partition --side db=10.0.1.0/24 --side app=10.0.2.0/24 --for 30s\n"
      "  faultctl partition --side 10.0.0.1 --side 10.0.0.2,10.0.0.3 --one-way --proto tcp\n"
-     "  faultctl partition --side a=10.0.1.0/24 --side b=10.0.2.0/24 --reset --target netns:node-a\n"},
+     "  faultctl partition --side a=10.0.1.0/24 --side b=10.0.2.0/24 --reset --target netns:node-a\n"
+     "  faultctl partition --side lab:a,lab:b --side lab:c --target lab:a --target lab:b --for 1m\n"
+     "  faultctl partition --side db=@db-nodes.txt --side app=10.0.1.0/24 --for 10m\n"},
     {"loss", "loss PERCENT [--correlation PERCENT] [--seed N] [OPTIONS]",
      "drop a percentage of the matching packets",
      "Drops PERCENT (0 < PERCENT <= 100, \"30\" or \"30%\") of the packets that match the\n"
-     "selectors, at random; --correlation makes consecutive decisions alike (bursts).\n\n"
+     "selectors, at random; --correlation makes consecutive decisions alike (bursts).\n"
+     "A port (--sport, --dport) without --proto means TCP and UDP.\n\n"
      "Examples:\n"
      "  faultctl loss 30 --dst 10.0.0.0/8 --proto udp --for 2m\n"
+     "  faultctl loss 20 --dst 10.0.2.7 --dport 53 --for 7d\n"
      "  faultctl loss 5% --correlation 25 --seed 42 --target netns:pod-a\n"},
     {"isolate", "isolate CIDR[,CIDR...] [OPTIONS]",
      "cut addresses off from every other address",
