@@ -873,7 +873,7 @@ TEST_F(LaterTest, ALateReplyArrivesAndTheClientIsServedMeanwhile) {
   EXPECT_EQ(c.read_line(100ms), std::nullopt);
   EXPECT_EQ(c.ask("y"), "ok:y");  // nor is the waiting client itself
   EXPECT_EQ(c.read_line(3s), "late");
-  EXPECT_TRUE(sent_);
+  EXPECT_TRUE(eventually([&] { return sent_.load(); }));
 }
 
 TEST_F(LaterTest, AHalfClosedClientStillGetsItsLateReplyThenIsClosed) {
