@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+// Bounds on how fast something happens, stretched where the CPU is emulated (the VM tier).
+std::chrono::milliseconds scaled(std::chrono::milliseconds d) {
+  const char* s = std::getenv("FL_TEST_TIME_SCALE");
+  const long k = s ? std::max(1L, std::strtol(s, nullptr, 10)) : 1L;
+  return d * k;
+}
 
 std::vector<json> json_lines(const std::string& out) {
   std::vector<json> v;
@@ -62,7 +70,7 @@ TEST(Events, WhoAppliedWhatWasRefusedAndHowEachFaultEnded) {
   auto waited = Clock::now() - t0;
   ASSERT_EQ(w.status, 0) << w.out;
   EXPECT_NE(w.out.find("expired"), std::string::npos) << w.out;
-  EXPECT_LT(waited, 10s);
+  EXPECT_LT(waited, scaled(10s));
   EXPECT_TRUE(lab.ping(0, 1)) << "the partition is over once wait returned";
 
   auto ev = events(d);
@@ -106,7 +114,7 @@ TEST(Events, WaitTimesOutOnAnActiveFaultAndKnowsEndedAndUnknownOnes) {
   EXPECT_EQ(w.status, 4) << "a wait that times out has its own exit status: " << w.out;
   EXPECT_NE(w.out.find("timeout"), std::string::npos) << w.out;
   EXPECT_GE(took, 400ms);
-  EXPECT_LT(took, 10s);
+  EXPECT_LT(took, scaled(10s));
   Cmd still = faultctl(d, "-o json get w1");
   EXPECT_NE(still.out.find("\"active\""), std::string::npos) << "a wait changes nothing: " << still.out;
 
@@ -184,22 +192,27 @@ TEST(Events, FollowPrintsEachEventAsItHappensAndALateLeaseIsReported) {
   };
   auto types = [&] {
     std::string t;
-    for (const auto& e : json_lines(read_out())) t += e["type"].get<std::string>() + " ";
+    // An emulated CPU may renew the lease late on its own: only the stop below is asserted.
+    for (const auto& e : json_lines(read_out()))
+      if (e["type"] != "lease_late") t += e["type"].get<std::string>() + " ";
     return t;
+  };
+  auto late_by_stop = [&] {
+    for (const auto& e : json_lines(read_out()))
+      if (e["type"] == "lease_late" && e.value("duration_us", uint64_t{0}) >= 2'000'000u) return true;
+    return false;
   };
   std::this_thread::sleep_for(300ms);  // connected and following
   ASSERT_NE(applied_id(d, "loss 5 --dst " + Lab::ip4(1) + " --target " + lab.target(0) + " --name f1"), 0u);
-  EXPECT_TRUE(eventually([&] { return types() == "applied "; }, 3s)) << read_out();
+  EXPECT_TRUE(eventually([&] { return types() == "applied "; }, scaled(3s))) << read_out();
   ASSERT_EQ(faultctl(d, "heal f1").status, 0);
-  EXPECT_TRUE(eventually([&] { return types() == "applied healed "; }, 3s)) << read_out();
+  EXPECT_TRUE(eventually([&] { return types() == "applied healed "; }, scaled(3s))) << read_out();
 
   // A daemon held up (here: stopped) past its renewal time tells its followers afterwards.
   ASSERT_EQ(kill(d.pid(), SIGSTOP), 0);
   std::this_thread::sleep_for(2500ms);
   ASSERT_EQ(kill(d.pid(), SIGCONT), 0);
-  EXPECT_TRUE(eventually([&] { return types() == "applied healed lease_late "; }, 5s)) << read_out();
-  auto last = json_lines(read_out());
-  if (!last.empty()) EXPECT_GE(last.back().value("duration_us", uint64_t{0}), 2'000'000u);
+  EXPECT_TRUE(eventually(late_by_stop, scaled(5s))) << read_out();
 
   // The follower is still alive: it follows until interrupted.
   EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0);
