@@ -144,6 +144,9 @@ TEST(Events, HistoryAndIdsSurviveARestartEvenAfterSigkill) {
   json f1 = json::parse(g1.out);
   EXPECT_EQ(f1["state"], "healed");
   EXPECT_EQ(f1["id"], 1);
+  EXPECT_GE(f1["ended_unix_ms"].get<int64_t>(), f1["created_unix_ms"].get<int64_t>()) << "and when it ended";
+  Cmd text = faultctl(d, "get r1");
+  EXPECT_NE(text.out.find("ended"), std::string::npos) << text.out;
   Cmd g2 = faultctl(d, "-o json get r2");
   ASSERT_EQ(g2.status, 0) << g2.out;
   EXPECT_EQ(json::parse(g2.out)["state"], "healed");

@@ -221,6 +221,7 @@ std::string format_fault_detail(const json& f) {
   kv.add("state", text(f, "state"));
   kv.add("created", utc_time(f, "created_unix_ms"));
   if (text(f, "state") == "active") kv.add("expires in", duration_field(f, "expires_in_ms"));
+  if (f.contains("ended_unix_ms")) kv.add("ended", utc_time(f, "ended_unix_ms"));
   kv.add("duration", duration_field(f, "duration_ms"));
   kv.add("targets", joined(field(f, "targets"), ", "));
 

@@ -1163,6 +1163,7 @@ void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
     }
   }
   ended_.push_front(status_of(f, why));
+  ended_.front()["ended_unix_ms"] = unix_ms_now();
   while (ended_.size() > 64) ended_.pop_back();
   if (events_) {
     Event e;
