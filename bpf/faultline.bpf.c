@@ -639,10 +639,11 @@ static __always_inline int fl_handle(struct __sk_buff *skb, __u8 dir)
 	bpf_loop(n - FL_INLINE_SLOTS, check_slot_cb, &p, 0);
 scanned:
 
-	/* Drop wins over shaping: a packet some fault drops is never queued. */
+	/* Drop wins over shaping: a packet some fault drops is never queued. Silent to the sender
+	 * on egress: see fl_verdict_drop(). */
 	if (p.drop) {
 		stat_inc(FL_STAT_DROPPED);
-		return FL_VERDICT_DROP;
+		return fl_verdict_drop(dir);
 	}
 	if (p.prio)
 		return shape(skb, &p);
@@ -679,8 +680,9 @@ int fl_ifb_match(struct __sk_buff *skb)
 
 /*
  * tc/tcx egress of a target interface. Same contract as fl_ingress, except that shaping only
- * sets skb->priority and the next program still runs. Sees locally generated and forwarded
- * packets after routing.
+ * sets skb->priority and the next program still runs, and that a drop is a redirect to no
+ * interface, so that the sender is not told (fl_verdict_drop()). Sees locally generated and
+ * forwarded packets after routing.
  */
 SEC("tc")
 int fl_egress(struct __sk_buff *skb)

@@ -25,8 +25,12 @@ namespace fl::test {
 
 // Verdicts as the kernel sees them (bpf/verdict.bpf.h is kernel-only by convention).
 inline constexpr int kNext = -1;  // TC_ACT_UNSPEC == TCX_NEXT: not ours, next program decides
-inline constexpr int kDrop = 2;   // TC_ACT_SHOT == TCX_DROP
 inline constexpr int kRedirect = 7;  // TC_ACT_REDIRECT == TCX_REDIRECT: bpf_redirect() to the ifb
+// A drop depends on the hook (fl_verdict_drop in bpf/verdict.bpf.h): on ingress TC_ACT_SHOT ==
+// TCX_DROP; on egress a redirect to ifindex 0, which the kernel frees while telling the sender
+// the packet went out (TC_ACT_SHOT there would reach the sender as ENOBUFS).
+inline constexpr int kIngressDrop = 2;
+inline constexpr int kEgressDrop = kRedirect;
 
 uint64_t monotonic_ns();
 inline constexpr uint64_t kSecond = 1'000'000'000ull;

@@ -66,11 +66,14 @@ TEST(Load, ProgramsAreNamedFlIngressAndFlEgress) {
   }
 }
 
-TEST(Load, VerdictConstantsAreTcActUnspecAndShot) {
+TEST(Load, VerdictConstantsAreTcActUnspecShotAndRedirect) {
   // The table expects the kernel's numbers, not ours: NEXT must be TC_ACT_UNSPEC, never TC_ACT_OK
-  // (on tcx that would end the chain and skip the CNI's programs).
+  // (on tcx that would end the chain and skip the CNI's programs). An egress drop is a redirect
+  // (to no interface), never TC_ACT_SHOT, which the sender would get back as ENOBUFS, nor
+  // TC_ACT_STOLEN, which tcx would take as TCX_NEXT and let the packet pass.
   EXPECT_EQ(kNext, TC_ACT_UNSPEC);
-  EXPECT_EQ(kDrop, TC_ACT_SHOT);
+  EXPECT_EQ(kIngressDrop, TC_ACT_SHOT);
+  EXPECT_EQ(kEgressDrop, TC_ACT_REDIRECT);
 }
 
 TEST(Load, UnmatchedPacketReturnsNextNotOk) {

@@ -63,11 +63,11 @@ class Loss : public ::testing::Test {
         ADD_FAILURE() << v.error().message;
         return out;
       }
-      if (*v != kDrop && *v != kNext) {
+      if (*v != kEgressDrop && *v != kNext) {
         ADD_FAILURE() << "unexpected verdict " << *v;
         return out;
       }
-      out.push_back(*v == kDrop);
+      out.push_back(*v == kEgressDrop);
     }
     return out;
   }

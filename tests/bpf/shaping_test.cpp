@@ -173,7 +173,7 @@ TEST_F(Shaping, DropWinsOverShaping) {
   uint32_t s = install(FB::shape(delay_ms(100)).dst({"10.200.0.2"}));
   uint32_t p = install(FB::partition({{"10.200.0.1"}, {"10.200.0.2"}}));
   uint32_t prio = 0;
-  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio), kDrop);
+  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio), kEgressDrop);
   EXPECT_EQ(counters(p).dropped, 1u);
   EXPECT_EQ(counters(s).matched, 1u);
   EXPECT_EQ(counters(s).shaped, 0u);
@@ -185,7 +185,7 @@ TEST_F(Shaping, LossInAProfileIsDecidedHereBeforeTheQdisc) {
   lossy.loss_percent = 100;
   uint32_t s = install(FB::shape(lossy).dst({"10.200.0.2"}));
   uint32_t prio = 0;
-  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio), kDrop);
+  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.2"), &prio), kEgressDrop);
   auto c = counters(s);
   EXPECT_EQ(c.dropped, 1u);
   EXPECT_EQ(c.shaped, 0u);
@@ -195,7 +195,7 @@ TEST_F(Shaping, LossInAProfileIsDecidedHereBeforeTheQdisc) {
   loss_only.loss_percent = 100;
   uint32_t l = install(FB::shape(loss_only).dst({"10.200.0.3"}));
   EXPECT_FALSE(env_->dp().slot(l).flags & FL_F_SHAPE);
-  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.3"), &prio), kDrop);
+  EXPECT_EQ(run(true, udp("10.200.0.1", "10.200.0.3"), &prio), kEgressDrop);
 }
 
 TEST_F(Shaping, TheMostRecentlyAppliedShapingFaultWins) {

@@ -55,29 +55,32 @@ TEST(Events, WhoAppliedWhatWasRefusedAndHowEachFaultEnded) {
   if (!require_root()) GTEST_SKIP() << "needs root";
   Lab lab(2);
   Daemon d;
-  const std::string split = "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " +
-                            lab.target(0);
-  ASSERT_NE(applied_id(d, split + " --for 1500ms --name ev-a"), 0u);
-  EXPECT_FALSE(lab.ping(0, 1));
-  Cmd dup = faultctl(d, split + " --name ev-a");
+  const std::string loss = "loss 10 --dst " + Lab::ip4(1) + " --target " + lab.target(0) + " --name ev-b";
+  ASSERT_NE(applied_id(d, loss), 0u);
+  Cmd dup = faultctl(d, loss);
   EXPECT_EQ(dup.status, 1) << dup.out;
-  ASSERT_NE(applied_id(d, "loss 10 --dst " + Lab::ip4(1) + " --target " + lab.target(0) + " --name ev-b"), 0u);
   ASSERT_EQ(faultctl(d, "heal ev-b").status, 0);
 
-  // wait returns when the partition's own time is up, not before, and says how it ended.
+  // A partition whose own time runs out; long enough to be seen in force first.
+  const auto life = scaled(1500ms);
+  ASSERT_NE(applied_id(d, "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " +
+                              lab.target(0) + " --for " + std::to_string(life.count()) + "ms --name ev-a"),
+            0u);
   auto t0 = Clock::now();
+  EXPECT_FALSE(lab.ping(0, 1));
+  // wait returns when the partition's time is up, not before, and says how it ended.
   Cmd w = faultctl(d, "wait ev-a");
   auto waited = Clock::now() - t0;
   ASSERT_EQ(w.status, 0) << w.out;
   EXPECT_NE(w.out.find("expired"), std::string::npos) << w.out;
-  EXPECT_LT(waited, scaled(10s));
+  EXPECT_LT(waited, life + scaled(5s));
   EXPECT_TRUE(lab.ping(0, 1)) << "the partition is over once wait returned";
 
   auto ev = events(d);
   ASSERT_EQ(ev.size(), 5u) << faultctl(d, "events").out;
   EXPECT_EQ(ev[0]["type"], "applied");
-  EXPECT_EQ(ev[0]["name"], "ev-a");
-  EXPECT_EQ(ev[0]["kind"], "partition");
+  EXPECT_EQ(ev[0]["name"], "ev-b");
+  EXPECT_EQ(ev[0]["kind"], "loss");
   EXPECT_EQ(ev[0]["targets"], json::array({lab.target(0)}));
   EXPECT_EQ(ev[0]["caller"]["uid"], 0);
   EXPECT_GT(ev[0]["caller"]["pid"].get<int>(), 0);
@@ -85,20 +88,21 @@ TEST(Events, WhoAppliedWhatWasRefusedAndHowEachFaultEnded) {
   EXPECT_EQ(ev[1]["type"], "refused");
   EXPECT_EQ(ev[1]["kind"], "apply");
   EXPECT_EQ(ev[1]["code"], "already_exists");
-  EXPECT_EQ(ev[2]["type"], "applied");
+  EXPECT_EQ(ev[2]["type"], "healed");
   EXPECT_EQ(ev[2]["name"], "ev-b");
-  EXPECT_EQ(ev[3]["type"], "healed");
-  EXPECT_EQ(ev[3]["name"], "ev-b");
-  EXPECT_TRUE(ev[3].contains("caller")) << "a heal is somebody's";
+  EXPECT_TRUE(ev[2].contains("caller")) << "a heal is somebody's";
+  EXPECT_EQ(ev[3]["type"], "applied");
+  EXPECT_EQ(ev[3]["name"], "ev-a");
+  EXPECT_EQ(ev[3]["kind"], "partition");
   EXPECT_EQ(ev[4]["type"], "expired");
   EXPECT_EQ(ev[4]["name"], "ev-a");
   EXPECT_FALSE(ev[4].contains("caller")) << "an expiry is nobody's";
   for (size_t i = 1; i < ev.size(); i++) EXPECT_EQ(ev[i]["seq"].get<uint64_t>(), ev[i - 1]["seq"].get<uint64_t>() + 1);
 
   // The same story as text, one line each.
-  Cmd text = faultctl(d, "events --since " + ev[2]["seq"].dump());
+  Cmd text = faultctl(d, "events --since " + ev[1]["seq"].dump());
   ASSERT_EQ(text.status, 0) << text.out;
-  EXPECT_EQ(std::count(text.out.begin(), text.out.end(), '\n'), 2) << text.out;
+  EXPECT_EQ(std::count(text.out.begin(), text.out.end(), '\n'), 3) << text.out;
   EXPECT_NE(text.out.find("healed fault"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("expired fault"), std::string::npos) << text.out;
 }

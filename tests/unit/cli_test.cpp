@@ -189,7 +189,14 @@ TEST(CliApply, LossDefaults) {
   EXPECT_TRUE(f.devs.empty());
   EXPECT_TRUE(f.name.empty());
   EXPECT_EQ(f.match.proto, core::Proto::all);
-  EXPECT_EQ(f.match.direction, core::Direction::both);
+  // Loss acts on egress unless told otherwise, so a fault on both ends of a path judges a packet
+  // once; partition and isolate keep both.
+  EXPECT_EQ(f.match.direction, core::Direction::egress);
+  EXPECT_EQ(parse_ok({"loss", "30", "--direction", "both"}).fault->match.direction, core::Direction::both);
+  EXPECT_EQ(parse_ok({"loss", "30", "--direction", "ingress"}).fault->match.direction, core::Direction::ingress);
+  EXPECT_EQ(parse_ok({"partition", "--side", "10.0.0.1", "--side", "10.0.0.2"}).fault->match.direction,
+            core::Direction::both);
+  EXPECT_EQ(parse_ok({"isolate", "10.0.0.1"}).fault->match.direction, core::Direction::both);
 }
 
 TEST(CliApply, LossOptions) {

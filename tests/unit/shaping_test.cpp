@@ -647,7 +647,7 @@ TEST(ShapingJson, WireFormat) {
   EXPECT_FALSE(l.contains("replace_root"));
 }
 
-TEST(ShapingJson, ShapingKindsDefaultToEgress) {
+TEST(ShapingJson, ShapingKindsAndLossDefaultToEgress) {
   auto d = proto::fault_spec_from_json(json{{"kind", "delay"}, {"shape", {{"delay_us", 1000}}}});
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->match.direction, Direction::egress);
@@ -660,7 +660,15 @@ TEST(ShapingJson, ShapingKindsDefaultToEgress) {
     ASSERT_TRUE(given.ok()) << given.error().message;
     EXPECT_STREQ(core::direction_name(given->match.direction), dir);
   }
-  for (const char* kind : {"partition", "loss", "isolate"}) {
+  // A probability drop judged on both ends would compound (30 % becomes 51 %): loss gets egress
+  // too. Deterministic drops do not compound and keep both.
+  auto loss = proto::fault_spec_from_json(json{{"kind", "loss"}, {"match", {{"proto", "udp"}}}});
+  ASSERT_TRUE(loss.ok()) << loss.error().message;
+  EXPECT_EQ(loss->match.direction, Direction::egress);
+  auto loss_both = proto::fault_spec_from_json(json{{"kind", "loss"}, {"match", {{"direction", "both"}}}});
+  ASSERT_TRUE(loss_both.ok()) << loss_both.error().message;
+  EXPECT_EQ(loss_both->match.direction, Direction::both);
+  for (const char* kind : {"partition", "isolate"}) {
     auto other = proto::fault_spec_from_json(json{{"kind", kind}});
     ASSERT_TRUE(other.ok());
     EXPECT_EQ(other->match.direction, Direction::both) << kind;
@@ -785,8 +793,10 @@ TEST(CliShaping, Delay) {
   EXPECT_FALSE(parse_ok({"delay", "1ms"}).fault->replace_root);
   EXPECT_EQ(parse_ok({"delay", "1ms", "--direction", "both"}).fault->match.direction, Direction::both);
   EXPECT_EQ(parse_ok({"delay", "1ms", "--direction", "ingress"}).fault->match.direction, Direction::ingress);
-  // The other kinds keep their default.
-  EXPECT_EQ(parse_ok({"loss", "5"}).fault->match.direction, Direction::both);
+  // Loss shares the egress default (judged once per path); partition keeps both.
+  EXPECT_EQ(parse_ok({"loss", "5"}).fault->match.direction, Direction::egress);
+  EXPECT_EQ(parse_ok({"partition", "--side", "10.0.0.1", "--side", "10.0.0.2"}).fault->match.direction,
+            Direction::both);
 }
 
 TEST(CliShaping, RateCorruptDuplicateReorder) {
@@ -932,8 +942,12 @@ TEST(CliShaping, HelpSaysDirectionAndNetem) {
   EXPECT_TRUE(contains(matrix, "\"-\" reads stdin"));
   EXPECT_FALSE(contains(matrix, "--src CIDRS"));
   EXPECT_TRUE(contains(matrix, "--proto PROTO"));
-  EXPECT_TRUE(contains(parse_ok({"loss", "--help"}).help_text, "ingress, egress or both (default both)"));
-  EXPECT_FALSE(contains(parse_ok({"loss", "--help"}).help_text, "--replace-root"));
+  const std::string loss = parse_ok({"loss", "--help"}).help_text;
+  EXPECT_TRUE(contains(loss, "ingress, egress or both (default egress)"));
+  EXPECT_TRUE(contains(loss, "without --direction it drops on egress only"));
+  EXPECT_TRUE(contains(loss, "(30 % becomes 51 %)"));
+  EXPECT_FALSE(contains(loss, "--replace-root"));
+  EXPECT_TRUE(contains(parse_ok({"partition", "--help"}).help_text, "ingress, egress or both (default both)"));
 }
 
 // ---------------------------------------------------------------- the matrix file

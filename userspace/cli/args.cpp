@@ -71,6 +71,10 @@ constexpr CommandInfo kCommands[] = {
      "Drops PERCENT (0 < PERCENT <= 100, \"30\" or \"30%\") of the packets that match the\n"
      "selectors, at random; --correlation makes consecutive decisions alike (bursts).\n"
      "A port (--sport, --dport) without --proto means TCP and UDP.\n\n"
+     "Loss acts where packets leave: without --direction it drops on egress only, so a fault on\n"
+     "every node judges each packet once, on its sender. With --direction both and targets at\n"
+     "both ends a packet is judged twice (30 % becomes 51 %). The sender is not told of a drop:\n"
+     "it looks like loss on the network.\n\n"
      "Examples:\n"
      "  faultctl loss 30 --dst 10.0.0.0/8 --proto udp --for 2m\n"
      "  faultctl loss 20 --dst 10.0.2.7 --dport 53 --for 7d\n"
@@ -326,7 +330,8 @@ po::options_description command_options(std::string_view cmd) {
         ("dport", po::value<std::string>()->value_name("P[-Q]"),
          "destination port or range: TCP and UDP, or only the one --proto names")
         ("direction", po::value<std::string>()->value_name("DIR"),
-         shaping ? "ingress, egress or both (default egress)" : "ingress, egress or both (default both)")
+         shaping || cmd == "loss" ? "ingress, egress or both (default egress)"
+                                  : "ingress, egress or both (default both)")
         ("new-only", "only new TCP connections (SYN without ACK); established ones keep working")
         ("exempt", po::value<std::vector<std::string>>()->value_name("CIDR[/PROTO[:PORT]]"),
          "traffic to or from this is never touched (repeatable; @FILE: one per line)")
@@ -668,9 +673,10 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
   FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
   FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
-  // Shaping acts where packets leave unless told otherwise (the daemon applies the same default
-  // to a request without a direction).
-  if (is_shaping_cmd(cmd)) spec.match.direction = core::Direction::egress;
+  // Loss and shaping act where packets leave unless told otherwise, so that a fault on both ends
+  // of a path judges each packet once (the daemon applies the same default to a request without
+  // a direction). Partition and isolate keep both: a deterministic drop does not compound.
+  if (is_shaping_cmd(cmd) || cmd == "loss") spec.match.direction = core::Direction::egress;
   FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
   spec.match.new_only = vm.count("new-only") > 0;
   FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets, src));

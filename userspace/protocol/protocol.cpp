@@ -431,10 +431,12 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
   }
   bool direction_given = false;
   if (const json* m = member(j, "match")) FL_TRY(read_match(*m, "fault.match", spec.match, &direction_given));
-  // Shaping acts where packets leave (netem on an interface delays what it sends), so a request
-  // that names no direction gets egress; applied on every node, a matrix then counts each pair
-  // once. The other kinds keep both.
-  if (!direction_given && core::is_shaping(spec.kind)) spec.match.direction = core::Direction::egress;
+  // Loss and shaping act where packets leave (netem on an interface delays and drops what it
+  // sends), so a request that names no direction gets egress; applied on every node, a loss or a
+  // matrix then judges each packet once, on its sender, instead of compounding on the receiver.
+  // Partition and isolate keep both: their drops are deterministic and do not compound.
+  if (!direction_given && (core::is_shaping(spec.kind) || spec.kind == core::FaultKind::loss))
+    spec.match.direction = core::Direction::egress;
   if (const json* e = member(j, "exempt")) {
     auto r = read_parsed_array<core::Exemption>(*e, "fault.exempt", core::parse_exemption);
     if (!r) return r.take_error();
