@@ -103,12 +103,12 @@ struct Bulk {
 Bulk iperf(const std::string& client_ns, const std::string& server_ns, const std::string& server_ip, int port,
            int seconds) {
   std::string log = "/tmp/fl-fidelity-iperf-" + std::to_string(getpid()) + "-" + std::to_string(port) + ".log";
-  sh("ip netns exec " + server_ns + " iperf3 -s -1 -p " + std::to_string(port) + " >" + log + " 2>&1 &");
+  sh("ip netns exec " + server_ns + " taskset -c 1 iperf3 -s -1 -p " + std::to_string(port) + " >" + log + " 2>&1 &");
   Bulk b;
   TcpMib before = tcp_mib(client_ns);
   Cmd c;
   for (int i = 0; i < 50; i++) {
-    c = sh("ip netns exec " + client_ns + " iperf3 -c " + server_ip + " -p " + std::to_string(port) + " -t " +
+    c = sh("ip netns exec " + client_ns + " taskset -c 1 iperf3 -c " + server_ip + " -p " + std::to_string(port) + " -t " +
            std::to_string(seconds) + " -O 1 -J 2>/dev/null");
     // -J may exit 0 with an "error" member: a refused connection means no listener yet.
     if (c.status == 0 && c.out.find("Connection refused") == std::string::npos) break;
