@@ -253,7 +253,7 @@ TEST(Metrics, PrometheusScrapesTheDropsFaultctlStatsReports) {
 
 TEST(Metrics, EndedFaultsAndRefusalsAreCounted) {
   if (!require_root()) return;
-  Lab lab(1);
+  Lab lab(2);
   const std::string hub = lab.hub();
   const int mport = free_port(hub);
   Daemon::Options o;
@@ -261,12 +261,19 @@ TEST(Metrics, EndedFaultsAndRefusalsAreCounted) {
   o.extra = {"--metrics", "127.0.0.1:" + std::to_string(mport)};
   Daemon d(o);
   json fault = {{"kind", "partition"},
-                {"sides", {{{"name", "a"}, {"cidrs", {"10.200.9.1"}}}, {{"name", "b"}, {"cidrs", {"10.200.9.2"}}}}},
+                {"sides", {{{"name", "a"}, {"cidrs", {Lab::ip4(0)}}}, {{"name", "b"}, {"cidrs", {Lab::ip4(1)}}}}},
                 {"targets", json::array({lab.target(0)})},
                 {"duration_ms", 60000}};
   json r = d.call("apply", {{"fault", fault}});
   ASSERT_FALSE(r.is_null());
-  d.call("heal", {{"fault", std::to_string(r["fault"]["id"].get<uint64_t>())}});
+  const std::string id = std::to_string(r["fault"]["id"].get<uint64_t>());
+  EXPECT_FALSE(lab.ping(0, 1));
+  EXPECT_FALSE(lab.ping(0, 1));
+  json got = d.call("get", {{"fault", id}});
+  ASSERT_FALSE(got.is_null());
+  const uint64_t dropped = got["fault"]["counters"]["dropped"].get<uint64_t>();
+  EXPECT_GE(dropped, 2u);
+  d.call("heal", {{"fault", id}});
   EXPECT_FALSE(d.call_error("heal", {{"fault", "no-such-fault"}}).is_null());
   std::string text = body_of(http_raw(hub, mport, "GET /metrics HTTP/1.1\r\n\r\n"));
   EXPECT_NE(text.find("\nfaultline_faults_applied_total{kind=\"partition\"} 1\n"), std::string::npos) << text;
@@ -277,6 +284,10 @@ TEST(Metrics, EndedFaultsAndRefusalsAreCounted) {
   EXPECT_NE(text.find("\nfaultline_apply_duration_seconds_count 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\nfaultline_faults_active 0\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("faultline_fault_matched_packets_total{"), std::string::npos) << "an ended fault is still listed";
+  // The target was let go with its last fault; what its data path counted stays in the total.
+  EXPECT_NE(text.find("\nfaultline_datapath_dropped_packets_total " + std::to_string(dropped) + "\n"),
+            std::string::npos)
+      << text;
 }
 
 TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
