@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -162,6 +163,14 @@ std::optional<double> prom_query(const std::string& ns, int port, const std::str
   return std::stod(res[0]["value"][1].get<std::string>());
 }
 
+// Wall-clock bounds on responsiveness stretch by FL_TEST_TIME_SCALE where the CPU is emulated
+// (the VM tier); what is asserted stays the same.
+int time_scale() {
+  const char* s = std::getenv("FL_TEST_TIME_SCALE");
+  int v = s ? std::atoi(s) : 1;
+  return v >= 1 ? v : 1;
+}
+
 std::string temp_dir() {
   char tmpl[] = "/tmp/fltest-metrics-XXXXXX";
   return mkdtemp(tmpl);
@@ -234,7 +243,7 @@ TEST(Metrics, PrometheusScrapesTheDropsFaultctlStatsReports) {
           applied_loss = prom_query(hub, pport, "faultline_faults_applied_total{kind=\"loss\"}");
           return up == 1.0 && seen == static_cast<double>(dropped) && applied_loss == 1.0;
         },
-        30s, 500ms);
+        30s * time_scale(), 500ms);
     EXPECT_TRUE(ok) << "up=" << up.value_or(-1) << " dropped=" << seen.value_or(-1) << " (faultctl stats: "
                     << dropped << ") applied{loss}=" << applied_loss.value_or(-1) << "\nprometheus running: "
                     << prom.running() << "\n" << prom.log();
@@ -304,6 +313,7 @@ TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
     auto t0 = std::chrono::steady_clock::now();
     auto c = faultctl(d, "status");
     EXPECT_EQ(c.status, 0) << c.out;
+    EXPECT_TRUE(d.request({{"op", "status"}}).value("ok", false));
     return std::chrono::steady_clock::now() - t0;
   };
 
@@ -319,7 +329,7 @@ TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
   ASSERT_GE(half, 0);
   (void)send(half, "GET /metr", 9, MSG_NOSIGNAL);
   const auto opened = std::chrono::steady_clock::now();
-  EXPECT_LT(status_time(), 1s) << "faultctl status slowed down by silent metrics connections";
+  EXPECT_LT(status_time(), 1s * time_scale()) << "faultctl status slowed down by silent metrics connections";
   // Over the cap: accepted and closed at once, not queued.
   {
     std::string r = http_raw(hub, mport, "GET /metrics HTTP/1.1\r\n\r\n", 2s);
@@ -327,7 +337,7 @@ TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
   }
   // The silent ones are closed by the daemon after its 10 s limit, the slots freed.
   for (int s : silent) {
-    std::string r = read_all(s, 15s);
+    std::string r = read_all(s, 15s * time_scale());
     EXPECT_EQ(r, "");
     close(s);
   }
@@ -335,7 +345,7 @@ TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
   close(half);
   auto waited = std::chrono::steady_clock::now() - opened;
   EXPECT_GE(waited, 9s) << "closed before the per-connection limit";
-  EXPECT_LT(waited, 14s) << "not closed at the per-connection limit";
+  EXPECT_LT(waited, 11s + 3s * time_scale()) << "not closed at the per-connection limit";
 
   struct Case {
     std::string name, request, status;
@@ -365,7 +375,7 @@ TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
   std::string head = http_raw(hub, mport, "HEAD /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(status_line(head), "HTTP/1.1 200 OK");
   EXPECT_EQ(body_of(head), "");
-  EXPECT_LT(status_time(), 1s);
+  EXPECT_LT(status_time(), 1s * time_scale());
 }
 
 }  // namespace
