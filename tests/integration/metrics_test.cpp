@@ -299,6 +299,40 @@ TEST(Metrics, EndedFaultsAndRefusalsAreCounted) {
       << text;
 }
 
+TEST(Metrics, AnAddressThatCannotBeBoundStopsTheDaemonBeforeItStarts) {
+  if (!require_root()) return;
+  Lab lab(1);
+  const std::string hub = lab.hub();
+  const int port = free_port(hub);
+  int holder = -1;
+  in_netns(hub, [&] {
+    holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(listen(holder, 1), 0);
+  });
+  const std::string dir = temp_dir();
+  struct Case {
+    std::string addr, why;
+  } cases[] = {
+      {"127.0.0.1:" + std::to_string(port), "bind: Address already in use"},
+      {"10.200.99.99:9464", "bind: Cannot assign requested address"},  // not an address of this namespace
+  };
+  for (const auto& c : cases) {
+    Cmd r = sh("ip netns exec " + hub + " " + FL_FAULTLINED_PATH + " --socket " + dir + "/s.sock --state-dir " + dir +
+               "/state --metrics " + c.addr + " 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--metrics: metrics listener on " + c.addr + ": " + c.why), std::string::npos) << r.out;
+    // It stopped before opening its state directory, let alone loading anything.
+    EXPECT_NE(access((dir + "/state").c_str(), F_OK), 0) << c.addr;
+  }
+  close(holder);
+  sh("rm -rf " + dir);
+}
+
 TEST(Metrics, HostileHttpNeverStallsTheDaemon) {
   if (!require_root()) return;
   Lab lab(1);

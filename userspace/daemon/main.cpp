@@ -152,8 +152,9 @@ void log_event(const daemon::Event& e) {
 
 int run(const Config& cfg) {
   // Bound first: a taken port or an address not on this host stops us before any kernel change.
+  // Not for --cleanup, which serves nothing and must work whoever holds the port.
   std::optional<daemon::MetricsListener> metrics_listener;
-  if (cfg.metrics) {
+  if (cfg.metrics && !cfg.cleanup_only) {
     auto l = daemon::MetricsListener::bind(*cfg.metrics);
     if (!l.ok()) {
       spdlog::critical("--metrics: {}", l.error().message);
