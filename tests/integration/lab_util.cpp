@@ -146,6 +146,14 @@ void Daemon::start() {
     int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
+    if (!opts_.netns.empty()) {
+      int ns = open(("/run/netns/" + opts_.netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+        dprintf(2, "enter netns %s: %s\n", opts_.netns.c_str(), strerror(errno));
+        _exit(126);
+      }
+      close(ns);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -62,6 +62,7 @@ class Daemon {
     std::string lease = "15s";
     std::vector<std::string> extra;
     std::string state_dir;  // empty: a fresh temporary one
+    std::string netns;      // run in this named network namespace (empty: ours); mounts stay ours
   };
   explicit Daemon(Options o);
   Daemon() : Daemon(Options{}) {}

@@ -133,6 +133,7 @@ struct Engine::Target {
   std::map<uint32_t, int> dead_if_bits;
 
   std::map<int, ShapingTree> egress_trees, ingress_trees;  // by interface ifindex
+  std::array<uint64_t, FL_STAT_MAX> stats_base{};  // a reused data path's counts from before
   int netem_classes = 0, netem_dup_classes = 0;  // netem slots of active faults (see check_netem_mix)
 
   core::IndexPool slots{FL_MAX_SLOTS};
@@ -250,6 +251,7 @@ Result<Engine::Target*> Engine::target_for(const core::Target& spec) {
   t->label = spec.str();
   t->ns = std::move(*ns);
   t->dp = std::move(*dp);
+  if (auto st = t->dp->stats(); st.ok()) t->stats_base = *st;
   t->dp->set_lease(lease_expires_);
   targets_.push_back(std::move(t));
   spdlog::info("{}: data path ready ({})", targets_.back()->label, targets_.back()->ns.id().str());
@@ -282,6 +284,8 @@ void Engine::drop_target_if_idle(Target& t) {
     t.attached.clear();
   }
   std::string label = t.label;
+  if (auto st = t.dp->stats(); st.ok())
+    for (size_t i = 0; i < FL_STAT_MAX; i++) retired_stats_[i] += (*st)[i] - t.stats_base[i];
   // A data path whose maps are back to empty is kept, detached, for the next namespace: loading
   // costs the verifier 0.1-0.2 s. It is reused only after a grace period, when no program run
   // from its old attachment can still be reading its slots.
@@ -1331,6 +1335,14 @@ json Engine::status_of(const Fault& f, FaultState state) const {
           {"pairs", pairs_json(f.spec, per_slot)},
           {"spec", proto::fault_spec_to_json(f.spec)}};
   if (!f.reset.is_null()) out["reset"] = f.reset;
+  return out;
+}
+
+std::array<uint64_t, FL_STAT_MAX> Engine::program_stats() const {
+  auto out = retired_stats_;
+  for (const auto& t : targets_)
+    if (auto st = t->dp->stats(); st.ok())
+      for (size_t i = 0; i < FL_STAT_MAX; i++) out[i] += (*st)[i] - t->stats_base[i];
   return out;
 }
 

@@ -4,6 +4,7 @@
 // per target, or rolled back completely.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -78,6 +79,9 @@ class Engine {
   uint64_t lease_expires_ns() const { return lease_expires_; }
   size_t active_count() const { return faults_.size(); }
   const kernel::Features& features() const { return features_; }
+  // The data paths' program-wide counters (bpf/abi.h enum fl_stat), summed over every target
+  // since start: what the targets since dropped had counted stays in, so each only grows.
+  std::array<uint64_t, FL_STAT_MAX> program_stats() const;
   const EngineOptions& options() const { return opts_; }
   kernel::AttachMode attach_mode() const { return mode_; }
 
@@ -134,6 +138,7 @@ class Engine {
   uint32_t next_gen_ = 1;
   uint32_t next_shape_seq_ = 1;
   uint64_t lease_expires_ = 0;
+  std::array<uint64_t, FL_STAT_MAX> retired_stats_{};  // of targets dropped since start
 };
 
 uint64_t monotonic_ns();

@@ -17,6 +17,9 @@
 #include "daemon/events.h"
 #include "daemon/history.h"
 #include "daemon/journal.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_http.h"
+#include "daemon/metrics_source.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
 #include "kernel/pod_target.h"
@@ -39,6 +42,7 @@ struct Config {
   bool check_only = false;
   bool cleanup_only = false;
   std::string crictl = "crictl";  // for pod:NAMESPACE/NAME targets
+  std::optional<daemon::ListenAddress> metrics;  // --metrics: Prometheus endpoint, off by default
 };
 
 constexpr int kExitUsage = 2;
@@ -46,7 +50,7 @@ constexpr int kExitUsage = 2;
 // Command line -> validated, immutable Config. Every error names the flag and quotes the value.
 Result<Config> parse_args(int argc, char** argv, bool* help) {
   po::options_description desc("faultlined options");
-  std::string lease = "15s", idle = "60s", log_level = "info", mode = "auto";
+  std::string lease = "15s", idle = "60s", log_level = "info", mode = "auto", metrics;
   std::vector<std::string> exempt;
   Config c;
   desc.add_options()
@@ -63,6 +67,9 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
       ("idle-timeout", po::value(&idle)->value_name("DUR"), "disconnect clients silent this long (default 60s)")
       ("crictl", po::value(&c.crictl)->value_name("PATH"),
        "crictl, to resolve --target pod:NAMESPACE/NAME to a pod UID on this node (default: crictl in PATH)")
+      ("metrics", po::value(&metrics)->value_name("ADDR:PORT"),
+       "serve Prometheus metrics at http://ADDR:PORT/metrics (off by default), e.g. 127.0.0.1:9464 or "
+       "[::1]:9464; numeric addresses only (docs/METRICS.md)")
       ("check-config", "validate the configuration, print it, and exit without touching the kernel")
       ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit; "
                   "refused while another instance runs (systemd's ExecStopPost)");
@@ -102,6 +109,11 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
   if (lvl == spdlog::level::off && log_level != "off")
     return make_error(Errc::invalid_argument, "--log-level: \"" + log_level + "\" is not trace, debug, info, warn or error");
   c.log_level = lvl;
+  if (vm.count("metrics")) {
+    auto m = daemon::parse_listen_address(metrics);
+    if (!m.ok()) return m.take_error().wrap("--metrics");
+    c.metrics = *m;
+  }
   if (c.socket.empty() || c.socket[0] != '/') return make_error(Errc::invalid_argument, "--socket: must be an absolute path");
   if (c.state_dir.empty() || c.state_dir[0] != '/')
     return make_error(Errc::invalid_argument, "--state-dir: must be an absolute path");
@@ -118,6 +130,7 @@ void print_config(const Config& c) {
               c.socket.c_str(), c.state_dir.c_str(), c.group.c_str(), core::format_duration(c.lease).c_str(),
               c.mode ? kernel::attach_mode_name(*c.mode) : "auto");
   std::printf("crictl      %s\n", c.crictl.c_str());
+  std::printf("metrics     %s\n", c.metrics ? ("http://" + c.metrics->str() + "/metrics").c_str() : "off");
   for (const auto& e : c.exemptions) std::printf("exempt      %s\n", e.str().c_str());
   std::printf("defaults    ");
   for (const auto& e : core::default_exemptions()) std::printf("%s ", e.str().c_str());
@@ -138,6 +151,17 @@ void log_event(const daemon::Event& e) {
 }
 
 int run(const Config& cfg) {
+  // Bound first: a taken port or an address not on this host stops us before any kernel change.
+  // Not for --cleanup, which serves nothing and must work whoever holds the port.
+  std::optional<daemon::MetricsListener> metrics_listener;
+  if (cfg.metrics && !cfg.cleanup_only) {
+    auto l = daemon::MetricsListener::bind(*cfg.metrics);
+    if (!l.ok()) {
+      spdlog::critical("--metrics: {}", l.error().message);
+      return kExitUsage;
+    }
+    metrics_listener.emplace(std::move(*l));
+  }
   auto journal = daemon::Journal::open(cfg.state_dir);
   if (!journal.ok()) {
     spdlog::critical("{}", journal.error().message);
@@ -172,6 +196,7 @@ int run(const Config& cfg) {
   }
   // Declared before the engine: the engine reports to it until its last heal at shutdown.
   daemon::EventBus events;
+  daemon::metrics::EventCounts metric_counts;  // outlives the engine, which reports until its end
   events.listen(log_event);
   auto history = daemon::History::open(cfg.state_dir);
   if (!history.ok()) {
@@ -180,6 +205,7 @@ int run(const Config& cfg) {
   }
   events.set_next_seq((*history)->next_seq());
   events.listen([h = history->get()](const daemon::Event& e) { h->record(e); });
+  events.listen([&metric_counts](const daemon::Event& e) { metric_counts.on(e); });
   daemon::EngineOptions eo;
   eo.lease = cfg.lease;
   eo.exemptions = cfg.exemptions;
@@ -247,6 +273,19 @@ int run(const Config& cfg) {
   }
   (*server)->set_internal_error_reply(
       [] { return proto::reply_error(std::nullopt, make_error(Errc::internal, "internal error")); });
+  std::unique_ptr<daemon::MetricsHttp> metrics_http;
+  if (metrics_listener) {
+    daemon::Server* srv = server->get();
+    auto m = daemon::MetricsHttp::start(ev, std::move(*metrics_listener), [&eng, &metric_counts, srv] {
+      return daemon::metrics::render(daemon::metrics::snapshot(eng, metric_counts, srv->client_count()));
+    });
+    if (!m.ok()) {
+      spdlog::critical("--metrics: {}", m.error().message);
+      return 1;
+    }
+    metrics_http = std::move(*m);
+    spdlog::info("metrics at http://{}/metrics", metrics_http->address());
+  }
 
   // Renewed every third of the lease. A renewal that comes much later than planned means the
   // loop was held up; past the whole lease, every fault was off meanwhile. Either is an event.
@@ -295,6 +334,7 @@ int run(const Config& cfg) {
 
   // The heals at shutdown are still recorded, but no client is left to push them to.
   watch.set_io({});
+  metrics_http.reset();
   server->reset();
   auto st = eng.shutdown();
   if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);
