@@ -401,4 +401,29 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
+// The listener needs no accept(): the kernel completes the handshake into the backlog.
+bool tcp_connects(const std::string& ns, const std::string& addr, int port, std::chrono::milliseconds timeout) {
+  bool ok = false;
+  in_netns(ns, [&] {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{s, POLLOUT, 0};
+      if (poll(&p, 1, static_cast<int>(timeout.count())) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+        ok = err == 0;
+      }
+    }
+    close(s);
+  });
+  return ok;
+}
+
 }  // namespace fl::test

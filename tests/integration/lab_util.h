@@ -114,4 +114,7 @@ UdpResult udp_stream(const std::string& from, const std::string& to, const std::
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds step = std::chrono::milliseconds(50));
 
+// A TCP handshake from ns to addr:port (IPv4); true if it completes within timeout.
+bool tcp_connects(const std::string& ns, const std::string& addr, int port, std::chrono::milliseconds timeout);
+
 }  // namespace fl::test
