@@ -138,7 +138,7 @@ TEST_F(HistoryTest, AFileOverItsBoundIsRewrittenWithWhatIsKept) {
   }
   struct stat st{};
   ASSERT_EQ(stat((dir_ + "/history.jsonl").c_str(), &st), 0);
-  EXPECT_LE(static_cast<size_t>(st.st_size), l.max_file + 2048);
+  EXPECT_LE(static_cast<size_t>(st.st_size), 2 * l.max_file + 2048);  // compactions have hysteresis
   h.reset();
   auto back = open(l);
   EXPECT_EQ(back->next_fault_id(), 201u);

@@ -853,6 +853,10 @@ class LaterTest : public ServerTest {
         pushed_all_ = all;
         return "pushed";
       }
+      if (line == "count") {
+        counted_++;
+        return "counted";
+      }
       return "ok:" + std::string(line);
     }));
     server_->set_close_hook([this](uint64_t) { closed_++; });
@@ -861,6 +865,7 @@ class LaterTest : public ServerTest {
   std::atomic<bool> sent_{false};
   std::atomic<bool> pushed_all_{true};
   std::atomic<int> closed_{0};
+  std::atomic<int> counted_{0};
 };
 
 TEST_F(LaterTest, ALateReplyArrivesAndTheClientIsServedMeanwhile) {
@@ -905,6 +910,27 @@ TEST_F(LaterTest, PushingPastTheOutputLimitClosesOnlyThatClient) {
   EXPECT_FALSE(pushed_all_);
   Conn other(opts_.socket_path);
   EXPECT_EQ(other.ask("still"), "ok:still");
+}
+
+TEST_F(LaterTest, RequestsPipelinedAfterAnOverflowAreNotRun) {
+  opts_.max_output = 256 * 1024;
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn flood(opts_.socket_path);
+  // The requests after the push would never be answered: they must not run either (an apply
+  // or a heal among them would act for a client that cannot learn of it).
+  ASSERT_TRUE(flood.send_all("push:64\ncount\ncount\n"));
+  EXPECT_TRUE(eventually([&] { return closed_.load() >= 1; }));
+  EXPECT_EQ(counted_.load(), 0);
+}
+
+TEST_F(LaterTest, AHeldClientSendingAnOverlongLineIsStillDisconnected) {
+  opts_.max_line = 1024;
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("later:30000\n"));
+  ASSERT_TRUE(c.send_all(std::string(4096, 'x') + "\n"));
+  EXPECT_EQ(c.read_line(3s), "TOO LONG");
+  EXPECT_TRUE(c.wait_closed(3s));
 }
 
 TEST_F(LaterTest, SendToAClientThatIsGoneSaysSo) {

@@ -1,6 +1,7 @@
 #include "cli/watch.h"
 
 #include <cstdio>
+#include <exception>
 #include <ctime>
 
 namespace fl::cli {
@@ -20,10 +21,21 @@ std::string utc_ms(int64_t unix_ms) {
   return out;
 }
 
-// Names and targets are the daemon's bytes: control characters would drive the terminal.
+// Names, targets and a refusal's message carry other people's bytes: control characters,
+// C1 ones (UTF-8 \xc2\x80-\xc2\x9f, CSI among them) included, would drive the terminal.
 std::string printable(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); i++) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const bool c1 = c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(s[i + 1]) <= 0x9f;
+    if (c1) {
+      char esc[16];
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned char>(s[i + 1]));
+      out += esc;
+      i++;
+      continue;
+    }
     if (c < 0x20 || c == 0x7f) {
       char esc[8];
       std::snprintf(esc, sizeof esc, "\\x%02x", c);
@@ -80,7 +92,16 @@ Status run_events(Client& client, const EventsOptions& opts, std::ostream& out) 
     auto evs = result.find("events");
     if (evs == result.end() || !evs->is_array())
       return make_error(Errc::internal, "malformed reply from faultlined: no \"events\" array");
-    for (const auto& e : *evs) out << (opts.json ? e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n" : format_event(e));
+    for (const auto& e : *evs) {
+      // One odd event (a member of an unexpected type) must not end a long --follow.
+      std::string line;
+      try {
+        line = opts.json ? e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n" : format_event(e);
+      } catch (const std::exception& ex) {
+        line = std::string("(an event faultctl cannot show: ") + ex.what() + ")\n";
+      }
+      out << line;
+    }
     out.flush();
     if (!out) return make_error(Errc::internal, "cannot write to stdout");
     return {};

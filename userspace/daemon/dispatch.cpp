@@ -243,7 +243,7 @@ Result<json> Dispatcher::events(const Peer& peer, const proto::Request& request)
               {"next_seq", history_->next_seq()}};
   if (follow) {
     if (!watch_) return make_error(Errc::internal, "this daemon cannot stream events");
-    watch_->follow(peer.client, request.id);
+    FL_TRY(watch_->follow(peer.client, request.id));
     out["follow"] = true;
   }
   return out;
@@ -266,8 +266,8 @@ Result<json> Dispatcher::wait(const Peer& peer, const proto::Request& request, b
   if (!st.ok()) return st.take_error();
   if (st->value("state", "") != "active") return json{{"fault", *st}};
   if (!watch_) return make_error(Errc::internal, "this daemon cannot wait");
-  watch_->wait(peer.client, request.id, st->at("id").get<uint64_t>(),
-               std::chrono::milliseconds(timeout->value_or(0)));
+  FL_TRY(watch_->wait(peer.client, request.id, st->at("id").get<uint64_t>(),
+                      std::chrono::milliseconds(timeout->value_or(0))));
   *deferred = true;
   return json::object();
 }

@@ -32,7 +32,29 @@ nlohmann::json Event::to_json() const {
   return j;
 }
 
+namespace {
+
+// What a client sends ends up in events (a refused heal of a 1 MiB "name" carries it in its
+// message): every record of it is kept, written and pushed, so each text has a bound.
+void clip(std::string& s, size_t max) {
+  if (s.size() <= max) return;
+  s.resize(max);
+  s += "...";
+}
+
+}  // namespace
+
 uint64_t EventBus::emit(Event e) {
+  clip(e.name, 256);
+  clip(e.kind, 64);
+  clip(e.code, 64);
+  clip(e.detail, 1024);
+  if (e.targets.size() > 64) {
+    const size_t more = e.targets.size() - 64;
+    e.targets.resize(64);
+    e.targets.push_back("(" + std::to_string(more) + " more)");
+  }
+  for (auto& t : e.targets) clip(t, 256);
   e.seq = next_seq_++;
   e.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())

@@ -53,6 +53,7 @@ Result<std::unique_ptr<History>> History::open(const std::string& state_dir, His
     char last = '\n';
     if (pread(h->fd_, &last, 1, static_cast<off_t>(h->file_size_ - 1)) == 1 && last != '\n') h->append_line("\n", false);
   }
+  h->compact_at_ = limits.max_file;
   // A file that has only grown since the last start is made small again before it is used.
   if (h->file_size_ > limits.max_file) h->compact();
   return h;
@@ -136,26 +137,41 @@ void History::record(const Event& e) {
   // An applied fault's id must be on disk before anyone can see it, or a crash could hand it
   // out again; the rest need not wait for the disk.
   append_line(dump_line(line) + "\n", e.type == EventType::applied);
-  if (file_size_ > limits_.max_file) compact();
+  if (file_size_ > compact_at_) compact();
 }
 
 void History::append_line(const std::string& line, bool sync) {
-  if (fd_ < 0) return;
-  if (!write_all(fd_, line) || (sync && fdatasync(fd_) != 0)) {
-    if (!write_failed_) spdlog::error("history {}: {}; events are kept in memory only", path_, std::strerror(errno));
+  if (fd_ < 0) {
+    if (!write_failed_) spdlog::error("history {}: not open; events are kept in memory only", path_);
+    write_failed_ = true;
+    return;
+  }
+  if (!write_all(fd_, line)) {
+    const int err = errno;
+    // A line written in part would glue the next one to it; take it back.
+    if (ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) file_size_ += line.size();
+    if (!write_failed_) spdlog::error("history {}: {}; events are kept in memory only", path_, std::strerror(err));
+    write_failed_ = true;
+    return;
+  }
+  file_size_ += line.size();
+  if (sync && fdatasync(fd_) != 0) {
+    if (!write_failed_) spdlog::error("history {}: fdatasync: {}", path_, std::strerror(errno));
     write_failed_ = true;
     return;
   }
   if (write_failed_) spdlog::info("history {}: writing again", path_);
   write_failed_ = false;
-  file_size_ += line.size();
 }
 
 // Write what is kept to a new file, then rename it over the old one: a crash in between
 // leaves one complete file or the other.
 void History::compact() {
+  // Whatever happens below, not again before the file has grown well past this point: a kept
+  // state near the bound, or a disk that refuses, must not cost a rewrite per event.
+  compact_at_ = std::max(limits_.max_file, 2 * file_size_);
   const std::string tmp = path_ + ".new";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
     spdlog::error("history: open {}: {}", tmp, std::strerror(errno));
     return;
@@ -169,11 +185,17 @@ void History::compact() {
     ::unlink(tmp.c_str());
     return;
   }
+  // The rename itself must reach the disk, or a crash could bring back the old file without
+  // the ids synced into the new one since.
+  const std::string dir = path_.substr(0, path_.find_last_of('/'));
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    if (fsync(dfd) != 0) spdlog::warn("history: fsync {}: {}", dir, std::strerror(errno));
+    ::close(dfd);
+  }
   ::close(fd_);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (fd_ < 0) spdlog::error("history: reopen {}: {}", path_, std::strerror(errno));
-  ::close(fd);
+  fd_ = fd;  // the new file, already open for appending
   file_size_ = out.size();
+  compact_at_ = std::max(limits_.max_file, 2 * file_size_);
 }
 
 }  // namespace fl::daemon

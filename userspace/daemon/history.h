@@ -59,6 +59,7 @@ class History {
   std::string path_;
   int fd_ = -1;
   size_t file_size_ = 0;
+  size_t compact_at_ = 0;  // the next compaction: never below twice what the last one kept
   bool write_failed_ = false;
   size_t skipped_ = 0;
   uint64_t next_seq_ = 1;

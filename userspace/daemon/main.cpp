@@ -229,6 +229,12 @@ int run(const Config& cfg) {
   eng.restore_history((*history)->next_fault_id(), (*history)->ended());
   daemon::Watch watch(ev);
   events.listen([&watch](const daemon::Event& e) { watch.on_event(e); });
+  // On any return from here the engine stops reporting before the watch goes (an engine
+  // destroyed with faults heals them, and those events would reach a destroyed watch).
+  struct Unhook {
+    daemon::Engine& e;
+    ~Unhook() { e.set_events(nullptr); }
+  } unhook{eng};
 
   daemon::EventLoop::TimerId expiry_timer = 0;
   std::function<void()> arm_expiry = [&] {
@@ -276,9 +282,18 @@ int run(const Config& cfg) {
   std::unique_ptr<daemon::MetricsHttp> metrics_http;
   if (metrics_listener) {
     daemon::Server* srv = server->get();
-    auto m = daemon::MetricsHttp::start(ev, std::move(*metrics_listener), [&eng, &metric_counts, srv] {
-      return daemon::metrics::render(daemon::metrics::snapshot(eng, metric_counts, srv->client_count()));
-    });
+    // A scrape reads every fault's counters on the loop: at most one render per half second,
+    // however many peers ask, so scraping cannot hold up the lease renewal.
+    auto m = daemon::MetricsHttp::start(
+        ev, std::move(*metrics_listener),
+        [&eng, &metric_counts, srv, body = std::string(), at = uint64_t{0}]() mutable {
+          const uint64_t now = daemon::monotonic_ns();
+          if (at == 0 || now - at >= 500000000ull) {
+            body = daemon::metrics::render(daemon::metrics::snapshot(eng, metric_counts, srv->client_count()));
+            at = now;
+          }
+          return body;
+        });
     if (!m.ok()) {
       spdlog::critical("--metrics: {}", m.error().message);
       return 1;
@@ -289,8 +304,9 @@ int run(const Config& cfg) {
 
   // Renewed every third of the lease. A renewal that comes much later than planned means the
   // loop was held up; past the whole lease, every fault was off meanwhile. Either is an event.
-  uint64_t last_renew_ns = daemon::monotonic_ns();
   const uint64_t renew_every_ns = static_cast<uint64_t>((cfg.lease / 3).count()) * 1000000ull;
+  // The lease was last set when the engine was made: a slow start counts too.
+  uint64_t last_renew_ns = eng.lease_expires_ns() - static_cast<uint64_t>(cfg.lease.count()) * 1000000ull;
   auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] {
     eng.renew_lease();
     const uint64_t now = daemon::monotonic_ns(), gap = now - last_renew_ns;
@@ -301,7 +317,9 @@ int run(const Config& cfg) {
     e.duration_ns = gap;
     e.detail = "lease renewed " + std::to_string(gap / 1000000) + " ms after the last renewal (planned every " +
                std::to_string(renew_every_ns / 1000000) + " ms, lease " + std::to_string(cfg.lease.count()) + " ms)" +
-               (gap >= static_cast<uint64_t>(cfg.lease.count()) * 1000000ull ? ": every fault was off meanwhile" : "");
+               (gap >= static_cast<uint64_t>(cfg.lease.count()) * 1000000ull && eng.active_count() > 0
+                    ? ": every fault was off meanwhile"
+                    : "");
     events.emit(std::move(e));
   });
   if (!renew.ok()) {

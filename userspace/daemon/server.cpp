@@ -390,6 +390,7 @@ void Server::on_client_event(uint64_t id, uint32_t events) {
         spdlog::warn("client {} (pid {} uid {}): request line over {} bytes; disconnecting", id,
                      c.peer.pid, c.peer.uid, opts_.max_line);
         c.draining = true;
+        c.held = false;  // whatever it waited for, it is being disconnected
         std::string().swap(c.in);
         c.scanned = 0;
         ReadResult r = queue_reply(c, safe_reply(overlong_reply_, kDefaultOverlongReply));
@@ -504,6 +505,9 @@ Server::ReadResult Server::read_input(Client& c, uint32_t events) {
 Server::ReadResult Server::process_lines(Client& c) {
   size_t start = 0;
   for (;;) {
+    // A client over its output limit (a push during its own request) gets no more requests run:
+    // it would never see their replies.
+    if (c.doomed) break;
     size_t nl = c.in.find('\n', c.scanned);
     if (nl == std::string::npos) {
       c.scanned = c.in.size();
@@ -616,7 +620,8 @@ void Server::sweep_idle() {
   auto now = Clock::now();
   std::vector<uint64_t> idle;
   for (auto& [id, c] : clients_) {
-    if (!c->held && now - c->last_active >= opts_.idle_timeout) idle.push_back(id);
+    // A doomed client whose close_later timer could not be made (out of descriptors) ends here.
+    if (c->doomed || (!c->held && now - c->last_active >= opts_.idle_timeout)) idle.push_back(id);
   }
   // One warning per sweep rather than per client: a leak of idle connections is one event.
   if (!idle.empty())

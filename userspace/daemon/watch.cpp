@@ -13,16 +13,28 @@ Watch::~Watch() {
     if (w.timer) loop_.cancel_timer(w.timer);
 }
 
-void Watch::follow(uint64_t client, uint64_t request_id) {
+Status Watch::follow(uint64_t client, uint64_t request_id) {
+  if (!followers_.count(client) && followers_.size() >= kMaxFollowers)
+    return make_error(Errc::resource_exhausted,
+                      "events --follow: " + std::to_string(kMaxFollowers) + " clients follow already");
   followers_[client] = request_id;
   if (io_.hold) io_.hold(client, true);
+  return {};
 }
 
-void Watch::wait(uint64_t client, uint64_t request_id, uint64_t fault_id, std::chrono::milliseconds timeout) {
+Status Watch::wait(uint64_t client, uint64_t request_id, uint64_t fault_id, std::chrono::milliseconds timeout) {
+  size_t mine = 0;
+  for (const auto& [key, w] : waiters_) mine += w.client == client;
+  if (mine >= kMaxWaitsPerClient)
+    return make_error(Errc::resource_exhausted,
+                      "wait: this connection waits " + std::to_string(mine) + " times already (at most " +
+                          std::to_string(kMaxWaitsPerClient) + ")");
+  if (waiters_.size() >= kMaxWaits)
+    return make_error(Errc::resource_exhausted, "wait: " + std::to_string(kMaxWaits) + " waits are pending already");
   const uint64_t key = next_key_++;
   waiters_[key] = Waiter{client, request_id, fault_id};
   if (io_.hold) io_.hold(client, true);
-  if (timeout.count() <= 0) return;
+  if (timeout.count() <= 0) return {};
   auto t = loop_.add_timer(timeout, std::chrono::milliseconds(0), [this, key, timeout] {
     auto it = waiters_.find(key);
     if (it == waiters_.end()) return;
@@ -35,18 +47,25 @@ void Watch::wait(uint64_t client, uint64_t request_id, uint64_t fault_id, std::c
                                                                           std::to_string(timeout.count()) + " ms")));
     release(w.client);
   });
-  if (t.ok()) waiters_[key].timer = *t;
-  else spdlog::error("wait timer: {}", t.error().message);
+  if (!t.ok()) {
+    waiters_.erase(key);
+    release(client);
+    return t.take_error().wrap("wait");
+  }
+  waiters_[key].timer = *t;
+  return {};
 }
 
 void Watch::on_event(const Event& e) {
   if (!followers_.empty()) {
-    const json wire = e.to_json();
-    // A send can close its client (over its output limit), which calls forget(): iterate a copy.
-    auto copy = followers_;
-    for (auto [client, req] : copy)
-      if (io_.send && !io_.send(client, proto::reply_ok(req, json{{"events", json::array({wire})}})))
-        followers_.erase(client);
+    const json wire = json::array({e.to_json()});
+    // send() never closes a client inside the call, but one it refuses is let go here.
+    for (auto it = followers_.begin(); it != followers_.end();) {
+      if (io_.send && !io_.send(it->first, proto::reply_ok(it->second, json{{"events", wire}})))
+        it = followers_.erase(it);
+      else
+        ++it;
+    }
   }
   const bool ended = e.type == EventType::healed || e.type == EventType::expired || e.type == EventType::gone;
   if (!ended || !e.fault_id) return;

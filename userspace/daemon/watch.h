@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
 #include "daemon/event_loop.h"
 #include "daemon/events.h"
 
@@ -29,11 +30,17 @@ class Watch {
   Watch& operator=(const Watch&) = delete;
   void set_io(Io io) { io_ = std::move(io); }
 
+  // Each wait with a timeout holds a timer (a descriptor) in a root daemon that any local
+  // client can ask: bounded per client and in all, refused beyond (resource_exhausted).
+  static constexpr size_t kMaxWaitsPerClient = 16;
+  static constexpr size_t kMaxWaits = 256;
+  static constexpr size_t kMaxFollowers = 64;
+
   // Every event from now on goes to this client as a reply to request_id.
-  void follow(uint64_t client, uint64_t request_id);
+  Status follow(uint64_t client, uint64_t request_id);
   // The client gets a reply to request_id when fault_id ends (healed, expired, gone), or a
   // timeout error after timeout (0: no limit).
-  void wait(uint64_t client, uint64_t request_id, uint64_t fault_id, std::chrono::milliseconds timeout);
+  Status wait(uint64_t client, uint64_t request_id, uint64_t fault_id, std::chrono::milliseconds timeout);
   // An EventBus listener.
   void on_event(const Event& e);
   // The server's close hook.
