@@ -194,20 +194,7 @@ UdpSend udp_send_recverr(const std::string& from, const std::string& to, const s
   UdpSend res;
   const bool v6 = addr.find(':') != std::string::npos;
   sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, addr.c_str(), &a->sin_addr);
-    len = sizeof *a;
-  }
+  const socklen_t len = socket_address(addr, port, ss);
   int rx = -1;
   in_netns(to, [&] {
     rx = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -357,20 +357,7 @@ UdpResult udp_stream(const std::string& from, const std::string& to, const std::
   in_netns(from, [&] {
     int tx = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_storage ss{};
-    socklen_t len;
-    if (v6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-      a->sin6_family = AF_INET6;
-      a->sin6_port = htons(static_cast<uint16_t>(port));
-      inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr);
-      len = sizeof *a;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-      a->sin_family = AF_INET;
-      a->sin_port = htons(static_cast<uint16_t>(port));
-      inet_pton(AF_INET, addr.c_str(), &a->sin_addr);
-      len = sizeof *a;
-    }
+    const socklen_t len = socket_address(addr, port, ss);
     char payload[64] = {};
     for (uint32_t seq = 0; seq < count; seq++) {
       std::memcpy(payload, &seq, 4);
@@ -424,6 +411,22 @@ bool tcp_connects(const std::string& ns, const std::string& addr, int port, std:
     close(s);
   });
   return ok;
+}
+
+socklen_t socket_address(const std::string& addr, int port, sockaddr_storage& ss) {
+  ss = {};
+  if (addr.find(':') != std::string::npos) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr);
+    return sizeof *a;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, addr.c_str(), &a->sin_addr);
+  return sizeof *a;
 }
 
 }  // namespace fl::test

@@ -3,6 +3,7 @@
 // tools/test before a run, for labs of killed runs). Traffic stays inside the lab.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -116,5 +117,8 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 // A TCP handshake from ns to addr:port (IPv4); true if it completes within timeout.
 bool tcp_connects(const std::string& ns, const std::string& addr, int port, std::chrono::milliseconds timeout);
+
+// addr (IPv4 or IPv6, numeric) and port as a socket address; returns its length.
+socklen_t socket_address(const std::string& addr, int port, sockaddr_storage& ss);
 
 }  // namespace fl::test

@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/shell_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -27,35 +29,10 @@ namespace {
 const fs::path kSrc = FL_SOURCE_DIR;
 const fs::path kBuild = FL_BINARY_DIR;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string q(const std::string& s) {
-  std::string r = "'";
-  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return r + "'";
-}
-
-struct Ran {
-  int status = -1;
-  std::string out;  // stdout and stderr
-};
-
-Ran sh(const std::string& cmd) {
-  Ran r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using fl::test::Ran;
+using fl::test::slurp;
+std::string q(const std::string& s) { return fl::test::quote(s); }
+Ran sh(const std::string& cmd) { return fl::test::run_shell(cmd); }
 
 // A package name as a whole word of a Dockerfile.
 std::regex word_re(const std::string& name) {
