@@ -363,21 +363,26 @@ TEST_P(Fidelity, TcpUnderEgressLossRetransmitsAsOnTheNetwork) {
   std::printf("[          ] %s loss 2 %% on the sender's egress:    %s\n", GetParam().c_str(), describe(eg).c_str());
   std::printf("[          ] %s loss 2 %% on the receiver's ingress: %s\n", GetParam().c_str(), describe(in).c_str());
 
-  // Throughput: both flows at once (see iperf_together), the faults as above.
-  auto [eg_bps, in_bps] = iperf_together(lab_->ns(0), lab_->ns(1), Lab::ip4(1), eport, iport, emulated ? 3 : 4);
-  std::printf("[          ] %s together: egress-loss flow %.0f Mbit/s, ingress-loss flow %.0f Mbit/s\n",
-              GetParam().c_str(), eg_bps / 1e6, in_bps / 1e6);
+  // Throughput: both flows at once (see iperf_together), the faults as above. What loss does to
+  // TCP shows only where loss limits the flow: with a path delay TCP's congestion window, set
+  // by the loss rate (about 1.22 / sqrt(p) segments per round trip), is what bounds it. With
+  // no delay (veth, ~30 us round trips) any window fills the CPU, and the two flows' goodput
+  // follows the scheduler rather than the faults: measured 0.65-2.7 between runs here, both
+  // ways, at the same retransmission ratio. So the 25 % goal is asserted where the kernel has
+  // netem to delay the path (the VM tier), and only a gross regression is caught without it.
+  const bool delayed =
+      sh("ip netns exec " + lab_->ns(1) + " tc qdisc replace dev eth0 root netem delay 10ms limit 10000").status == 0;
+  auto [eg_bps, in_bps] =
+      iperf_together(lab_->ns(0), lab_->ns(1), Lab::ip4(1), eport, iport, delayed ? 15 : (emulated ? 3 : 4));
+  if (delayed) sh("ip netns exec " + lab_->ns(1) + " tc qdisc del dev eth0 root");
+  std::printf("[          ] %s together%s: egress-loss flow %.1f Mbit/s, ingress-loss flow %.1f Mbit/s\n",
+              GetParam().c_str(), delayed ? " over a 10 ms path (netem on the ACKs)" : ", no path delay",
+              eg_bps / 1e6, in_bps / 1e6);
   ASSERT_GT(in_bps, 0);
   ASSERT_GT(eg_bps, 0);
-  // The goal is agreement within 25 %; it is not met reliably, so it is not what is asserted.
-  // Measured with both flows together (egress-loss / ingress-loss): 0.82 under emulation
-  // (6.1); on the 6.18 host 0.8-2.7 with tcx and 0.9-1.5 with tc, swinging both ways between
-  // runs at the same retransmission ratio. CPU-bound veth throughput on two cores is one
-  // suspect, drop granularity another (an egress drop takes a whole GSO packet, up to 44
-  // segments, as netem does): with gso_max_segs 1 on the sender both flows fall to ~100-150
-  // Mbit/s and agree within 1.0-1.4. Until that is settled the bounds only catch a gross
-  // regression.
-  const double bound = emulated ? 1.5 : 3.0;
+  if (!delayed)
+    std::printf("[          ] no netem in this kernel: no loss-limited path to compare on; the VM tier asserts 25 %%\n");
+  const double bound = delayed ? 1.25 : 3.0;
   EXPECT_LE(eg_bps / in_bps, bound) << "egress-loss flow " << eg_bps / 1e6 << " Mbit/s, ingress-loss flow "
                                     << in_bps / 1e6 << " Mbit/s, run together";
   EXPECT_GE(eg_bps / in_bps, 1 / bound) << "egress-loss flow " << eg_bps / 1e6 << " Mbit/s, ingress-loss flow "
