@@ -17,6 +17,7 @@
 #include "daemon/events.h"
 #include "daemon/history.h"
 #include "daemon/journal.h"
+#include "daemon/leftovers.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/metrics_source.h"
@@ -180,10 +181,12 @@ int run(const Config& cfg) {
       spdlog::critical("{}", host.error().message);
       return 1;
     }
-    auto st = daemon::Engine::clean_leftovers(*journal, *host);
-    if (!st.ok()) spdlog::error("cleaning leftovers: {}", st.error().message);
-    // The journal lock is held here, so a running instance cannot be cleaned from under.
-    if (cfg.cleanup_only) return st.ok() ? 0 : 1;
+    auto report = daemon::clean_leftovers(*journal, *host);
+    if (!report.ok())
+      spdlog::error("cleaning leftovers: {} thing(s) could not be read or removed (above)", report.problems.size());
+    // The journal lock is held here, so a running instance cannot be cleaned from under. A
+    // service manager must hear that something may be left behind.
+    if (cfg.cleanup_only) return report.ok() ? 0 : 1;
   }
 
   {
@@ -330,6 +333,9 @@ int run(const Config& cfg) {
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.
   auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
+    // A removal the journal could not write (a full disk) is written as soon as it can be.
+    if (journal->pending_removals() > 0)
+      if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
     if (eng.active_count() > 0 && eng.reconcile() > 0) arm_expiry();
   });
   if (!reconcile.ok()) {
@@ -357,6 +363,7 @@ int run(const Config& cfg) {
   auto st = eng.shutdown();
   if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);
   engine->reset();
+  if (auto js = journal->retry(); !js.ok()) spdlog::error("journal: {}", js.error().message);
   if (journal->entries().empty()) {
     spdlog::info("faultlined stopped; nothing of ours is left attached");
   } else {
