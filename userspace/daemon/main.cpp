@@ -72,8 +72,9 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
        "serve Prometheus metrics at http://ADDR:PORT/metrics (off by default), e.g. 127.0.0.1:9464 or "
        "[::1]:9464; numeric addresses only (docs/METRICS.md)")
       ("check-config", "validate the configuration, print it, and exit without touching the kernel")
-      ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit; "
-                  "refused while another instance runs (systemd's ExecStopPost)");
+      ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit, non-zero if "
+                  "anything could not be read or removed; refused while another instance runs (systemd's "
+                  "ExecStopPost)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
