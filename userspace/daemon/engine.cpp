@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/plan.h"
+#include "core/scope_exit.h"
 #include "kernel/shaping.h"
 #include "daemon/reset.h"
 #include "protocol/protocol.h"
@@ -70,6 +71,19 @@ std::string class_str(uint16_t minor) {
 
 constexpr auto kGraceWait = std::chrono::milliseconds(500);  // keeps the loop (and the lease) live
 
+// Runs a step of a cleanup so that an exception in it is logged and the cleanup goes on with
+// the next step: a rollback or a heal that stops half-way leaves the kernel in a state no
+// bookkeeping knows.
+template <typename F>
+void no_throw(const std::string& what, F&& f) noexcept {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("{}: unknown exception", what);
+  }
+}
 
 }  // namespace
 
@@ -676,11 +690,13 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
       }
       JournalEntry with_index = je;
       with_index.ifindex = *ifb;
-      if (journal_) {
-        auto js = journal_->replace(je, with_index);
-        if (!js.ok()) spdlog::error("journal: {}", js.error().message);
-      }
-      je = with_index;
+      // If the journal keeps the entry without the index, so must we, or its removal would miss
+      // it; the next start finds the ifb by its name.
+      Status js = journal_ ? journal_->replace(je, with_index) : Status{};
+      if (js.ok())
+        je = with_index;
+      else
+        spdlog::error("journal: {}", js.error().message);
       tree.dev = *ifb;
       Status st = kernel::install_root(*ifb);
       uint32_t value = static_cast<uint32_t>(*ifb);
@@ -769,8 +785,10 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
         JournalEntry updated = je;
         updated.created_clsact = true;
         auto js = journal_->replace(je, updated);
-        if (!js.ok()) spdlog::error("journal: {}", js.error().message);
-        je = updated;
+        if (js.ok())
+          je = updated;  // else the entry stays as the journal holds it, so its removal finds it
+        else
+          spdlog::error("journal: {}", js.error().message);
       }
       t.attached.emplace(ifc.index, AttachedIface{std::move(*a), je, 1});
       part.attached.push_back(ifc.index);
@@ -927,6 +945,11 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
   auto f = std::make_unique<Fault>();
   f->spec = std::move(spec);
   f->created_unix_ms = unix_ms_now();
+  // Until the fault is registered, any way out of here (an error, an exception) gives back what
+  // it took in every target: nothing switched on stays on, nothing attached stays attached.
+  core::ScopeExit rollback([&] {
+    if (f) undo_apply(*f);
+  });
 
   Status failed;
   // First every target is found and looked at, then changed: a target that refuses (no such
@@ -957,16 +980,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
     auto st = prepare(*f, f->parts[i]);
     if (!st.ok()) failed = st.take_error().wrap("target " + f->parts[i].t->spec.str());
   }
-  if (!failed.ok()) {
-    // Nothing was switched on; give back everything the prepared parts took.
-    uint64_t stamp = grace_->current();
-    for (size_t i = 0; i < f->parts.size(); i++) release_part(*f, i, stamp);
-    f->parts.clear();
-    // Targets loaded for this fault alone go again.
-    for (size_t i = targets_.size(); i > 0; i--) drop_target_if_idle(*targets_[i - 1]);
-    grace_->request();
-    return failed.take_error();
-  }
+  if (!failed.ok()) return failed.take_error();  // rolled back by `rollback`
 
   f->id = next_id_++;
   f->expires_ns = monotonic_ns() + static_cast<uint64_t>(f->spec.duration.count()) * 1000000ull;
@@ -997,6 +1011,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
   }
   uint64_t id = f->id;
   faults_[id] = std::move(f);
+  rollback.release();
   spdlog::info("fault {} ({} {}) applied on {} target(s) for {} ms", id, core::kind_name(faults_[id]->spec.kind),
                faults_[id]->spec.name, faults_[id]->parts.size(), faults_[id]->spec.duration.count());
   json status = status_of(*faults_[id], FaultState::active);
@@ -1148,12 +1163,53 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   }
 }
 
+void Engine::undo_apply(Fault& f) noexcept {
+  no_throw("roll back apply", [&] {
+    // Off first where --reset had already switched it on, then everything it took.
+    for (auto& p : f.parts) {
+      if (p.gone || !p.active) continue;
+      for (uint32_t idx : p.slots) p.t->dp->deactivate_slot(idx);
+      p.t->faults -= static_cast<int>(p.slots.size());
+      p.active = false;
+    }
+    uint64_t stamp = grace_->current();
+    std::vector<Target*> touched;
+    for (size_t i = 0; i < f.parts.size(); i++) {
+      if (f.parts[i].gone || !f.parts[i].t) continue;
+      touched.push_back(f.parts[i].t);
+      no_throw("roll back apply in " + f.parts[i].label, [&] { release_part(f, i, stamp); });
+    }
+    f.parts.clear();
+    // Targets loaded for this fault alone go again.
+    for (auto* t : touched) no_throw("roll back apply", [&] { settle_target(t); });
+    for (size_t i = targets_.size(); i > 0; i--)
+      no_throw("roll back apply", [&] { drop_target_if_idle(*targets_[i - 1]); });
+    grace_->request();
+  });
+}
+
+void Engine::settle_target(Target* t) {
+  if (!std::any_of(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == t; })) return;
+  t->dp->set_nslots(t->slots.high_water());
+  bool any = false;
+  for (uint32_t i = 0; i < t->slots.size(); i++)
+    if (t->slots.used(i) && core::slot_unscoped(t->dp->slot(i))) any = true;
+  t->dp->set_unscoped(any);
+  drop_target_if_idle(*t);
+}
+
 void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
   // Off everywhere first (one store each), then the bookkeeping.
   for (auto& p : f.parts)
     if (p.active)
       for (uint32_t idx : p.slots) p.t->dp->deactivate_slot(idx);
-  uint64_t stamp = grace_->current();
+  const uint64_t stamp = grace_->current();
+  const uint64_t fault_id = f.id;
+  // The report below is the only part that could throw; what the fault holds in the kernel is
+  // given back whatever it does.
+  core::ScopeExit release([&] {
+    no_throw("fault " + std::to_string(fault_id) + ": release", [&] { release_ended(fault_id, why, stamp); });
+  });
   f.last_counters.clear();
   for (auto& p : f.parts) {
     if (p.gone) {
@@ -1185,26 +1241,23 @@ void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
     e.fault = ended_.front();
     events_->emit(std::move(e));
   }
+}
+
+void Engine::release_ended(uint64_t id, FaultState why, uint64_t stamp) {
+  auto it = faults_.find(id);
+  if (it == faults_.end()) return;
+  Fault& f = *it->second;
   std::vector<Target*> touched;
   for (size_t i = 0; i < f.parts.size(); i++) {
     if (f.parts[i].gone) continue;
     touched.push_back(f.parts[i].t);
     if (f.parts[i].active) f.parts[i].t->faults -= static_cast<int>(f.parts[i].slots.size());
     f.parts[i].active = false;
-    release_part(f, i, stamp);
+    no_throw("fault " + std::to_string(id) + ": release " + f.parts[i].label, [&] { release_part(f, i, stamp); });
   }
   f.parts.clear();
-  uint64_t id = f.id;
-  faults_.erase(id);  // f is gone from here on
-  for (auto* t : touched) {
-    if (!std::any_of(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == t; })) continue;
-    t->dp->set_nslots(t->slots.high_water());
-    bool any = false;
-    for (uint32_t i = 0; i < t->slots.size(); i++)
-      if (t->slots.used(i) && core::slot_unscoped(t->dp->slot(i))) any = true;
-    t->dp->set_unscoped(any);
-    drop_target_if_idle(*t);
-  }
+  faults_.erase(it);  // f is gone from here on
+  for (auto* t : touched) no_throw("fault " + std::to_string(id), [&] { settle_target(t); });
   grace_->request();
   spdlog::info("fault {} {}", id, fault_state_name(why));
 }
@@ -1239,7 +1292,11 @@ Result<std::vector<uint64_t>> Engine::heal(const std::string& ref, std::optional
 std::vector<uint64_t> Engine::heal_all(std::optional<Caller> caller) {
   std::vector<uint64_t> ids;
   for (auto& [id, f] : faults_) ids.push_back(id);
-  for (uint64_t id : ids) end_fault(*faults_.at(id), FaultState::healed, caller);
+  // One heal that fails must not stop the others (this is also how SIGTERM heals).
+  for (uint64_t id : ids)
+    no_throw("heal fault " + std::to_string(id), [&] {
+      if (auto it = faults_.find(id); it != faults_.end()) end_fault(*it->second, FaultState::healed, caller);
+    });
   return ids;
 }
 
@@ -1248,7 +1305,10 @@ size_t Engine::expire_due() {
   std::vector<uint64_t> due;
   for (auto& [id, f] : faults_)
     if (f->expires_ns <= now) due.push_back(id);
-  for (uint64_t id : due) end_fault(*faults_.at(id), FaultState::expired);
+  for (uint64_t id : due)
+    no_throw("expire fault " + std::to_string(id), [&] {
+      if (auto it = faults_.find(id); it != faults_.end()) end_fault(*it->second, FaultState::expired);
+    });
   return due.size();
 }
 
@@ -1266,8 +1326,19 @@ void Engine::renew_lease() {
 
 Status Engine::shutdown() {
   heal_all();
-  while (!targets_.empty()) drop_target_if_idle(*targets_.back());
-  return {};
+  std::vector<Target*> left;
+  for (auto& t : targets_) left.push_back(t.get());
+  for (auto* t : left)
+    no_throw("shutdown: detach", [&] {
+      if (std::any_of(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == t; }))
+        drop_target_if_idle(*t);
+    });
+  if (targets_.empty()) return {};
+  // Only when a heal failed: closing the data paths still ends tcx links; legacy filters and
+  // shaping trees stay journalled for the next start.
+  const size_t n = targets_.size();
+  no_throw("shutdown: close data paths", [&] { targets_.clear(); });
+  return make_error(Errc::internal, std::to_string(n) + " target(s) could not be detached cleanly");
 }
 
 // ---- reporting ----
@@ -1357,90 +1428,6 @@ json Engine::list() {
   json arr = json::array();
   for (auto& [id, f] : faults_) arr.push_back(status_of(*f, FaultState::active));
   return arr;
-}
-
-// ---- leftovers of a previous instance ----
-
-Status Engine::clean_leftovers(Journal& journal, const kernel::Netns& host) {
-  (void)host;
-  auto prev = journal.load();
-  if (!prev.ok()) {
-    spdlog::warn("{}; starting with an empty journal", prev.error().message);
-    return journal.clear();
-  }
-  if (prev->entries.empty()) return journal.clear();
-  if (prev->boot_id != current_boot_id()) {
-    spdlog::info("journal is from an earlier boot; nothing of it can still be attached");
-    return journal.clear();
-  }
-  size_t cleaned = 0;
-  std::vector<JournalEntry> failed;
-  // ifb devices and root qdiscs outlive the process on every kernel; tc filters only on the
-  // legacy path (tcx links died with the process that held them).
-  for (const auto& e : prev->entries) {
-    bool shaping = e.what == "root-qdisc" || e.what == "ifb";
-    if (!shaping && e.mode != "tc") continue;
-    auto ns = kernel::Netns::open_path(e.netns_path);
-    if (!ns.ok() || ns->id().dev != e.netns_dev || ns->id().ino != e.netns_ino) {
-      spdlog::info("leftover on {} in {}: namespace is gone", e.ifname, e.netns_path);
-      continue;
-    }
-    auto g = kernel::NetnsGuard::enter(*ns);
-    if (!g.ok()) {
-      spdlog::error("leftover on {} in {}: {}", e.ifname, e.netns_path, g.error().message);
-      failed.push_back(e);
-      continue;
-    }
-    auto ifs = kernel::list_interfaces();
-    bool same = ifs.ok() && std::any_of(ifs->begin(), ifs->end(), [&](auto& i) {
-                  return i.index == e.ifindex && i.name == e.ifname;
-                });
-    if (e.what == "ifb" && e.ifindex == 0) {
-      // Died between the journal write and the device's creation: look it up by name.
-      auto it = ifs.ok() ? std::find_if(ifs->begin(), ifs->end(), [&](auto& i) { return i.name == e.ifname; })
-                         : std::vector<kernel::Interface>::iterator{};
-      same = ifs.ok() && it != ifs->end();
-      if (same) {
-        JournalEntry found = e;
-        found.ifindex = it->index;
-        auto st = kernel::delete_link(found.ifindex);
-        if (!st.ok()) failed.push_back(e); else cleaned++;
-        continue;
-      }
-    }
-    if (!same) {
-      spdlog::info("leftover on {} in {}: interface is gone", e.ifname, e.netns_path);
-      continue;
-    }
-    Status st;
-    if (e.what == "ifb") {
-      st = kernel::delete_link(e.ifindex);
-    } else if (e.what == "root-qdisc") {
-      auto saved = kernel::SavedQdisc::from_json(nlohmann::json::parse(e.saved_qdisc, nullptr, false));
-      auto now = kernel::read_root_qdisc(e.ifindex);
-      if (!saved.ok()) {
-        st = saved.take_error();
-      } else if (now.ok() && !now->ours) {
-        spdlog::info("leftover on {} in {}: root qdisc is no longer ours ({}); left alone", e.ifname,
-                     e.netns_path, now->kind);
-      } else {
-        st = kernel::restore_root(e.ifindex, *saved);
-      }
-    } else {
-      st = kernel::remove_tc_leftovers(e.ifindex, e.created_clsact);
-    }
-    if (!st.ok()) {
-      spdlog::error("leftover {} on {} in {}: {}", e.what, e.ifname, e.netns_path, st.error().message);
-      failed.push_back(e);
-    } else {
-      cleaned++;
-    }
-  }
-  spdlog::info("removed leftovers of a previous instance (pid {}): {} item(s)", prev->pid, cleaned);
-  FL_TRY(journal.clear());
-  // What could not be removed stays journalled, so the next start tries again.
-  for (const auto& e : failed) FL_TRY(journal.add(e));
-  return {};
 }
 
 }  // namespace fl::daemon

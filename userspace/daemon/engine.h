@@ -88,10 +88,6 @@ class Engine {
   // Heals everything and detaches from every interface; used on SIGTERM.
   Status shutdown();
 
-  // Removes what a previous instance recorded in its journal (legacy tc filters and the clsact
-  // qdiscs it created). Call before serving.
-  static Status clean_leftovers(Journal& journal, const kernel::Netns& host);
-
  private:
   struct Target;
   struct Fault;
@@ -116,6 +112,13 @@ class Engine {
   static bool needs_ingress_tree(const core::FaultSpec& spec);
   void release_part(Fault& f, size_t part_idx, uint64_t stamp);
   void end_fault(Fault& f, FaultState why, std::optional<Caller> caller = std::nullopt);
+  // The second half of end_fault: gives back everything the fault took and forgets it. Runs even
+  // when the report in the first half throws.
+  void release_ended(uint64_t id, FaultState why, uint64_t stamp);
+  // Gives back everything an apply that did not complete took, in every target; never throws.
+  void undo_apply(Fault& f) noexcept;
+  // Recomputes a target's slot range and unscoped flag after slots went, and drops it if idle.
+  void settle_target(Target* t);
   void drop_target_if_idle(Target& t);
   void detach_one(Target& t, struct AttachedIface& att, bool in_netns);
   Fault* find(const std::string& ref);

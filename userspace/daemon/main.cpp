@@ -17,6 +17,7 @@
 #include "daemon/events.h"
 #include "daemon/history.h"
 #include "daemon/journal.h"
+#include "daemon/leftovers.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/metrics_source.h"
@@ -71,8 +72,9 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
        "serve Prometheus metrics at http://ADDR:PORT/metrics (off by default), e.g. 127.0.0.1:9464 or "
        "[::1]:9464; numeric addresses only (docs/METRICS.md)")
       ("check-config", "validate the configuration, print it, and exit without touching the kernel")
-      ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit; "
-                  "refused while another instance runs (systemd's ExecStopPost)");
+      ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit, non-zero if "
+                  "anything could not be read or removed; refused while another instance runs (systemd's "
+                  "ExecStopPost)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -180,10 +182,12 @@ int run(const Config& cfg) {
       spdlog::critical("{}", host.error().message);
       return 1;
     }
-    auto st = daemon::Engine::clean_leftovers(*journal, *host);
-    if (!st.ok()) spdlog::error("cleaning leftovers: {}", st.error().message);
-    // The journal lock is held here, so a running instance cannot be cleaned from under.
-    if (cfg.cleanup_only) return st.ok() ? 0 : 1;
+    auto report = daemon::clean_leftovers(*journal, *host);
+    if (!report.ok())
+      spdlog::error("cleaning leftovers: {} thing(s) could not be read or removed (above)", report.problems.size());
+    // The journal lock is held here, so a running instance cannot be cleaned from under. A
+    // service manager must hear that something may be left behind.
+    if (cfg.cleanup_only) return report.ok() ? 0 : 1;
   }
 
   {
@@ -330,6 +334,9 @@ int run(const Config& cfg) {
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.
   auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
+    // A removal the journal could not write (a full disk) is written as soon as it can be.
+    if (journal->pending_removals() > 0)
+      if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
     if (eng.active_count() > 0 && eng.reconcile() > 0) arm_expiry();
   });
   if (!reconcile.ok()) {
@@ -357,6 +364,7 @@ int run(const Config& cfg) {
   auto st = eng.shutdown();
   if (!st.ok()) spdlog::error("shutdown: {}", st.error().message);
   engine->reset();
+  if (auto js = journal->retry(); !js.ok()) spdlog::error("journal: {}", js.error().message);
   if (journal->entries().empty()) {
     spdlog::info("faultlined stopped; nothing of ours is left attached");
   } else {
