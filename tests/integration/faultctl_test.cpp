@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/parse.h"
 #include "integration/lab_util.h"
 
 namespace fl::test {
@@ -95,7 +96,7 @@ class FaultctlLab : public ::testing::Test {
     if (name_.empty()) return;
     ctl("lab down --name " + name_);
     for (const char* n : {"a", "b", "c", "hub"}) sh("ip netns delete " + name_ + "-" + n + " 2>/dev/null");
-    unlink(("/run/faultline/lab/" + name_ + ".json").c_str());
+    unlink((std::string(core::kLabStateDir) + "/" + name_ + ".json").c_str());
   }
   static Cmd ctl(const std::string& args) { return sh(std::string(FL_FAULTCTL_PATH) + " " + args); }
   bool ping(const std::string& node, const std::string& addr) {

@@ -15,10 +15,12 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/parse.h"
 #include "integration/lab_util.h"
 
 namespace fl::test {
@@ -44,7 +46,7 @@ bool exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-std::string state_file(const std::string& lab) { return "/run/faultline/lab/" + lab + ".json"; }
+std::string state_file(const std::string& lab) { return std::string(core::kLabStateDir) + "/" + lab + ".json"; }
 
 // Every namespace a lab of this name could have: what must be gone after down.
 std::vector<std::string> all_namespaces(const std::string& lab) {
@@ -424,6 +426,16 @@ TEST_F(LabCmd, DownRefusesALabNamespaceThatIsInitsOrTheCallersOwnAndChangesNothi
   ASSERT_EQ(sh("ip netns add " + x + " && ip netns add " + y).status, 0);
   ASSERT_EQ(sh("umount -l " + b + " && mount --bind /run/netns/" + x + " " + b).status, 0);
   ASSERT_EQ(ns_ino(b), ns_ino("/run/netns/" + x));
+  // A name bound to another namespace is no longer the lab's, and down leaves it alone (see
+  // DownLeavesANamespaceMadeAgainUnderTheSameNameAlone). Here the state file claims X for b,
+  // as a hand-edited one could: the host check must still hold.
+  {
+    json j = json::parse(sh("cat " + state_file(name_)).out);
+    struct stat st{};
+    ASSERT_EQ(stat(b.c_str(), &st), 0);
+    j["nodes"][1]["netns_id"] = {{"dev", st.st_dev}, {"ino", st.st_ino}, {"cookie", 0}};
+    std::ofstream(state_file(name_)) << j.dump(2) << "\n";
+  }
   auto unchanged = [&](const std::string& what) {
     EXPECT_EQ(join(present(name_)), name_ + "-hub " + name_ + "-a " + name_ + "-b") << what;
     EXPECT_TRUE(exists(state_file(name_))) << what;
@@ -465,6 +477,68 @@ TEST_F(LabCmd, ExecSaysSoWhenTheStateFileLacksTheNode) {
   EXPECT_NE(e.out.find("no node b in " + state_file(name_)), std::string::npos) << e.out;
   EXPECT_EQ(lab("exec --name " + name_ + " c -- true").status, 125) << "c is beyond the 2 nodes it now lists";
   EXPECT_EQ(lab("exec --name " + name_ + " a -- true").status, 0);
+}
+
+// Issue 10 item 9: a lab namespace deleted and made again by someone else under the same name
+// is theirs. status says so, and down stops none of its processes and leaves it in place,
+// while the rest of the lab goes.
+TEST_F(LabCmd, DownLeavesANamespaceMadeAgainUnderTheSameNameAlone) {
+  ASSERT_EQ(up("--nodes 3").status, 0);
+  const std::string b = name_ + "-b", path = "/run/netns/" + b;
+  const ino_t made = ns_ino(path);
+  ASSERT_EQ(sh("ip netns delete " + b + " && ip netns add " + b).status, 0);
+  // The kernel hands a freed namespace inode number to the next namespace made: the impostor
+  // may well have the same device and inode as the lab's b (the cookie tells them apart).
+  std::cout << "[          ] lab's b had inode " << made << ", the new b has " << ns_ino(path) << "\n";
+  const ino_t impostor = ns_ino(path);
+  pid_t sleeper = fork();
+  if (sleeper == 0) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(1);
+    execlp("sleep", "sleep", "60", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reap {
+    pid_t p;
+    ~Reap() {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  } reap{sleeper};
+  ASSERT_TRUE(eventually([&] { return ns_ino("/proc/" + std::to_string(sleeper) + "/ns/net") == impostor; }, 5s));
+
+  Cmd s = lab("status --name " + name_ + " -o json");
+  EXPECT_EQ(s.status, 1) << s.out;
+  json j = json::parse(s.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << s.out;
+  EXPECT_EQ(j["nodes"][0]["state"], "up");
+  EXPECT_EQ(j["nodes"][1]["state"], "namespace replaced");
+
+  Cmd down = lab("down --name " + name_);
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_NE(down.out.find("namespace " + b + " is not the one lab " + name_ + " made"), std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("left alone (not the lab's): " + b), std::string::npos) << down.out;
+  EXPECT_EQ(join(present(name_)), b) << "the rest of the lab goes, the impostor stays";
+  EXPECT_EQ(ns_ino(path), impostor);
+  EXPECT_EQ(waitpid(sleeper, nullptr, WNOHANG), 0) << "a process in the impostor was stopped";
+  EXPECT_FALSE(exists(state_file(name_)));
+  sh("ip netns delete " + b);
+}
+
+// Issue 10 item 9: systemd removes faultlined's RuntimeDirectory (/run/faultline) when the
+// daemon stops. A lab made before that must still come down. Here /run/faultline is a tmpfs of
+// a private mount namespace, unmounted between up and down as systemd would empty it.
+TEST_F(LabCmd, DownWorksAfterFaultlinedsRuntimeDirectoryIsRemoved) {
+  names_.push_back(name_);
+  const bool made_dir = !exists("/run/faultline");
+  if (made_dir) ASSERT_EQ(mkdir("/run/faultline", 0750), 0);
+  Cmd r = sh("unshare --mount sh -c 'mount -t tmpfs none /run/faultline && " + lab_bin() + " up --name " + name_ +
+             " --nodes 2 >/dev/null && umount /run/faultline && " + lab_bin() + " down --name " + name_ + "'");
+  if (made_dir) rmdir("/run/faultline");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("lab " + name_ + " removed: 3 namespaces"), std::string::npos) << r.out;
+  EXPECT_EQ(join(present(name_)), "");
+  EXPECT_FALSE(exists(state_file(name_)));
 }
 
 TEST_F(LabCmd, StatusNoticesAMissingNamespaceAndDownStillCleansUp) {

@@ -184,8 +184,8 @@ TEST(AtFile, StdinIsReadOncePerCommand) {
 // ---------------------------------------------------------------- lab:[LAB/]NODE
 
 TEST(LabAddress, ANodeIsItsAddressesFromTheStateFile) {
-  const ReadFile rf = files({{"/run/faultline/lab/fl-lab.json", lab_state("fl-lab", 3, true)},
-                             {"/run/faultline/lab/x.json", lab_state("x", 2, false)}});
+  const ReadFile rf = files({{"/run/faultline-lab/fl-lab.json", lab_state("fl-lab", 3, true)},
+                             {"/run/faultline-lab/x.json", lab_state("x", 2, false)}});
   auto inv = parse({"partition", "--side", "lab:a", "--side", "b=lab:x/b,lab:c"}, rf);
   ASSERT_TRUE(inv.ok()) << inv.error().message;
   EXPECT_EQ(inv->fault->sides[0].cidrs, (std::vector<core::Cidr>{C("10.200.0.11"), C("fd00:200::11")}));
@@ -204,18 +204,18 @@ TEST(LabAddress, ANodeIsItsAddressesFromTheStateFile) {
 }
 
 TEST(LabAddress, UnknownLabOrNodeIsAPreciseError) {
-  const ReadFile rf = files({{"/run/faultline/lab/fl-lab.json", lab_state("fl-lab", 3, false)},
-                             {"/run/faultline/lab/half.json", lab_state("half", 2, false, "creating")},
-                             {"/run/faultline/lab/junk.json", "{not json"}});
+  const ReadFile rf = files({{"/run/faultline-lab/fl-lab.json", lab_state("fl-lab", 3, false)},
+                             {"/run/faultline-lab/half.json", lab_state("half", 2, false, "creating")},
+                             {"/run/faultline-lab/junk.json", "{not json"}});
   EXPECT_EQ(err({"loss", "30", "--dst", "lab:nolab/a"}, rf),
-            "--dst: lab:nolab/a: no lab named \"nolab\" (no /run/faultline/lab/nolab.json; 'faultctl lab up --name "
+            "--dst: lab:nolab/a: no lab named \"nolab\" (no /run/faultline-lab/nolab.json; 'faultctl lab up --name "
             "nolab' makes one)");
   EXPECT_EQ(err({"loss", "30", "--dst", "lab:q"}, rf),
             "--dst: lab:q: lab \"fl-lab\" has no node \"q\" (its nodes: a, b, c)");
   EXPECT_TRUE(contains(err({"partition", "--side", "lab:a", "--side", "lab:half/a"}, rf),
                        "--side: invalid side 2 \"lab:half/a\": lab:half/a: lab \"half\" is not ready (phase \"creating\")"));
   EXPECT_TRUE(contains(err({"loss", "30", "--dst", "lab:junk/a"}, rf),
-                       "lab:junk/a: /run/faultline/lab/junk.json: malformed state file"));
+                       "lab:junk/a: /run/faultline-lab/junk.json: malformed state file"));
   EXPECT_EQ(err({"loss", "30", "--dst", "lab:/a"}, rf), "--dst: lab:/a: missing lab name before '/'");
   EXPECT_EQ(err({"loss", "30", "--dst", "lab:ab"}, rf),
             "--dst: lab:ab: node name \"ab\" is not a lab node (one letter, a to z)");

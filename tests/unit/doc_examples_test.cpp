@@ -28,6 +28,7 @@
 
 #include "cli/args.h"
 #include "cli/fanout.h"
+#include "core/parse.h"
 
 namespace fl::cli {
 namespace {
@@ -221,7 +222,7 @@ std::string lab_state(const std::string& name) {
 
 ReadFile example_files(const fs::path& root, const std::string& command) {
   return [root, command](const std::string& path) -> Result<std::string> {
-    const std::string lab_dir = "/run/faultline/lab/";
+    const std::string lab_dir = std::string(core::kLabStateDir) + "/";
     if (path.rfind(lab_dir, 0) == 0) {
       const std::string name = path.substr(lab_dir.size(), path.size() - lab_dir.size() - 5);
       return lab_state(name);

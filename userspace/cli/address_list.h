@@ -11,12 +11,13 @@
 
 #include "cli/args.h"
 #include "core/model.h"
+#include "core/parse.h"
 #include "core/result.h"
 
 namespace fl::cli {
 
 // Where `faultctl lab` (faultline-lab) keeps a lab's state: LAB.json (docs/LAB.md).
-inline constexpr const char* kLabStateDir = "/run/faultline/lab";
+inline constexpr const char* kLabStateDir = core::kLabStateDir;
 
 // What one command's lists are resolved with. "-" (stdin) may be read once per command: a
 // second reader would get nothing and silently make an empty list.

@@ -12,6 +12,7 @@
 
 #include "core/model.h"
 #include "core/parse.h"
+#include "core/printable.h"
 #include "protocol/protocol.h"
 
 namespace fl::cli {
@@ -29,11 +30,13 @@ const json* field(const json& obj, const char* key) {
 std::string dump_safe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // A scalar as text: strings bare, numbers as written, booleans yes/no; anything else "-".
+// Every string shown goes through here: names of interfaces, namespaces, pods and faults are
+// other people's bytes, escaped so that none can drive the terminal (core/printable.h).
 std::string text(const json* v) {
   if (v == nullptr || v->is_null()) return "-";
   if (v->is_string()) {
     const auto& s = v->get_ref<const std::string&>();
-    return s.empty() ? "-" : s;
+    return s.empty() ? "-" : core::printable(s);
   }
   if (v->is_boolean()) return v->get<bool>() ? "yes" : "no";
   if (v->is_number_float()) {
@@ -408,10 +411,11 @@ std::string format_status(const json& st) {
       if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
     }
     size_t width = 0;
-    for (const auto& k : keys) width = std::max(width, k.size());
+    for (const auto& k : keys) width = std::max(width, core::printable(k).size());
     for (const auto& k : keys) {
       if (!features.empty()) features += "\n";
-      features += k + std::string(width - k.size() + 2, ' ') + text(*fs, k.c_str());
+      const std::string shown = core::printable(k);
+      features += shown + std::string(width - shown.size() + 2, ' ') + text(&fs->at(k));
     }
   }
   kv.add("features", features.empty() ? "-" : features);

@@ -24,6 +24,7 @@
 #include "cli/fanout.h"
 #include "cli/format.h"
 #include "core/parse.h"
+#include "core/printable.h"
 
 namespace {
 
@@ -58,8 +59,9 @@ const char* default_code(int exit_status) {
   }
 }
 
-int fail(int code, const std::string& msg, const char* errc = nullptr) {
-  std::cerr << "faultctl: " << msg << "\n";
+// stderr gets `shown`, -o json's error the exact `msg`.
+int fail_shown(int code, const std::string& msg, const std::string& shown, const char* errc) {
+  std::cerr << "faultctl: " << shown << "\n";
   if (g_json_error.enabled) {
     if (!g_json_error.have) {
       g_json_error.have = true;
@@ -76,14 +78,26 @@ int fail(int code, const std::string& msg, const char* errc = nullptr) {
   return code;
 }
 
+// Our own messages may span lines ("...\nTry 'faultctl --help'."); what they quote of the
+// user's input or a file is escaped all the same.
+int fail(int code, const std::string& msg, const char* errc = nullptr) {
+  return fail_shown(code, msg, fl::core::printable(msg, fl::core::Newlines::keep), errc);
+}
+
+// A daemon's message (or a line that carries one) quotes names of interfaces, namespaces and
+// pods that other people chose: one line, nothing in it that drives the terminal.
+int fail_foreign(int code, const std::string& msg, const char* errc = nullptr) {
+  return fail_shown(code, msg, fl::core::printable(msg), errc);
+}
+
 int report(const fl::cli::Client& client, const fl::Error& e) {
-  if (client.lost()) return fail(kExitUnreachable, e.message);
+  if (client.lost()) return fail_foreign(kExitUnreachable, e.message);
   if (g_json_error.enabled) {
     // The daemon's code is the error's code; the message need not repeat it.
-    fail(kExitRefused, e.message, fl::errc_name(e.code));
+    fail_foreign(kExitRefused, e.message, fl::errc_name(e.code));
     return kExitRefused;
   }
-  return fail(kExitRefused, std::string(fl::errc_name(e.code)) + ": " + e.message);
+  return fail_foreign(kExitRefused, std::string(fl::errc_name(e.code)) + ": " + e.message);
 }
 
 // Whether the global options ask for JSON, read before parsing proper so that a usage error
@@ -170,7 +184,8 @@ fl::Result<std::string> render(const fl::cli::Invocation& inv, const std::string
   if (op == "reset") return fl::cli::format_reset_result(*part);
   if (op == "heal") {
     std::string out;
-    for (const auto& id : (*part)["healed"]) out += id.dump() + "\n";
+    // Ids are numbers; ensure_ascii keeps anything else a daemon might send printable.
+    for (const auto& id : (*part)["healed"]) out += id.dump(-1, ' ', true, json::error_handler_t::replace) + "\n";
     return out;
   }
   return fl::cli::format_status(*part);
@@ -357,9 +372,12 @@ int worst_exit(const std::vector<HostRun>& runs) {
 // Left-aligned columns, the last one unpadded.
 std::string two_columns(const std::vector<std::pair<std::string, std::string>>& rows) {
   size_t width = 0;
-  for (const auto& [a, b] : rows) width = std::max(width, a.size());
+  for (const auto& [a, b] : rows) width = std::max(width, fl::core::printable(a).size());
   std::string out;
-  for (const auto& [a, b] : rows) out += a + std::string(width - a.size() + 2, ' ') + b + "\n";
+  for (const auto& [a, b] : rows) {
+    const std::string shown = fl::core::printable(a);
+    out += shown + std::string(width - shown.size() + 2, ' ') + fl::core::printable(b) + "\n";
+  }
   return out;
 }
 
@@ -435,7 +453,7 @@ int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
     for (size_t i = 0; i < runs.size(); ++i) {
       if (applied[i]) {
         if (const std::string reset = fl::cli::format_apply_reset(*applied[i]); !reset.empty()) {
-          std::cerr << runs[i].name() << ": " << reset;
+          std::cerr << fl::core::printable(runs[i].name()) << ": " << reset;
         }
       }
       rows.emplace_back(runs[i].name(), applied[i] ? (*applied[i])["id"].dump() : std::string("skipped: ") + kSkipped);
@@ -448,7 +466,7 @@ int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
     if (!r.error) continue;
     std::string line = r.describe();
     if (r.unreachable) line += "; if the fault was applied there before the connection broke, " + expiry;
-    fail(code, line);
+    fail_foreign(code, line);
   }
   std::vector<std::optional<fl::Error>> heal_errors(runs.size());
   for_each_host(runs, [&](HostRun& r) {
@@ -462,7 +480,7 @@ int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
     if (!applied[i]) continue;
     const std::string id = (*applied[i])["id"].dump();
     if (heal_errors[i]) {
-      fail(code, "could not heal fault " + id + " on " + runs[i].describe() + "; " + expiry);
+      fail_foreign(code, "could not heal fault " + id + " on " + runs[i].describe() + "; " + expiry);
     } else {
       fail(code, "healed fault " + id + " on " + runs[i].name() + ", where it had been applied");
     }
@@ -502,7 +520,8 @@ int fan_out_other(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
   }
   for (size_t i = 0; i < runs.size(); ++i) {
     HostRun& r = runs[i];
-    if (const int st = emit((i == 0 ? "== " : "\n== ") + r.name() + "\n"); st != kExitOk) return st;
+    if (const int st = emit((i == 0 ? "== " : "\n== ") + fl::core::printable(r.name()) + "\n"); st != kExitOk)
+      return st;
     if (results[i]) {
       auto text = render(inv, call.op, *results[i]);
       if (text) {
@@ -511,7 +530,7 @@ int fan_out_other(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, co
       }
       r.failed(text.take_error(), false);
     }
-    fail(kExitRefused, r.describe());
+    fail_foreign(kExitRefused, r.describe());
   }
   return worst_exit(runs);
 }

@@ -4,9 +4,12 @@
 #include <exception>
 #include <ctime>
 
+#include "core/printable.h"
+
 namespace fl::cli {
 
 using json = nlohmann::json;
+using core::printable;
 
 namespace {
 
@@ -21,31 +24,7 @@ std::string utc_ms(int64_t unix_ms) {
   return out;
 }
 
-// Names, targets and a refusal's message carry other people's bytes: control characters,
-// C1 ones (UTF-8 \xc2\x80-\xc2\x9f, CSI among them) included, would drive the terminal.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const bool c1 = c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-                    static_cast<unsigned char>(s[i + 1]) <= 0x9f;
-    if (c1) {
-      char esc[16];
-      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned char>(s[i + 1]));
-      out += esc;
-      i++;
-      continue;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\x%02x", c);
-      out += esc;
-    }
-    else out += static_cast<char>(c);
-  }
-  return out;
-}
-
+// Names, targets and a refusal's message carry other people's bytes (core/printable.h).
 std::string str(const json& e, const char* key) {
   auto it = e.find(key);
   return it != e.end() && it->is_string() ? printable(it->get<std::string>()) : std::string();

@@ -69,6 +69,11 @@ Result<Exemption> parse_exemption(std::string_view s);
 // default "fl-lab", NODE up to 15), which become netns:LAB-NODE, the namespace the lab made.
 Result<Target> parse_target(std::string_view s);
 inline constexpr std::string_view kDefaultLab = "fl-lab";
+// Where faultline-lab keeps its labs' state files (LAB.json), read by faultctl for lab:NODE
+// sides. Not under /run/faultline: systemd removes faultlined's RuntimeDirectory when the
+// daemon stops, and the lab has nothing to do with the daemon. On tmpfs all the same, like
+// /run/netns, so state and namespaces both end at a reboot and never outlive each other.
+inline constexpr const char* kLabStateDir = "/run/faultline-lab";
 inline constexpr size_t kMinContainerIdPrefix = 12;
 
 // "[NAME=]CIDR[,CIDR...]"; a side without a name is called "s<index+1>".

@@ -18,6 +18,7 @@
 #include "daemon/history.h"
 #include "daemon/journal.h"
 #include "daemon/leftovers.h"
+#include "daemon/log_format.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/metrics_source.h"
@@ -379,7 +380,7 @@ int run(const Config& cfg) {
 int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("faultlined");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_formatter(daemon::escaping_formatter("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v"));
   bool help = false;
   auto cfg = parse_args(argc, argv, &help);
   if (!cfg.ok()) {

@@ -1,6 +1,7 @@
 #include "lab/lab.h"
 
 #include <arpa/inet.h>
+#include <sys/sysmacros.h>
 
 #include <ctime>
 
@@ -131,6 +132,24 @@ std::vector<std::string> Lab::namespaces() const {
   return out;
 }
 
+std::string NetnsId::str() const {
+  return "dev " + std::to_string(major(dev)) + ":" + std::to_string(minor(dev)) + " inode " + std::to_string(ino) +
+         " cookie " + (cookie ? std::to_string(cookie) : std::string("unknown"));
+}
+
+std::optional<NetnsId> Lab::recorded_id(std::string_view ns) const {
+  if (ns == hub) return hub_id;
+  for (const auto& n : nodes)
+    if (n.netns == ns) return n.id;
+  return std::nullopt;
+}
+
+void Lab::record_id(std::string_view ns, const NetnsId& id) {
+  if (ns == hub) hub_id = id;
+  for (auto& n : nodes)
+    if (n.netns == ns) n.id = id;
+}
+
 const Node* Lab::node(std::string_view n) const {
   for (const auto& x : nodes)
     if (x.name == n) return &x;
@@ -161,18 +180,30 @@ Lab plan(const Request& r) {
   return lab;
 }
 
+namespace {
+
+json id_json(const NetnsId& id) { return {{"dev", id.dev}, {"ino", id.ino}, {"cookie", id.cookie}}; }
+
+NetnsId id_from_json(const json& j) {
+  return {j.at("dev").get<uint64_t>(), j.at("ino").get<uint64_t>(), j.value("cookie", uint64_t{0})};
+}
+
+}  // namespace
+
 json to_json(const Lab& lab) {
   json nodes = json::array();
   for (const auto& n : lab.nodes) {
     json o = {{"node", n.name}, {"netns", n.netns}, {"target", "netns:" + n.netns},
               {"dev", kNodeDev}, {"peer", n.peer}, {"ipv4", n.ipv4}};
     if (!n.ipv6.empty()) o["ipv6"] = n.ipv6;
+    if (n.id) o["netns_id"] = id_json(*n.id);
     nodes.push_back(std::move(o));
   }
   json j = {{"version", 1},     {"name", lab.name},       {"phase", lab.phase}, {"created", lab.created},
             {"hub", lab.hub},   {"bridge", kBridge},      {"subnet", lab.subnet4},
             {"nodes", nodes}};
   if (!lab.subnet6.empty()) j["subnet6"] = lab.subnet6;
+  if (lab.hub_id) j["hub_id"] = id_json(*lab.hub_id);
   return j;
 }
 
@@ -197,6 +228,7 @@ Result<Lab> from_json(const json& j) {
       if (!s6.ok()) return bad(s6.error().message);
       lab.prefix6 = s6->prefix;
     }
+    if (j.contains("hub_id")) lab.hub_id = id_from_json(j.at("hub_id"));
     for (const auto& o : j.at("nodes")) {
       Node n;
       n.name = o.at("node").get<std::string>();
@@ -208,6 +240,7 @@ Result<Lab> from_json(const json& j) {
       n.peer = o.value("peer", "veth-" + n.name);
       n.ipv4 = o.at("ipv4").get<std::string>();
       n.ipv6 = o.value("ipv6", "");
+      if (o.contains("netns_id")) n.id = id_from_json(o.at("netns_id"));
       lab.nodes.push_back(std::move(n));
     }
     if (lab.nodes.size() < size_t{kMinNodes} || lab.nodes.size() > size_t{kMaxNodes}) return bad("wrong node count");

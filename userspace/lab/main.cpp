@@ -65,9 +65,10 @@ const char* const kDownUsage =
     "\n"
     "Stops the processes running in the lab's namespaces (SIGTERM, SIGKILL after 2 s), then\n"
     "removes every namespace of the lab and its state file. Only a process with all its threads\n"
-    "inside is stopped. Exit status 1, with nothing removed, if there is no such lab, if one of its\n"
-    "names is bound to the host's (pid 1's) or the caller's own namespace, or if a process is still\n"
-    "there after SIGKILL.\n";
+    "inside is stopped. A namespace that is no longer the one `up` made (deleted and made again\n"
+    "under the same name) is left alone with a warning, and so are its processes. Exit status 1,\n"
+    "with nothing removed, if there is no such lab, if one of its names is bound to the host's\n"
+    "(pid 1's) or the caller's own namespace, or if a process is still there after SIGKILL.\n";
 
 const char* const kExecUsage =
     "usage: faultline-lab exec [--name LAB] NODE [--] CMD [ARGS...]\n"
@@ -169,11 +170,19 @@ Status check_interrupted() {
   return {};
 }
 
-Status build(const Lab& lab, std::vector<std::string>& made) {
+Status build(Lab& lab, const std::string& path, std::vector<std::string>& made) {
   auto make_ns = [&](const std::string& name) -> fl::Result<NsFd> {
     FL_TRY(check_interrupted());
     auto ns = create_netns(name);
-    if (ns.ok()) made.push_back(name);
+    if (!ns.ok()) return ns;
+    made.push_back(name);
+    // Recorded before anything else is done in it: `down` deletes only a namespace whose
+    // identity it finds in the state file, so one deleted and made again by someone else under
+    // the same name is never taken for the lab's.
+    auto id = netns_id(*ns, name);
+    if (!id.ok()) return id.take_error();
+    lab.record_id(name, *id);
+    FL_TRY(replace_state(path, to_json(lab)));
     return ns;
   };
   auto hub = make_ns(lab.hub);
@@ -278,7 +287,7 @@ int cmd_up(const std::vector<std::string>& args) {
     return failed(st.error().message);
   }
   std::vector<std::string> made;
-  Status st = build(lab, made);
+  Status st = build(lab, path, made);
   if (st.ok()) {
     lab.phase = "ready";
     st = replace_state(path, to_json(lab));
@@ -341,6 +350,19 @@ int parse_common(const std::vector<std::string>& args, size_t& i, Common& c, con
 
 // ---- down ----
 
+// Why the namespace now named `ns` is not the one `up` made for the lab, or nullopt if it is.
+std::optional<std::string> not_the_labs(const Lab& lab, const std::string& ns, const NetnsId& now) {
+  const auto recorded = lab.recorded_id(ns);
+  if (!recorded)
+    return "namespace " + ns + " was never recorded as made by lab " + lab.name +
+           " (its `up` was killed before it could record it); left alone: " +
+           "`ip netns delete " + ns + "` removes it if it is a leftover";
+  if (!recorded->same_as(now))
+    return "namespace " + ns + " is not the one lab " + lab.name + " made (" + recorded->str() + "; now " +
+           now.str() + "): it was deleted and made again by someone else; left alone";
+  return std::nullopt;
+}
+
 int cmd_down(const std::vector<std::string>& args) {
   Common c;
   size_t i = 0;
@@ -358,15 +380,28 @@ int cmd_down(const std::vector<std::string>& args) {
   // the name is gone, where nobody can find it any more.
   std::vector<NsFd> open;
   std::vector<std::string> open_names;
+  std::vector<std::string> left_alone, stale;
   for (const auto& ns : lab->namespaces()) {
     auto fd = open_netns(ns);
-    if (fd.ok()) {
-      open.push_back(std::move(*fd));
-      open_names.push_back(ns);
-    } else if (fd.error().code != Errc::not_found) {
+    if (!fd.ok()) {
+      if (fd.error().code == Errc::not_found) {
+        if (netns_exists(ns)) stale.push_back(ns);
+        continue;
+      }
       // There but unreadable: its processes could not be found, so it is not removed either.
       return failed("down " + lab->name + ": " + fd.error().message + "; nothing was changed");
     }
+    auto now = netns_id(*fd, ns);
+    if (!now.ok()) return failed("down " + lab->name + ": " + now.error().message + "; nothing was changed");
+    if (auto why = not_the_labs(*lab, ns, *now)) {
+      // Someone else's namespace under the lab's name: neither its processes nor its name are
+      // ours to touch. The rest of the lab still goes.
+      std::cerr << "faultline-lab: warning: " << *why << "\n";
+      left_alone.push_back(ns);
+      continue;
+    }
+    open.push_back(std::move(*fd));
+    open_names.push_back(ns);
   }
   std::vector<const NsFd*> ptrs;
   for (const auto& n : open) ptrs.push_back(&n);
@@ -392,8 +427,19 @@ int cmd_down(const std::vector<std::string>& args) {
 
   int errors = 0;
   size_t removed = 0;
-  for (const auto& ns : lab->namespaces()) {
+  for (const auto& ns : open_names) {
     if (!netns_exists(ns)) continue;
+    // Once more just before the unmount: the name may have been deleted and bound to another
+    // namespace while the processes were being stopped.
+    if (auto fd = open_netns(ns); fd.ok()) {
+      auto now = netns_id(*fd, ns);
+      auto why = now.ok() ? not_the_labs(*lab, ns, *now) : std::optional<std::string>(now.error().message);
+      if (why) {
+        std::cerr << "faultline-lab: warning: " << *why << "\n";
+        left_alone.push_back(ns);
+        continue;
+      }
+    }
     if (auto st = delete_netns(ns); !st.ok()) {
       std::cerr << "faultline-lab: " << st.error().message << "\n";
       errors++;
@@ -401,21 +447,36 @@ int cmd_down(const std::vector<std::string>& args) {
       removed++;
     }
   }
+  for (const auto& ns : stale) {
+    if (auto st = remove_stale_netns_file(ns); !st.ok()) {
+      std::cerr << "faultline-lab: " << st.error().message << "\n";
+      errors++;
+    }
+  }
   // With a namespace left, keep the state file so a second `down` can finish the job.
   if (errors) return failed("down " + lab->name + ": " + std::to_string(errors) + " namespace(s) could not be removed");
   if (auto st = remove_state(state_path(lab->name)); !st.ok()) return failed(st.error().message);
-  std::printf("lab %s removed: %zu namespace%s, %zu process%s stopped\n", lab->name.c_str(), removed,
-              removed == 1 ? "" : "s", n_stopped, n_stopped == 1 ? "" : "es");
+  std::string kept;
+  for (const auto& ns : left_alone) kept += (kept.empty() ? "; left alone (not the lab's): " : ", ") + ns;
+  std::printf("lab %s removed: %zu namespace%s, %zu process%s stopped%s\n", lab->name.c_str(), removed,
+              removed == 1 ? "" : "s", n_stopped, n_stopped == 1 ? "" : "es", kept.c_str());
   std::fflush(stdout);
   return kExitOk;
 }
 
 // ---- status ----
 
+// Whether the open namespace named `name` is still the one `up` made (see not_the_labs).
+bool is_the_labs(const Lab& lab, const std::string& name, const NsFd& ns) {
+  auto now = netns_id(ns, name);
+  return now.ok() && !not_the_labs(lab, name, *now);
+}
+
 // One node's health in a word or two, "up" when all is well.
 std::string node_state(const Lab& lab, const Node& n) {
   auto ns = open_netns(n.netns);
   if (!ns.ok()) return "namespace missing";
+  if (!is_the_labs(lab, n.netns, *ns)) return "namespace replaced";
   auto nl = Rtnl::in(*ns, n.netns);
   if (!nl.ok()) return "error: " + nl.error().message;
   auto st = nl->link_state(kNodeDev);
@@ -434,6 +495,7 @@ std::string node_state(const Lab& lab, const Node& n) {
 std::string hub_state(const Lab& lab) {
   auto ns = open_netns(lab.hub);
   if (!ns.ok()) return "namespace missing";
+  if (!is_the_labs(lab, lab.hub, *ns)) return "namespace replaced";
   auto nl = Rtnl::in(*ns, lab.hub);
   if (!nl.ok()) return "error: " + nl.error().message;
   auto st = nl->link_state(kBridge);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@
 
 #include "lab/lab.h"
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
@@ -71,17 +75,12 @@ Status prepare_netns_dir() {
   }
 }
 
-Status mkdir_mode(const std::string& dir, mode_t mode, const char* group = nullptr) {
+Status mkdir_mode(const std::string& dir, mode_t mode) {
   if (mkdir(dir.c_str(), mode) < 0) {
     if (errno == EEXIST) return {};
     return Error::sys(Errc::internal, "mkdir " + dir, errno);
   }
   if (chmod(dir.c_str(), mode) < 0) return Error::sys(Errc::internal, "chmod " + dir, errno);
-  // faultlined would have given its directory to this group had it made it first; do the same
-  // so the members still reach the daemon's socket.
-  if (group) {
-    if (struct group* g = getgrnam(group)) (void)!chown(dir.c_str(), static_cast<uid_t>(-1), g->gr_gid);
-  }
   return {};
 }
 
@@ -109,10 +108,9 @@ Status write_temp(const std::string& tmp, const nlohmann::json& j) {
   return {};
 }
 
-Status prepare_state_dir() {
-  FL_TRY(mkdir_mode("/run/faultline", 0750, "faultline"));
-  return mkdir_mode(kStateDir, 0755);
-}
+// A directory of its own, readable by all (faultctl reads a lab's addresses from it as any
+// user): nothing that manages faultlined's directories ever removes it.
+Status prepare_state_dir() { return mkdir_mode(kStateDir, 0755); }
 
 std::string tmp_name(const std::string& path) { return path + ".tmp." + std::to_string(getpid()); }
 
@@ -158,6 +156,33 @@ Result<NsFd> open_netns(const std::string& name) {
   return NsFd(fd);
 }
 
+Result<NetnsId> netns_id(const NsFd& ns, const std::string& name) {
+  NetnsId id{static_cast<uint64_t>(ns.dev()), static_cast<uint64_t>(ns.ino()), 0};
+  Status st;
+  // The cookie is the namespace's, read from a socket made inside it.
+  on_own_thread([&] {
+    if (setns(ns.fd(), CLONE_NEWNET) < 0) {
+      st = Error::sys(Errc::target_unavailable, "enter namespace " + name, errno);
+      return;
+    }
+    int sk = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sk < 0) {
+      st = Error::sys(Errc::internal, "socket in namespace " + name, errno);
+      return;
+    }
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (getsockopt(sk, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0) {
+      id.cookie = cookie;
+    } else if (errno != ENOPROTOOPT) {
+      st = Error::sys(Errc::internal, "SO_NETNS_COOKIE in namespace " + name, errno);
+    }
+    close(sk);
+  });
+  if (!st.ok()) return st.take_error();
+  return id;
+}
+
 bool netns_exists(const std::string& name) {
   struct stat st{};
   return lstat(netns_path(name).c_str(), &st) == 0;
@@ -199,6 +224,15 @@ Status delete_netns(const std::string& name) {
   if (umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
     return Error::sys(Errc::kernel_error, "unmount " + path, errno);
   if (unlink(path.c_str()) < 0 && errno != ENOENT) return Error::sys(Errc::kernel_error, "remove " + path, errno);
+  return {};
+}
+
+Status remove_stale_netns_file(const std::string& name) {
+  std::string path = netns_path(name);
+  if (unlink(path.c_str()) < 0 && errno != ENOENT) {
+    if (errno == EBUSY) return make_error(Errc::already_exists, path + " is a namespace again (mounted meanwhile); left alone");
+    return Error::sys(Errc::kernel_error, "remove " + path, errno);
+  }
   return {};
 }
 

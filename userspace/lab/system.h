@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "lab/lab.h"
 
 struct nl_sock;
 
@@ -43,11 +44,17 @@ class NsFd {
 // /run/netns/NAME, if it is a network namespace (not just a leftover empty file).
 Result<NsFd> open_netns(const std::string& name);
 bool netns_exists(const std::string& name);
+// The identity of an open namespace (lab.h's NetnsId); `name` is for messages.
+Result<NetnsId> netns_id(const NsFd& ns, const std::string& name);
 // Creates the named namespace. already_exists if the name is taken: what we did not create we
 // never delete.
 Result<NsFd> create_netns(const std::string& name);
 // Unmounts and unlinks /run/netns/NAME. The namespace itself goes when its last user does.
 Status delete_netns(const std::string& name);
+// Unlinks /run/netns/NAME, the empty file a namespace leaves when its mount is gone. Never
+// unmounts: if a namespace was mounted there meanwhile, it is someone else's, and it stays
+// (the kernel refuses to unlink a mount point).
+Status remove_stale_netns_file(const std::string& name);
 
 // A route netlink socket that lives in one namespace (a socket stays in the namespace it was
 // created in, so no thread has to stay inside).
