@@ -144,6 +144,10 @@ std::string echo_handler(const Peer& p, std::string_view line) {
   if (line == "throw") throw std::runtime_error("boom");
   if (line == "newline") return "a\nb";
   if (line.substr(0, 4) == "big:") return std::string(std::stoul(std::string(line.substr(4))), 'b');
+  if (line == "slow") {
+    std::this_thread::sleep_for(100ms);
+    return "slow done";
+  }
   return "ok:" + std::string(line);
 }
 
@@ -487,6 +491,98 @@ TEST_F(ServerTest, ConnectionsBeyondMaxClientsAreClosedAtOnce) {
   EXPECT_EQ(a.ask("a2"), "ok:a2");
 }
 
+// Issue 10, item 3: ten slow requests in one write used to run back to back in one wake-up,
+// holding every other client for a second. One request per client per round: the other client
+// waits for at most the request in progress and one more.
+TEST_F(ServerTest, APipelineOfSlowRequestsHoldsOthersForOneRequestAtMost) {
+  ASSERT_NO_FATAL_FAILURE(start_and_run());
+  Conn slow(opts_.socket_path);
+  Conn other(opts_.socket_path);
+  ASSERT_TRUE(eventually([&] { return server_->client_count() == 2; }));
+  std::string ten;
+  for (int i = 0; i < 10; ++i) ten += "slow\n";
+  ASSERT_TRUE(slow.send_all(ten));
+  std::this_thread::sleep_for(30ms);  // the first one is running
+  auto t0 = Clock::now();
+  EXPECT_EQ(other.ask("ping"), "ok:ping");
+  auto waited = Clock::now() - t0;
+  EXPECT_LT(waited, 350ms) << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(slow.read_line(5s), "slow done") << i;
+}
+
+// Issue 10, item 4: the unread-output limit used to count the reply being queued, so a reply
+// over it cost a client that reads its connection. One reply up to max_reply is not counted.
+TEST_F(ServerTest, OneReplyOverTheOutputLimitReachesAClientThatReads) {
+  opts_.max_output = 256 * 1024;
+  opts_.max_reply = 4 << 20;
+  ASSERT_NO_FATAL_FAILURE(start_and_run());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("big:3145728\nafter\n"));
+  std::this_thread::sleep_for(100ms);  // queued in full before we read
+  auto big = c.read_line();
+  ASSERT_TRUE(big.has_value()) << "disconnected";
+  EXPECT_EQ(big->size(), 3145728u);
+  EXPECT_EQ(c.read_line(), "ok:after");
+  // Longer than max_reply: the internal error reply instead, and the connection stays.
+  EXPECT_EQ(c.ask("big:5000000"), "INTERNAL");
+  EXPECT_EQ(c.ask("still"), "ok:still");
+}
+
+TEST_F(ServerTest, OnlyOneReplyIsExemptFromTheOutputLimit) {
+  opts_.max_output = 256 * 1024;
+  opts_.max_reply = 4 << 20;
+  ASSERT_NO_FATAL_FAILURE(start_and_run());
+  Conn c(opts_.socket_path);
+  // Never read: the first reply is the exempt one, the second counts and is over the limit.
+  ASSERT_TRUE(c.send_all("big:1048576\nbig:1048576\n"));
+  EXPECT_TRUE(eventually([&] { return server_->client_count() == 0; }));
+}
+
+// Issue 10, item 12: per-client limits alone let many clients together hold gigabytes. Over the
+// bound across clients, the least recently active holders of buffers are closed; a client that
+// is being served is not.
+TEST_F(ServerTest, BufferedBytesAcrossClientsAreBounded) {
+  opts_.max_line = 64 * 1024;
+  opts_.max_output = 64 * 1024;
+  opts_.max_reply = 64 * 1024;
+  opts_.max_buffered = 1 << 20;
+  ASSERT_NO_FATAL_FAILURE(start_and_run());
+  std::vector<std::unique_ptr<Conn>> hostile;
+  for (int i = 0; i < 40; ++i) {
+    hostile.push_back(std::make_unique<Conn>(opts_.socket_path));
+    ASSERT_TRUE(hostile.back()->send_all(std::string(60 * 1024, 'x'))) << i;  // no newline, ever
+    std::this_thread::sleep_for(2ms);
+  }
+  size_t peak = 0;
+  for (int i = 0; i < 20; ++i) {
+    peak = std::max(peak, server_->buffered());
+    std::this_thread::sleep_for(5ms);
+  }
+  // One read (64 KiB) may land before the shedding that follows it in the same step.
+  EXPECT_LE(peak, opts_.max_buffered + 64 * 1024);
+  // The first to come are the stalest: they were closed; the last one is still there.
+  EXPECT_TRUE(hostile.front()->wait_closed(2s));
+  EXPECT_FALSE(hostile.back()->wait_closed(0ms));
+  EXPECT_LT(server_->client_count(), 40u);
+  Conn good(opts_.socket_path);
+  EXPECT_EQ(good.ask("fine"), "ok:fine");
+}
+
+TEST_F(ServerTest, RefusesABufferBoundSmallerThanOneClientMayHold) {
+  opts_.max_buffered = opts_.max_output;
+  auto s = Server::start(*loop_, opts_, echo_handler);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("max_buffered"), std::string::npos) << s.error().message;
+}
+
+TEST(MaxClients, AQuarterOfTheDescriptorsAtMost1024) {
+  EXPECT_EQ(max_clients_for(65536), 1024u);
+  EXPECT_EQ(max_clients_for(1024), 256u);
+  EXPECT_EQ(max_clients_for(4096), 1024u);
+  EXPECT_EQ(max_clients_for(20), 16u);
+  EXPECT_EQ(max_clients_for(UINT64_MAX), 1024u);
+}
+
 // Forks a child that drops to uid/gid/groups, connects, asks "whoami" and pipes the reply back.
 // Exit status: 0 reply sent, 1 could not drop privileges, 2 connect EACCES, 3 other failure.
 struct ChildResult {
@@ -726,6 +822,22 @@ class EventLoopTest : public ::testing::Test {
   std::unique_ptr<EventLoop> loop_;
 };
 
+TEST_F(EventLoopTest, PostedFromAnotherThreadRunsOnTheLoopThread) {
+  std::promise<std::thread::id> ran_on;
+  std::thread::id loop_thread;
+  std::thread t([&] {
+    loop_thread = std::this_thread::get_id();
+    loop_->run();
+  });
+  std::thread poster([&] { loop_->post([&] { ran_on.set_value(std::this_thread::get_id()); }); });
+  poster.join();
+  auto f = ran_on.get_future();
+  ASSERT_EQ(f.wait_for(3s), std::future_status::ready);
+  loop_->stop();
+  t.join();
+  EXPECT_EQ(f.get(), loop_thread);
+}
+
 TEST_F(EventLoopTest, StopBeforeRunReturnsImmediately) {
   loop_->stop();
   auto t0 = Clock::now();
@@ -853,6 +965,14 @@ class LaterTest : public ServerTest {
         pushed_all_ = all;
         return "pushed";
       }
+      if (line.substr(0, 6) == "defer:") {
+        const uint64_t client = p.client;
+        server_->defer(client);
+        auto ms = std::chrono::milliseconds(std::stoul(std::string(line.substr(6))));
+        auto t = loop_->add_timer(ms, 0ms, [this, client] { sent_ = server_->deliver(client, "deferred"); });
+        if (!t.ok()) return "timer failed";
+        return {};
+      }
       if (line == "count") {
         counted_++;
         return "counted";
@@ -931,6 +1051,31 @@ TEST_F(LaterTest, AHeldClientSendingAnOverlongLineIsStillDisconnected) {
   ASSERT_TRUE(c.send_all(std::string(4096, 'x') + "\n"));
   EXPECT_EQ(c.read_line(3s), "TOO LONG");
   EXPECT_TRUE(c.wait_closed(3s));
+}
+
+// A pod: apply waits for crictl off the loop: its reply comes later, the same client's next
+// requests wait for it (replies stay in order), and other clients are served meanwhile.
+TEST_F(LaterTest, ADeferredRequestHoldsItsClientsNextRequestsButNoOneElse) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("defer:300\ncount\nafter\n"));
+  Conn other(opts_.socket_path);
+  EXPECT_EQ(other.ask("x"), "ok:x");
+  EXPECT_EQ(counted_.load(), 0) << "a request ran before the deferred one was answered";
+  EXPECT_EQ(c.read_line(3s), "deferred");
+  EXPECT_EQ(c.read_line(), "counted");
+  EXPECT_EQ(c.read_line(), "ok:after");
+  EXPECT_TRUE(sent_);
+}
+
+TEST_F(LaterTest, AHalfClosedClientGetsItsDeferredReplyThenIsClosed) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("defer:200\nlast\n"));
+  ASSERT_EQ(shutdown(c.fd(), SHUT_WR), 0);
+  EXPECT_EQ(c.read_line(3s), "deferred");
+  EXPECT_EQ(c.read_line(), "ok:last");
+  EXPECT_TRUE(c.wait_closed(2s));
 }
 
 TEST_F(LaterTest, SendToAClientThatIsGoneSaysSo) {

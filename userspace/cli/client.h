@@ -16,8 +16,8 @@
 namespace fl::cli {
 
 inline constexpr auto kReplyTimeout = std::chrono::seconds(30);
-// Larger than any reply the daemon builds (its own output bound is 4 MiB), small enough that
-// a confused peer cannot make us buffer without limit.
+// The longest reply the daemon sends (proto::kMaxReply; a longer one becomes an error), small
+// enough that a confused peer cannot make us buffer without limit.
 inline constexpr size_t kMaxReply = 16u << 20;
 
 // One request line: {"id":ID,"op":OP, ...params}. Params named "id" or "op" are ignored.

@@ -79,6 +79,37 @@ std::string Dispatcher::handle(const Peer& peer, std::string_view line) {
   std::optional<uint64_t> id;
   auto req = proto::parse_request(line, &id);
   if (!req.ok()) return proto::reply_error(id, req.error());
+  return bounded(answer(peer, *req), req->id);
+}
+
+// Past what clients are told to accept (docs/PROTOCOL.md): say so instead of sending it.
+std::string Dispatcher::bounded(std::string reply, uint64_t id) {
+  if (reply.size() <= proto::kMaxReply) return reply;
+  return proto::reply_error(id, make_error(Errc::resource_exhausted,
+                                           "the reply would be " + std::to_string(reply.size()) +
+                                               " bytes, over the limit of 16 MiB; ask for one fault at a time "
+                                               "(get, or stats with \"fault\")"));
+}
+
+bool Dispatcher::defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets) {
+  if (!resolver_ || kernel::pod_answers_in_scope()) return false;
+  auto pods = PodResolver::pod_names(targets);
+  if (pods.empty()) return false;
+  later_.defer(peer.client);
+  resolver_->resolve(std::move(pods), [this, peer, req](kernel::PodAnswers answers) {
+    // Gone meanwhile: nobody would learn the fault's id, so it is not made.
+    if (later_.connected && !later_.connected(peer.client)) {
+      spdlog::info("{} by uid {} pid {}: the client left before crictl answered; not run", req.op, peer.uid, peer.pid);
+      return;
+    }
+    kernel::ScopedPodAnswers scope(&answers);
+    later_.deliver(peer.client, bounded(answer(peer, req), req.id));
+  });
+  return true;
+}
+
+std::string Dispatcher::answer(const Peer& peer, const proto::Request& request) {
+  const proto::Request* req = &request;
   try {
     bool deferred = false;
     auto r = dispatch(peer, *req, &deferred);
@@ -127,6 +158,10 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::fault_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
+    if (defer_for_pods(peer, request, spec->targets)) {
+      *deferred = true;
+      return json::object();
+    }
     auto st = engine_.apply(std::move(*spec), Caller{peer.uid, peer.pid});
     on_change_();
     if (!st.ok()) return st.take_error();
@@ -156,6 +191,10 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::reset_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate_reset(*spec));
+    if (defer_for_pods(peer, request, spec->targets)) {
+      *deferred = true;
+      return json::object();
+    }
     // Outside every NetnsGuard this thread is in the daemon's own namespace: what host means.
     auto host = kernel::Netns::self();
     if (!host.ok()) return host.take_error().wrap("reset");

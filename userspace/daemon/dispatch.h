@@ -8,6 +8,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/history.h"
+#include "daemon/pod_resolver.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
 #include "protocol/protocol.h"
@@ -23,10 +24,27 @@ class Dispatcher {
   // ops answer that the daemon keeps no history.
   void set_history(const History* h) { history_ = h; }
   void set_watch(Watch* w) { watch_ = w; }
-  // An empty string: the reply comes later (Server::send).
+  // How a request is answered later, when it has to wait for something off the loop: the
+  // server's defer() and deliver().
+  struct Later {
+    std::function<void(uint64_t client)> defer;
+    std::function<bool(uint64_t client, std::string reply)> deliver;
+    std::function<bool(uint64_t client)> connected;
+  };
+  // With these, an apply or reset naming pod: targets asks crictl on the resolver's thread and
+  // runs once the answers are back; without, crictl runs inline.
+  void set_pod_resolver(PodResolver* r, Later later) {
+    resolver_ = r;
+    later_ = std::move(later);
+  }
+  // An empty string: the reply comes later (Server::send, or Server::deliver).
   std::string handle(const Peer& peer, std::string_view line);
 
  private:
+  std::string answer(const Peer& peer, const proto::Request& req);
+  static std::string bounded(std::string reply, uint64_t id);
+  // True if the request was deferred until crictl has answered for its pod: targets.
+  bool defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets);
   Result<nlohmann::json> dispatch(const Peer& peer, const proto::Request& req, bool* deferred);
   Result<nlohmann::json> events(const Peer& peer, const proto::Request& req);
   Result<nlohmann::json> wait(const Peer& peer, const proto::Request& req, bool* deferred);
@@ -35,6 +53,8 @@ class Dispatcher {
   EventBus* events_;
   const History* history_ = nullptr;
   Watch* watch_ = nullptr;
+  PodResolver* resolver_ = nullptr;
+  Later later_;
   uint64_t started_ns_;
 };
 

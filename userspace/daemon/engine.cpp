@@ -236,7 +236,7 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Featu
   if (!host.ok()) return host.take_error();
   e->host_ = std::make_unique<kernel::Netns>(std::move(*host));
   e->pool_ = std::make_unique<kernel::DatapathPool>(e->opts_.spare_datapaths);
-  e->renew_lease();
+  e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late);
   return e;
 }
 
@@ -266,7 +266,7 @@ Result<Engine::Target*> Engine::target_for(const core::Target& spec) {
   t->ns = std::move(*ns);
   t->dp = std::move(*dp);
   if (auto st = t->dp->stats(); st.ok()) t->stats_base = *st;
-  t->dp->set_lease(lease_expires_);
+  lease_->add(t->dp.get());
   targets_.push_back(std::move(t));
   spdlog::info("{}: data path ready ({})", targets_.back()->label, targets_.back()->ns.id().str());
   return targets_.back().get();
@@ -303,6 +303,7 @@ void Engine::drop_target_if_idle(Target& t) {
   // A data path whose maps are back to empty is kept, detached, for the next namespace: loading
   // costs the verifier 0.1-0.2 s. It is reused only after a grace period, when no program run
   // from its old attachment can still be reading its slots.
+  lease_->remove(t.dp.get());
   bool clean = !t.dirty && t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() &&
                t.if_refs.empty() && t.dead_if_bits.empty();
   if (clean && recycled_.size() < kMaxRecycled) {
@@ -1317,11 +1318,6 @@ std::optional<uint64_t> Engine::next_expiry() const {
   for (auto& [id, f] : faults_)
     if (!best || f->expires_ns < *best) best = f->expires_ns;
   return best;
-}
-
-void Engine::renew_lease() {
-  lease_expires_ = monotonic_ns() + static_cast<uint64_t>(opts_.lease.count()) * 1000000ull;
-  for (auto& t : targets_) t->dp->set_lease(lease_expires_);
 }
 
 Status Engine::shutdown() {

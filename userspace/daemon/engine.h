@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "core/set_map.h"
 #include "daemon/events.h"
 #include "daemon/journal.h"
+#include "daemon/lease_keeper.h"
 #include "kernel/attach.h"
 #include "kernel/datapath.h"
 #include "kernel/datapath_pool.h"
@@ -36,6 +38,8 @@ struct EngineOptions {
   std::vector<core::Exemption> exemptions;  // daemon-wide, on top of every fault's own
   std::optional<kernel::AttachMode> force_mode;  // default: tcx where the kernel has it
   size_t spare_datapaths = 1;  // loaded ahead so a first fault need not wait for the verifier
+  // Called on the lease thread when a renewal came late (LeaseKeeper::LateHook).
+  std::function<void(uint64_t gap_ns)> on_lease_late;
 };
 
 struct AttachedIface;
@@ -75,8 +79,8 @@ class Engine {
   size_t reconcile();
   // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.
   std::optional<uint64_t> next_expiry() const;
-  void renew_lease();
-  uint64_t lease_expires_ns() const { return lease_expires_; }
+  // The lease is renewed by a thread of its own (daemon/lease_keeper.h), never by the loop.
+  uint64_t lease_expires_ns() const { return lease_->expires_ns(); }
   size_t active_count() const { return faults_.size(); }
   const kernel::Features& features() const { return features_; }
   // The data paths' program-wide counters (bpf/abi.h enum fl_stat), summed over every target
@@ -129,6 +133,8 @@ class Engine {
   kernel::AttachMode mode_ = kernel::AttachMode::tcx;
   Journal* journal_ = nullptr;
   EventBus* events_ = nullptr;
+  // Declared first so it is destroyed last: every data path leaves it before it goes.
+  std::unique_ptr<LeaseKeeper> lease_;
   std::unique_ptr<kernel::GracePeriod> grace_;
   std::unique_ptr<kernel::DatapathPool> pool_;
   static constexpr size_t kMaxRecycled = 4;
@@ -140,7 +146,6 @@ class Engine {
   uint64_t next_id_ = 1;
   uint32_t next_gen_ = 1;
   uint32_t next_shape_seq_ = 1;
-  uint64_t lease_expires_ = 0;
   std::array<uint64_t, FL_STAT_MAX> retired_stats_{};  // of targets dropped since start
 };
 

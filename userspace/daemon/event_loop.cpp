@@ -187,12 +187,48 @@ void EventLoop::run() {
         uint64_t v;
         while (read(wake_fd_, &v, sizeof v) == sizeof v) {
         }
+        run_posted();
         continue;
       }
       dispatch(events[i].data.u64, events[i].events);
     }
   }
   stop_.store(false, std::memory_order_release);
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+}
+
+void EventLoop::run_posted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(posted_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) {
+    if (stop_.load(std::memory_order_acquire)) {
+      // Not run now, not lost: the next run() picks them up.
+      std::lock_guard lock(posted_mu_);
+      posted_.insert(posted_.begin(), std::make_move_iterator(batch.begin() + (&fn - batch.data())),
+                     std::make_move_iterator(batch.end()));
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+      return;
+    }
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      spdlog::error("event loop: posted function threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("event loop: posted function threw a non-standard exception");
+    }
+  }
 }
 
 void EventLoop::stop() {

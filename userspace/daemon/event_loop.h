@@ -7,14 +7,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <unordered_map>
 
 #include "core/result.h"
 
 namespace fl::daemon {
 
-// Single-threaded: every member except stop() must be called on the thread that runs run(), or
-// while no thread is running it. Callbacks may throw; the loop logs and carries on, because one
+// Single-threaded: every member except stop() and post() must be called on the thread that runs
+// run(), or while no thread is running it. Callbacks may throw; the loop logs and carries on, because one
 // faulty handler must not take the daemon (and the kernel lease it renews) down with it.
 class EventLoop {
  public:
@@ -44,6 +46,12 @@ class EventLoop {
   // Several pending instances of one signal produce one call.
   Status on_signal(int signo, std::function<void()> cb);
 
+  // Runs fn on the loop thread, after the events already fetched. Safe from any thread: how a
+  // worker hands its result back. fn posted from inside a posted fn runs after one more round of
+  // epoll, so re-posting yields to every ready fd. Functions still queued at destruction are
+  // dropped without running.
+  void post(std::function<void()> fn);
+
   // Dispatches until stop(). A stop() that arrives before run() makes that run() return at once.
   void run();
   // Thread-safe and async-signal-safe: an atomic store and an eventfd write.
@@ -57,10 +65,13 @@ class EventLoop {
 
   EventLoop() = default;
   void dispatch(uint64_t token, uint32_t events);
+  void run_posted();
 
   int epfd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;
   // epoll_event.data carries a token, never the fd: a token is never reused, so a stale event
   // cannot reach a callback registered later under the same fd number.
   uint64_t next_token_ = 1;

@@ -1,6 +1,8 @@
 // faultlined: loads the data path into target namespaces and serves faultctl on a Unix socket.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/metrics_source.h"
+#include "daemon/pod_resolver.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
 #include "kernel/pod_target.h"
@@ -92,8 +95,8 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
   c.cleanup_only = vm.count("cleanup") > 0;
   auto l = core::parse_duration(lease);
   if (!l.ok()) return l.take_error().wrap("--lease");
-  // Renewed every third of the lease from the event loop; the loop never blocks for more than
-  // about half a second, so one second is the shortest lease that cannot lapse by itself.
+  // Renewed every third of the lease by a thread that does nothing else (daemon/lease_keeper.h);
+  // one second leaves it a third of a second of scheduling slack per renewal.
   if (*l < std::chrono::seconds(1) || *l > std::chrono::hours(1))
     return make_error(Errc::invalid_argument, "--lease: must be between 1s and 1h");
   c.lease = *l;
@@ -153,7 +156,27 @@ void log_event(const daemon::Event& e) {
   spdlog::info("event {} {}{} {}{}{}{}", e.seq, daemon::event_type_name(e.type), fault, e.kind, targets, who, detail);
 }
 
+// The soft descriptor limit up to the hard one: a daemon out of descriptors cannot open a
+// target's namespace or even read which interface is gone. Returns the limit we run with.
+uint64_t raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    const rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      spdlog::warn("raising the descriptor limit from {} to {}: {}", was, rl.rlim_max, std::strerror(errno));
+      getrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
+}
+
 int run(const Config& cfg) {
+  const uint64_t fd_limit = raise_fd_limit();
+  // Freed client buffers go back to the system at once rather than staying in the heap: the
+  // bound on buffered bytes (ServerOptions::max_buffered) is then a bound on what we hold.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   // Bound first: a taken port or an address not on this host stops us before any kernel change.
   // Not for --cleanup, which serves nothing and must work whoever holds the port.
   std::optional<daemon::MetricsListener> metrics_listener;
@@ -194,9 +217,8 @@ int run(const Config& cfg) {
   {
     kernel::PodTargetOptions pods;
     pods.crictl = cfg.crictl;
-    // crictl runs on the event loop: it must never hold the loop long enough for the kernel
-    // lease (renewed every third of it) to lapse.
-    pods.crictl_timeout = std::min(pods.crictl_timeout, cfg.lease / 4);
+    // crictl runs on a worker thread (daemon/pod_resolver.h), never on the loop: its timeout
+    // only bounds how long one apply waits, not the lease.
     kernel::set_pod_target_options(std::move(pods));
   }
   // Declared before the engine: the engine reports to it until its last heal at shutdown.
@@ -211,8 +233,31 @@ int run(const Config& cfg) {
   events.set_next_seq((*history)->next_seq());
   events.listen([h = history->get()](const daemon::Event& e) { h->record(e); });
   events.listen([&metric_counts](const daemon::Event& e) { metric_counts.on(e); });
+  auto loop = daemon::EventLoop::create();
+  if (!loop.ok()) {
+    spdlog::critical("{}", loop.error().message);
+    return 1;
+  }
+  daemon::EventLoop& ev = **loop;
+  daemon::Engine* eng_ptr = nullptr;  // set below; posted work runs only once the loop runs
   daemon::EngineOptions eo;
   eo.lease = cfg.lease;
+  // The lease thread noticed that it renewed late: the whole process was stopped or starved,
+  // and past the whole lease every fault was off meanwhile. Reported from the loop.
+  eo.on_lease_late = [&ev, &events, &eng_ptr, lease = cfg.lease](uint64_t gap) {
+    ev.post([&events, &eng_ptr, lease, gap] {
+      const uint64_t every = static_cast<uint64_t>((lease / 3).count()) * 1000000ull;
+      daemon::Event e;
+      e.type = daemon::EventType::lease_late;
+      e.duration_ns = gap;
+      e.detail = "lease renewed " + std::to_string(gap / 1000000) + " ms after the last renewal (planned every " +
+                 std::to_string(every / 1000000) + " ms, lease " + std::to_string(lease.count()) + " ms)" +
+                 (gap >= static_cast<uint64_t>(lease.count()) * 1000000ull && eng_ptr && eng_ptr->active_count() > 0
+                      ? ": every fault was off meanwhile"
+                      : "");
+      events.emit(std::move(e));
+    });
+  };
   eo.exemptions = cfg.exemptions;
   eo.force_mode = cfg.mode;
   auto engine = daemon::Engine::create(eo, features, &*journal);
@@ -223,13 +268,8 @@ int run(const Config& cfg) {
   spdlog::info("attach mode {}, lease {}", kernel::attach_mode_name((*engine)->attach_mode()),
                core::format_duration(cfg.lease));
 
-  auto loop = daemon::EventLoop::create();
-  if (!loop.ok()) {
-    spdlog::critical("{}", loop.error().message);
-    return 1;
-  }
-  daemon::EventLoop& ev = **loop;
   daemon::Engine& eng = **engine;
+  eng_ptr = &eng;
   eng.set_events(&events);
   eng.restore_history((*history)->next_fault_id(), (*history)->ended());
   daemon::Watch watch(ev);
@@ -266,6 +306,9 @@ int run(const Config& cfg) {
   so.group = cfg.group;
   so.idle_timeout = cfg.idle_timeout;
   so.max_line = proto::kMaxLine;
+  so.max_reply = proto::kMaxReply;
+  so.max_clients = daemon::max_clients_for(fd_limit);
+  spdlog::info("descriptor limit {}: up to {} clients", fd_limit, so.max_clients);
   auto server = daemon::Server::start(ev, so, [&](const daemon::Peer& p, std::string_view line) {
     return dispatcher.handle(p, line);
   });
@@ -281,6 +324,16 @@ int run(const Config& cfg) {
     watch.set_io({[srv](uint64_t c, std::string line) { return srv->send(c, std::move(line)); },
                   [srv](uint64_t c, bool held) { srv->hold(c, held); }});
     srv->set_close_hook([&watch](uint64_t c) { watch.forget(c); });
+  }
+  // crictl for pod: targets runs on this worker; the loop thread itself may never run it.
+  daemon::PodResolver pod_resolver(ev);
+  kernel::forbid_crictl_on_this_thread();
+  {
+    daemon::Server* srv = server->get();
+    dispatcher.set_pod_resolver(&pod_resolver,
+                                {[srv](uint64_t c) { srv->defer(c); },
+                                 [srv](uint64_t c, std::string reply) { return srv->deliver(c, std::move(reply)); },
+                                 [srv](uint64_t c) { return srv->connected(c); }});
   }
   (*server)->set_internal_error_reply(
       [] { return proto::reply_error(std::nullopt, make_error(Errc::internal, "internal error")); });
@@ -307,30 +360,6 @@ int run(const Config& cfg) {
     spdlog::info("metrics at http://{}/metrics", metrics_http->address());
   }
 
-  // Renewed every third of the lease. A renewal that comes much later than planned means the
-  // loop was held up; past the whole lease, every fault was off meanwhile. Either is an event.
-  const uint64_t renew_every_ns = static_cast<uint64_t>((cfg.lease / 3).count()) * 1000000ull;
-  // The lease was last set when the engine was made: a slow start counts too.
-  uint64_t last_renew_ns = eng.lease_expires_ns() - static_cast<uint64_t>(cfg.lease.count()) * 1000000ull;
-  auto renew = ev.add_timer(cfg.lease / 3, cfg.lease / 3, [&] {
-    eng.renew_lease();
-    const uint64_t now = daemon::monotonic_ns(), gap = now - last_renew_ns;
-    last_renew_ns = now;
-    if (gap <= renew_every_ns + renew_every_ns / 2) return;
-    daemon::Event e;
-    e.type = daemon::EventType::lease_late;
-    e.duration_ns = gap;
-    e.detail = "lease renewed " + std::to_string(gap / 1000000) + " ms after the last renewal (planned every " +
-               std::to_string(renew_every_ns / 1000000) + " ms, lease " + std::to_string(cfg.lease.count()) + " ms)" +
-               (gap >= static_cast<uint64_t>(cfg.lease.count()) * 1000000ull && eng.active_count() > 0
-                    ? ": every fault was off meanwhile"
-                    : "");
-    events.emit(std::move(e));
-  });
-  if (!renew.ok()) {
-    spdlog::critical("lease timer: {}", renew.error().message);
-    return 1;
-  }
   // Targets and interfaces that vanish under a fault (a pod deleted, a veth re-created) are
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.

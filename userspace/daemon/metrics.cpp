@@ -205,7 +205,7 @@ std::string render(const Snapshot& s) {
     w.sample(h + "_count", {}, hist.count());
 
     w.family(kP + "lease_late_renewals_total", "counter",
-             "Lease renewals that came later than planned (the loop was held up); past the whole lease every "
+             "Lease renewals that came later than planned (the daemon did not run); past the whole lease every "
              "fault was off meanwhile.");
     w.sample(kP + "lease_late_renewals_total", {}, e.lease_late);
   }

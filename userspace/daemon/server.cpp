@@ -32,7 +32,9 @@ constexpr auto kMinSweep = 50ms;
 constexpr auto kAcceptPause = 100ms;
 // Buffers that grew for one large request or reply are given back once empty, so an idle
 // connection does not pin a megabyte.
-constexpr size_t kKeepCapacity = 64 * 1024;
+// Small, because a thousand idle clients each keeping this much for input and output is
+// memory the bound on buffered bytes (ServerOptions::max_buffered) does not see.
+constexpr size_t kKeepCapacity = 4 * 1024;
 
 constexpr const char* kDefaultOverlongReply = "request line too long";
 constexpr const char* kDefaultInternalReply = "internal error";
@@ -164,25 +166,43 @@ bool peer_in_group(int fd, gid_t gid) {
 
 }  // namespace
 
+size_t max_clients_for(uint64_t fd_limit) {
+  return static_cast<size_t>(std::clamp<uint64_t>(fd_limit / 4, 16, 1024));
+}
+
 struct Server::Client {
   int fd = -1;
   uint64_t id = 0;
   Peer peer;
   std::string in;
-  size_t scanned = 0;  // in[0, scanned) holds no '\n', so a long line is searched only once
+  size_t in_off = 0;   // in[0, in_off) is consumed
+  size_t scanned = 0;  // in[in_off, scanned) holds no '\n', so a long line is searched only once
   std::string out;
   size_t out_off = 0;  // out[0, out_off) is already written
+  // Absolute stream positions: bytes ever queued and ever written, and the one request reply
+  // that may exceed max_output (see Server::unread_counted).
+  uint64_t queued = 0, sent = 0, exempt_begin = 0, exempt_end = 0;
+  size_t accounted = 0;   // this client's share of Server::buffered_
   uint32_t events = 0;
   bool draining = false;  // no more input is read; close once the output is flushed
   bool held = false;      // see Server::hold
+  bool busy = false;      // see Server::defer
   bool doomed = false;    // over its output limit in send(); closed from the loop
+  bool ready = false;     // in Server::ready_: a complete request waits for its turn
   Clock::time_point last_active;
 
   size_t pending() const { return out.size() - out_off; }
+  // Where the next complete line ends; npos if none is buffered yet.
+  size_t next_newline() {
+    size_t nl = in.find('\n', std::max(scanned, in_off));
+    scanned = nl == std::string::npos ? in.size() : nl;
+    return nl;
+  }
 };
 
 Server::Server(EventLoop& loop, ServerOptions opts, Handler h)
-    : loop_(loop), opts_(std::move(opts)), handler_(std::move(h)), scratch_(kReadChunk) {}
+    : loop_(loop), opts_(std::move(opts)), handler_(std::move(h)), alive_(std::make_shared<char>()),
+      scratch_(kReadChunk) {}
 
 Result<std::unique_ptr<Server>> Server::start(EventLoop& loop, ServerOptions opts, Handler h) {
   std::unique_ptr<Server> s(new Server(loop, std::move(opts), std::move(h)));
@@ -205,6 +225,12 @@ Status Server::init() {
     return make_error(Errc::invalid_argument,
                       "max_line, max_output and max_clients must be positive, "
                       "idle_timeout not negative");
+  // One client within its own limits must never be shed for the others' sake.
+  if (opts_.max_reply < opts_.max_output ||
+      opts_.max_buffered < opts_.max_line + kReadChunk + opts_.max_output + opts_.max_reply)
+    return make_error(Errc::invalid_argument,
+                      "max_reply must be at least max_output, and max_buffered at least what one "
+                      "client may hold (max_line + 64 KiB + max_output + max_reply)");
 
   group_gid_ = lookup_group(opts_.group);
   FL_TRY(prepare_dir(parent_dir(path), group_gid_));
@@ -373,111 +399,39 @@ void Server::on_client_event(uint64_t id, uint32_t events) {
   if (it == clients_.end()) return;
   Client& c = *it->second;
 
-  // HUP and ERR go through read() too: data the peer sent before closing is still queued, and
-  // its requests get answered as far as the peer still listens.
-  if (!c.draining && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+  // HUP and ERR go through read() too: data the peer sent before closing is still queued.
+  if (wants_input(c) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
     switch (read_input(c, events)) {
-      case ReadResult::more:
-        break;
       case ReadResult::eof:
-        // A half-close (socat, `faultctl < file`) still waits for its replies.
-        if (!c.in.empty())
-          spdlog::debug("client {}: dropping {} bytes of an unterminated last line", id,
-                        c.in.size());
+        // A half-close (socat, `faultctl < file`) still gets a reply to every complete line.
         c.draining = true;
         break;
-      case ReadResult::overlong: {
-        spdlog::warn("client {} (pid {} uid {}): request line over {} bytes; disconnecting", id,
-                     c.peer.pid, c.peer.uid, opts_.max_line);
-        c.draining = true;
-        c.held = false;  // whatever it waited for, it is being disconnected
-        std::string().swap(c.in);
-        c.scanned = 0;
-        ReadResult r = queue_reply(c, safe_reply(overlong_reply_, kDefaultOverlongReply));
-        if (r != ReadResult::more) {
-          close_client(id, "could not queue the over-long reply");
-          return;
-        }
-        break;
-      }
-      case ReadResult::overflow:
-        spdlog::warn("client {} (pid {} uid {}): over {} unread reply bytes; disconnecting", id,
-                     c.peer.pid, c.peer.uid, opts_.max_output);
-        close_client(id, "output limit");
-        return;
       case ReadResult::gone:
         close_client(id, "connection error");
         return;
+      default:
+        break;
     }
   }
-
-  if (c.doomed) {
-    close_client(id, "output limit");
-    return;
-  }
-  // Fully hung up (both directions): nothing more can be read or written, held or not.
-  if (c.draining && (events & (EPOLLHUP | EPOLLERR))) {
+  // Hung up both ways: nobody is left to read a reply, so no further request of it runs.
+  if (events & (EPOLLHUP | EPOLLERR)) {
     close_client(id, "hung up");
     return;
   }
-  if (!flush(c)) {
-    close_client(id, "peer stopped reading");
+  // A client waiting in ready_ gets its turn there: one request per client per round.
+  if (c.ready) {
+    if (!flush(c)) close_client(id, "peer stopped reading");
+    else update_interest(c);
     return;
   }
-  if (c.draining && c.pending() == 0 && !c.held) {
-    close_client(id, "done");
-    return;
-  }
-  update_interest(c);
+  step(id);
 }
 
-bool Server::send(uint64_t client, std::string line) {
-  auto it = clients_.find(client);
-  if (it == clients_.end() || it->second->doomed) return false;
-  Client& c = *it->second;
-  if (line.find('\n') != std::string::npos) {
-    spdlog::error("client {}: pushed line contains a newline; sending internal error", c.id);
-    line = safe_reply(internal_reply_, kDefaultInternalReply);
-  }
-  ReadResult r = queue_reply(c, std::move(line));
-  if (r == ReadResult::more && flush(c)) {
-    update_interest(c);
-    return true;
-  }
-  if (r == ReadResult::overflow)
-    spdlog::warn("client {} (pid {} uid {}): over {} unread bytes of pushed output; disconnecting", c.id,
-                 c.peer.pid, c.peer.uid, opts_.max_output);
-  // Closing here could free a client whose request is being handled further up the stack.
-  c.doomed = true;
-  c.held = false;
-  close_later(client);
-  return false;
-}
-
-void Server::close_later(uint64_t client) {
-  auto t = loop_.add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(0), [this, client] {
-    deferred_.erase(client);
-    auto i = clients_.find(client);
-    if (i == clients_.end()) return;
-    if (i->second->doomed) close_client(client, "output limit or send error");
-    else if (!i->second->held && i->second->draining && i->second->pending() == 0) close_client(client, "done");
-  });
-  if (!t.ok()) {
-    spdlog::error("client {}: {}", client, t.error().message);
-    return;
-  }
-  if (auto old = deferred_.find(client); old != deferred_.end()) loop_.cancel_timer(old->second);
-  deferred_[client] = *t;
-}
-
-void Server::hold(uint64_t client, bool held) {
-  auto it = clients_.find(client);
-  if (it == clients_.end()) return;
-  Client& c = *it->second;
-  c.held = held;
-  c.last_active = Clock::now();
-  // Let go after a half-close: the client read its last reply and is done.
-  if (!held && c.draining && c.pending() == 0) close_later(client);
+// Whether to read more from the client now. A complete request not yet run stops reading: the
+// socket's own buffer then holds back a client that pipelines faster than it is served, and
+// what we buffer per client stays under a line plus one read.
+bool Server::wants_input(Client& c) {
+  return !c.draining && c.next_newline() == std::string::npos && c.in.size() - c.in_off <= opts_.max_line;
 }
 
 Server::ReadResult Server::read_input(Client& c, uint32_t events) {
@@ -485,13 +439,17 @@ Server::ReadResult Server::read_input(Client& c, uint32_t events) {
     ssize_t n = recv(c.fd, scratch_.data(), scratch_.size(), 0);
     if (n > 0) {
       c.in.append(scratch_.data(), static_cast<size_t>(n));
-      ReadResult r = process_lines(c);
-      if (r != ReadResult::more) return r;
+      if (!wants_input(c)) return ReadResult::more;
       // A short read emptied the socket buffer; the next recv would only say EAGAIN.
       if (static_cast<size_t>(n) < scratch_.size()) return ReadResult::more;
       continue;
     }
-    if (n == 0) return ReadResult::eof;
+    if (n == 0) {
+      if (c.in.size() > c.in_off && c.next_newline() == std::string::npos)
+        spdlog::debug("client {}: dropping {} bytes of an unterminated last line", c.id,
+                      c.in.size() - c.in_off);
+      return ReadResult::eof;
+    }
     if (errno == EINTR) continue;
     // EPOLLERR is reported whatever the interest mask: if recv does not surface the error,
     // returning "more" would bring us straight back here.
@@ -502,23 +460,25 @@ Server::ReadResult Server::read_input(Client& c, uint32_t events) {
   return ReadResult::more;
 }
 
-Server::ReadResult Server::process_lines(Client& c) {
-  size_t start = 0;
+// Runs the client's next request, if one is complete and it may run now. One per call: a
+// client that pipelines a thousand requests gets one, then every other client gets its turn.
+Server::ReadResult Server::serve_one(Client& c) {
   for (;;) {
-    // A client over its output limit (a push during its own request) gets no more requests run:
-    // it would never see their replies.
-    if (c.doomed) break;
-    size_t nl = c.in.find('\n', c.scanned);
-    if (nl == std::string::npos) {
-      c.scanned = c.in.size();
-      break;
-    }
-    if (nl - start > opts_.max_line) return ReadResult::overlong;
-    std::string_view line(c.in.data() + start, nl - start);
-    start = nl + 1;
-    c.scanned = start;
+    size_t nl = c.next_newline();
+    if (nl == std::string::npos)
+      return c.in.size() - c.in_off > opts_.max_line ? ReadResult::overlong : ReadResult::more;
+    if (nl - c.in_off > opts_.max_line) return ReadResult::overlong;
+    // Answered later, and the requests after it wait their turn (replies stay in order); a
+    // client over its output limit gets none run, it would never see their replies.
+    if (c.busy || c.doomed) return ReadResult::more;
+    // Pipelining without reading: the replies it has not taken already exceed the limit.
+    if (unread_counted(c) > opts_.max_output) return ReadResult::overflow;
+    std::string_view line(c.in.data() + c.in_off, nl - c.in_off);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+    if (line.empty()) {
+      c.in_off = nl + 1;
+      continue;  // costs nothing, is no request
+    }
     c.last_active = Clock::now();
 
     std::string reply;
@@ -537,29 +497,226 @@ Server::ReadResult Server::process_lines(Client& c) {
                     c.peer.pid, c.peer.uid);
       reply = safe_reply(internal_reply_, kDefaultInternalReply);
     }
-    if (reply.empty()) continue;  // answered later through send()
-    ReadResult r = queue_reply(c, std::move(reply));
-    if (r != ReadResult::more) return r;
+    // The line is a view into c.in: consumed only once the handler is done with it.
+    c.in_off = nl + 1;
+    compact_input(c);
+    if (reply.empty()) return ReadResult::more;  // answered later through send()
+    return queue_reply(c, std::move(reply), true);
   }
-  // Erase once per batch, not per line: pipelined small requests would otherwise be quadratic.
-  c.in.erase(0, start);
-  c.scanned -= start;
-  if (c.in.size() > opts_.max_line) return ReadResult::overlong;  // no newline in sight yet
-  if (c.in.empty() && c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
-  return ReadResult::more;
 }
 
-Server::ReadResult Server::queue_reply(Client& c, std::string reply) {
+void Server::compact_input(Client& c) {
+  if (c.in_off == c.in.size()) {
+    if (c.in.capacity() > kKeepCapacity) {
+      std::string().swap(c.in);
+    } else {
+      c.in.clear();
+    }
+    c.in_off = 0;
+    c.scanned = 0;
+  } else if (c.in_off >= kKeepCapacity && c.in_off * 2 >= c.in.size()) {
+    // Only when the consumed prefix dominates, so each byte is moved O(1) times.
+    c.in.erase(0, c.in_off);
+    c.scanned -= std::min(c.scanned, c.in_off);
+    c.in_off = 0;
+  }
+}
+
+// After a request, a read, a late reply or a resume: the one place that decides what happens to
+// a client next.
+void Server::step(uint64_t id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  switch (serve_one(c)) {
+    case ReadResult::more:
+    case ReadResult::eof:
+      break;
+    case ReadResult::overlong: {
+      spdlog::warn("client {} (pid {} uid {}): request line over {} bytes; disconnecting", id,
+                   c.peer.pid, c.peer.uid, opts_.max_line);
+      c.draining = true;
+      c.held = false;  // whatever it waited for, it is being disconnected
+      std::string().swap(c.in);
+      c.in_off = c.scanned = 0;
+      if (queue_reply(c, safe_reply(overlong_reply_, kDefaultOverlongReply), false) != ReadResult::more) {
+        close_client(id, "could not queue the over-long reply");
+        return;
+      }
+      break;
+    }
+    case ReadResult::overflow:
+      spdlog::warn("client {} (pid {} uid {}): over {} unread reply bytes; disconnecting", id,
+                   c.peer.pid, c.peer.uid, opts_.max_output);
+      close_client(id, "output limit");
+      return;
+    case ReadResult::gone:
+      close_client(id, "connection error");
+      return;
+  }
+  if (c.doomed) {
+    close_client(id, "output limit");
+    return;
+  }
+  if (!flush(c)) {
+    close_client(id, "peer stopped reading");
+    return;
+  }
+  // A complete request, or a partial line already past the limit, is for the next round.
+  const bool more = !c.busy && (c.next_newline() != std::string::npos || c.in.size() - c.in_off > opts_.max_line);
+  if (c.draining && c.pending() == 0 && !c.held && !c.busy && !more) {
+    close_client(id, "done");
+    return;
+  }
+  if (more) make_ready(c);
+  update_interest(c);
+  account(c);
+  shed(id);
+}
+
+void Server::make_ready(Client& c) {
+  if (c.ready) return;
+  c.ready = true;
+  ready_.push_back(c.id);
+  if (serve_posted_) return;
+  serve_posted_ = true;
+  // Posted work runs after the fds that are ready now: every other client gets its turn first.
+  loop_.post([this, alive = std::weak_ptr<char>(alive_)] {
+    if (alive.expired()) return;
+    serve_posted_ = false;
+    std::vector<uint64_t> round;
+    round.swap(ready_);
+    for (uint64_t id : round) {
+      auto it = clients_.find(id);
+      if (it == clients_.end()) continue;
+      it->second->ready = false;
+      step(id);
+    }
+  });
+}
+
+bool Server::send(uint64_t client, std::string line) {
+  auto it = clients_.find(client);
+  if (it == clients_.end() || it->second->doomed) return false;
+  Client& c = *it->second;
+  if (line.find('\n') != std::string::npos) {
+    spdlog::error("client {}: pushed line contains a newline; sending internal error", c.id);
+    line = safe_reply(internal_reply_, kDefaultInternalReply);
+  }
+  ReadResult r = queue_reply(c, std::move(line), false);
+  if (r == ReadResult::more && flush(c)) {
+    update_interest(c);
+    account(c);
+    // Shedding closes clients; the caller may be inside a request of one of them.
+    if (buffered() > opts_.max_buffered) loop_.post([this, alive = std::weak_ptr<char>(alive_)] {
+      if (!alive.expired()) shed(0);
+    });
+    return true;
+  }
+  if (r == ReadResult::overflow)
+    spdlog::warn("client {} (pid {} uid {}): over {} unread bytes of pushed output; disconnecting", c.id,
+                 c.peer.pid, c.peer.uid, opts_.max_output);
+  // Closing here could free a client whose request is being handled further up the stack.
+  c.doomed = true;
+  c.held = false;
+  step_later(client);
+  return false;
+}
+
+bool Server::deliver(uint64_t client, std::string reply) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return false;
+  Client& c = *it->second;
+  if (!c.busy) {
+    spdlog::error("client {}: deliver() without defer(); sending as a push", client);
+    return send(client, std::move(reply));
+  }
+  c.busy = false;
+  c.last_active = Clock::now();
+  bool ok = true;
+  if (!c.doomed) {
+    if (reply.find('\n') != std::string::npos) {
+      spdlog::error("client {}: late reply contains a newline; sending internal error", c.id);
+      reply = safe_reply(internal_reply_, kDefaultInternalReply);
+    }
+    if (queue_reply(c, std::move(reply), true) != ReadResult::more) {
+      c.doomed = true;
+      ok = false;
+    }
+  }
+  // Not step() here: the caller may be a handler of this very client.
+  step_later(client);
+  return ok;
+}
+
+void Server::step_later(uint64_t client) {
+  auto t = loop_.add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(0), [this, client] {
+    deferred_.erase(client);
+    auto i = clients_.find(client);
+    if (i == clients_.end()) return;
+    if (i->second->doomed) close_client(client, "output limit or send error");
+    else step(client);
+  });
+  if (!t.ok()) {
+    spdlog::error("client {}: {}", client, t.error().message);
+    return;
+  }
+  if (auto old = deferred_.find(client); old != deferred_.end()) loop_.cancel_timer(old->second);
+  deferred_[client] = *t;
+}
+
+void Server::hold(uint64_t client, bool held) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  c.held = held;
+  c.last_active = Clock::now();
+  // Let go after a half-close: the client read its last reply and is done.
+  if (!held && c.draining && c.pending() == 0) step_later(client);
+}
+
+bool Server::connected(uint64_t client) const {
+  auto it = clients_.find(client);
+  return it != clients_.end() && !it->second->doomed;
+}
+
+void Server::defer(uint64_t client) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) it->second->busy = true;
+}
+
+// What counts against max_output: every unread byte but those of one request reply, so a
+// reply up to max_reply can be taken by a client that reads, while one that does not read
+// cannot pile up more than max_output besides.
+size_t Server::unread_counted(const Client& c) {
+  const uint64_t pending = c.queued - c.sent;
+  const uint64_t from = std::max(c.sent, c.exempt_begin);
+  const uint64_t exempt = c.exempt_end > from ? c.exempt_end - from : 0;
+  return static_cast<size_t>(pending - exempt);
+}
+
+Server::ReadResult Server::queue_reply(Client& c, std::string reply, bool request_reply) {
+  if (reply.size() > opts_.max_reply) {
+    spdlog::error("client {}: a reply of {} bytes exceeds {}; sending internal error", c.id, reply.size(),
+                  opts_.max_reply);
+    reply = safe_reply(internal_reply_, kDefaultInternalReply);
+  }
+  const uint64_t begin = c.queued;
+  c.queued += reply.size() + 1;
   if (c.out.empty()) {
     c.out = std::move(reply);
   } else {
     c.out += reply;
   }
   c.out.push_back('\n');
-  if (c.pending() <= opts_.max_output) return ReadResult::more;
+  if (request_reply && c.exempt_end <= c.sent) {
+    c.exempt_begin = begin;
+    c.exempt_end = c.queued;
+  }
+  if (unread_counted(c) <= opts_.max_output) return ReadResult::more;
   // Give the kernel a chance before judging: the limit is on what the client has not taken.
   if (!flush(c)) return ReadResult::gone;
-  return c.pending() <= opts_.max_output ? ReadResult::more : ReadResult::overflow;
+  return unread_counted(c) <= opts_.max_output ? ReadResult::more : ReadResult::overflow;
 }
 
 bool Server::flush(Client& c) {
@@ -568,6 +725,7 @@ bool Server::flush(Client& c) {
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c.out_off += static_cast<size_t>(n);
+      c.sent += static_cast<uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -592,7 +750,7 @@ bool Server::flush(Client& c) {
 }
 
 void Server::update_interest(Client& c) {
-  uint32_t want = c.draining ? 0u : static_cast<uint32_t>(EPOLLIN);
+  uint32_t want = wants_input(c) ? static_cast<uint32_t>(EPOLLIN) : 0u;
   if (c.pending() > 0) want |= EPOLLOUT;
   if (want == c.events) return;
   Status st = loop_.modify(c.fd, want);
@@ -603,6 +761,32 @@ void Server::update_interest(Client& c) {
   c.events = want;
 }
 
+void Server::account(Client& c) {
+  const size_t now = c.in.capacity() + c.out.capacity();
+  buffered_.store(buffered_.load(std::memory_order_relaxed) - c.accounted + now, std::memory_order_relaxed);
+  c.accounted = now;
+}
+
+// Over the bound on buffered bytes across all clients: the clients holding buffers that were
+// active least recently go first (a hostile one sits on a partial line or on replies it never
+// reads; one that is being served was active just now). `keep`, the client being served, stays.
+void Server::shed(uint64_t keep) {
+  if (buffered() <= opts_.max_buffered) return;
+  std::vector<std::pair<Clock::time_point, uint64_t>> holders;
+  for (auto& [id, c] : clients_)
+    if (id != keep && (c->in.size() > c->in_off || c->pending() > 0)) holders.push_back({c->last_active, id});
+  std::sort(holders.begin(), holders.end());
+  size_t closed = 0;
+  const size_t before = buffered();
+  for (auto& [when, id] : holders) {
+    if (buffered() <= opts_.max_buffered) break;
+    close_client(id, "buffered bytes across clients over the limit");
+    closed++;
+  }
+  spdlog::warn("{} bytes buffered for clients, over the limit of {}: closed {} least recently active client(s)",
+               before, opts_.max_buffered, closed);
+}
+
 // Limit violations are logged at warn by the caller, with the numbers that explain them.
 void Server::close_client(uint64_t id, const char* why) {
   auto it = clients_.find(id);
@@ -611,6 +795,7 @@ void Server::close_client(uint64_t id, const char* why) {
   spdlog::debug("client {} (pid {} uid {}) disconnected: {}", id, c.peer.pid, c.peer.uid, why);
   loop_.remove(c.fd);
   close(c.fd);
+  buffered_.fetch_sub(c.accounted, std::memory_order_relaxed);
   clients_.erase(it);
   client_count_.store(clients_.size(), std::memory_order_relaxed);
   if (close_hook_) close_hook_(id);
@@ -620,8 +805,8 @@ void Server::sweep_idle() {
   auto now = Clock::now();
   std::vector<uint64_t> idle;
   for (auto& [id, c] : clients_) {
-    // A doomed client whose close_later timer could not be made (out of descriptors) ends here.
-    if (c->doomed || (!c->held && now - c->last_active >= opts_.idle_timeout)) idle.push_back(id);
+    // A doomed client whose step_later timer could not be made (out of descriptors) ends here.
+    if (c->doomed || (!c->held && !c->busy && now - c->last_active >= opts_.idle_timeout)) idle.push_back(id);
   }
   // One warning per sweep rather than per client: a leak of idle connections is one event.
   if (!idle.empty())

@@ -30,6 +30,8 @@ namespace {
 
 std::mutex g_opts_mu;
 PodTargetOptions g_opts;
+thread_local const PodAnswers* t_answers = nullptr;
+thread_local bool t_no_crictl = false;
 
 // A /proc/<pid>/cgroup is one line per hierarchy: a few hundred bytes, at most a few KB on a
 // v1 system with every controller mounted. Anything beyond this is not a cgroup file we know.
@@ -383,6 +385,13 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
+ScopedPodAnswers::ScopedPodAnswers(const PodAnswers* answers) : prev_(t_answers) {
+  if (answers) t_answers = answers;
+}
+ScopedPodAnswers::~ScopedPodAnswers() { t_answers = prev_; }
+bool pod_answers_in_scope() { return t_answers != nullptr; }
+void forbid_crictl_on_this_thread() { t_no_crictl = true; }
+
 void set_pod_target_options(PodTargetOptions o) {
   std::lock_guard lock(g_opts_mu);
   g_opts = std::move(o);
@@ -474,8 +483,17 @@ Result<PodNetns> open_pod_target(const core::Target& t, const Netns& host, const
     case K::pod: {
       const size_t slash = t.value.find('/');
       if (slash == std::string::npos) return make_error(Errc::invalid_argument, what + ": expected NAMESPACE/NAME");
-      auto uid = resolve_pod_uid(std::string_view(t.value).substr(0, slash),
-                                 std::string_view(t.value).substr(slash + 1), opts);
+      Result<std::string> uid = make_error(Errc::internal, what + ": not resolved");
+      if (auto a = t_answers ? t_answers->find(t.value) : PodAnswers::const_iterator{};
+          t_answers && a != t_answers->end()) {
+        uid = a->second;
+      } else if (t_no_crictl) {
+        return make_error(Errc::internal,
+                          what + ": crictl would hold the event loop; the name must be resolved ahead");
+      } else {
+        uid = resolve_pod_uid(std::string_view(t.value).substr(0, slash),
+                              std::string_view(t.value).substr(slash + 1), opts);
+      }
       if (!uid.ok()) return uid.take_error();
       spdlog::debug("{}: crictl says pod UID {}", what, *uid);
       return open_by_uid(*uid, host, "pod " + t.value + " (UID " + *uid + ")");

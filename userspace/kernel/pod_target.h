@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,28 @@ struct PodNetns {
   std::string pod_uid;
   std::string container_id;  // the full id; empty for a pod target
 };
+
+// crictl's answers for pod:NAMESPACE/NAME targets, got ahead of time on a thread that may wait
+// (daemon/pod_resolver.h): by "NAMESPACE/NAME", the pod's UID or why there is none.
+using PodAnswers = std::map<std::string, Result<std::string>>;
+
+// While one is alive on a thread, open_pod_target takes pod: answers from `answers` instead of
+// running crictl. Nests; null answers nothing.
+class ScopedPodAnswers {
+ public:
+  explicit ScopedPodAnswers(const PodAnswers* answers);
+  ~ScopedPodAnswers();
+  ScopedPodAnswers(const ScopedPodAnswers&) = delete;
+  ScopedPodAnswers& operator=(const ScopedPodAnswers&) = delete;
+
+ private:
+  const PodAnswers* prev_;
+};
+bool pod_answers_in_scope();
+
+// For the event loop's thread: crictl may take seconds, so there a pod: target without an
+// answer in scope is an internal error instead of a wait.
+void forbid_crictl_on_this_thread();
 
 // pod-uid, container and pod targets (any other kind is an internal error). host is the
 // daemon's own namespace: a pod or container in it runs with hostNetwork: true and is refused,

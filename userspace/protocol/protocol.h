@@ -19,6 +19,7 @@ using json = nlohmann::json;
 
 inline constexpr int kVersion = 1;
 inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this is refused
+inline constexpr size_t kMaxReply = 16u << 20;  // a reply line longer than this is refused by clients
 
 // Operations. Read-only ones may be allowed to any local user; mutating ones need root or the
 // faultline group.
