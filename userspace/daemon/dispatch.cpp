@@ -127,6 +127,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::fault_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
+    FL_TRY(policy_.check(*spec));
     auto st = engine_.apply(std::move(*spec), Caller{peer.uid, peer.pid});
     on_change_();
     if (!st.ok()) return st.take_error();
@@ -156,6 +157,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::reset_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate_reset(*spec));
+    FL_TRY(policy_.check(*spec));
     // Outside every NetnsGuard this thread is in the daemon's own namespace: what host means.
     auto host = kernel::Netns::self();
     if (!host.ok()) return host.take_error().wrap("reset");
@@ -201,6 +203,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
                 {"features", features},
                 {"faults_active", engine_.active_count()},
                 {"exemptions", ex},
+                {"policy", policy_.to_json()},
                 {"addresses", host_addresses()}};
   }
   if (op == "events") return events(peer, request);

@@ -8,6 +8,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/history.h"
+#include "daemon/policy.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
 #include "protocol/protocol.h"
@@ -23,6 +24,8 @@ class Dispatcher {
   // ops answer that the daemon keeps no history.
   void set_history(const History* h) { history_ = h; }
   void set_watch(Watch* w) { watch_ = w; }
+  // The operator's limits on what clients may ask for; shown by status.
+  void set_policy(const Policy& p) { policy_ = p; }
   // An empty string: the reply comes later (Server::send).
   std::string handle(const Peer& peer, std::string_view line);
 
@@ -35,6 +38,7 @@ class Dispatcher {
   EventBus* events_;
   const History* history_ = nullptr;
   Watch* watch_ = nullptr;
+  Policy policy_;
   uint64_t started_ns_;
 };
 
