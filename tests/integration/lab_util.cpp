@@ -154,6 +154,7 @@ void Daemon::start() {
       }
       close(ns);
     }
+    for (const auto& [k, v] : opts_.env) setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,7 @@ class Daemon {
     std::vector<std::string> extra;
     std::string state_dir;  // empty: a fresh temporary one
     std::string netns;      // run in this named network namespace (empty: ours); mounts stay ours
+    std::vector<std::pair<std::string, std::string>> env;  // set in the daemon's environment only
   };
   explicit Daemon(Options o);
   Daemon() : Daemon(Options{}) {}

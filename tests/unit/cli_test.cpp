@@ -483,6 +483,17 @@ TEST(CliFormat, DetailOfEndedFaultHasNoCountdown) {
   ASSERT_NO_THROW(format_fault_detail(json::array()));
 }
 
+TEST(CliFormat, StatusShowsTheDaemonsPolicy) {
+  json st = json::parse(R"({"daemon":"0.1.0","protocol":1,"faults_active":0,"exemptions":[],
+    "policy":{"require_default_exempt":true,"max_duration_ms":3600000}})");
+  EXPECT_TRUE(contains(format_status(st), "\npolicy:         default exemptions required, longest fault 1h\n"))
+      << format_status(st);
+  st["policy"] = json::parse(R"({"require_default_exempt":false,"max_duration_ms":null})");
+  EXPECT_TRUE(contains(format_status(st),
+                       "\npolicy:         default exemptions may be turned off, longest fault 7d (protocol limit)\n"))
+      << format_status(st);
+}
+
 TEST(CliFormat, Status) {
   json st = json::parse(R"({"daemon":"0.1.0","protocol":1,"pid":4242,"uptime_ms":7384000,"lease_ms":15000,
     "lease_remaining_ms":14200,"features":{"ifb":"no","tcx":"yes","clsact":"yes","btf":"unknown","zz_new":"yes"},

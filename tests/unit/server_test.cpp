@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -780,14 +781,107 @@ TEST_F(ServerTest, RefusesUnsafeDirectory) {
   }
 }
 
-TEST_F(ServerTest, GroupWritableDirectoryAllowedForOurGroup) {
+// Whoever may write the directory may put a symlink or their own socket at the path, so even
+// the faultline group is not trusted with it (issue 10 item 11).
+TEST_F(ServerTest, GroupWritableDirectoryRefusedEvenForOurGroup) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to chgrp the directory";
   group* g = getgrnam("nogroup");
   if (g == nullptr) GTEST_SKIP() << "no 'nogroup' group on this system";
   opts_.group = "nogroup";
   ASSERT_EQ(chown(dir_.c_str(), static_cast<uid_t>(-1), g->gr_gid), 0);
   ASSERT_EQ(chmod(dir_.c_str(), 0770), 0);
+  auto r = Server::start(*loop_, opts_, echo_handler);
+  ASSERT_FALSE(r.ok()) << "a directory its group can write was accepted";
+  EXPECT_NE(r.error().message.find("writable by group " + std::to_string(g->gr_gid)), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(std::filesystem::exists(opts_.socket_path));
+
+  // Sticky and world-writable, like /tmp: refused too.
+  ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);
+  r = Server::start(*loop_, opts_, echo_handler);
+  ASSERT_FALSE(r.ok()) << "a sticky world-writable directory was accepted";
+  EXPECT_NE(r.error().message.find("writable by others"), std::string::npos) << r.error().message;
+}
+
+// The mode comes with the file bind() creates; nothing changes it by path afterwards (a chmod
+// by path follows a symlink someone put there meanwhile). inotify reports every attribute change
+// of an entry of the directory: with no group to set, there must be none (issue 10 item 11).
+TEST_F(ServerTest, SocketModeIsSetAtBindNotChangedAfter) {
+  opts_.group = "";  // root only: no chown either
+  int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(in, 0) << std::strerror(errno);
+  ASSERT_GE(inotify_add_watch(in, dir_.c_str(), IN_CREATE | IN_ATTRIB), 0) << std::strerror(errno);
+  // A umask that would leave the group without access (systemd's UMask=0077) must not matter.
+  mode_t old = umask(0077);
   ASSERT_NO_FATAL_FAILURE(start_server());
+  umask(old);
+  bool created = false;
+  int attrib = 0;
+  alignas(inotify_event) char buf[4096];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof buf)) > 0) {
+    for (char* p = buf; p < buf + n;) {
+      auto* e = reinterpret_cast<inotify_event*>(p);
+      if (e->len > 0 && std::string(e->name) == "fl.sock") {
+        if (e->mask & IN_CREATE) created = true;
+        if (e->mask & IN_ATTRIB) ++attrib;
+      }
+      p += sizeof(inotify_event) + e->len;
+    }
+  }
+  close(in);
+  EXPECT_TRUE(created);
+  EXPECT_EQ(attrib, 0) << "the socket's attributes were changed after bind";
+  struct stat st{};
+  ASSERT_EQ(lstat(opts_.socket_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  EXPECT_EQ(umask(old), old) << "the process umask was not put back";
+}
+
+TEST(ParseGroup, NamesNumbersAndRootOnly) {
+  auto none = parse_group("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->name.empty());
+  EXPECT_FALSE(none->gid);
+
+  auto name = parse_group("faultline");
+  ASSERT_TRUE(name.ok());
+  EXPECT_EQ(name->name, "faultline");
+  EXPECT_FALSE(name->gid);
+
+  auto num = parse_group("64017");
+  ASSERT_TRUE(num.ok());
+  EXPECT_TRUE(num->name.empty());
+  ASSERT_TRUE(num->gid);
+  EXPECT_EQ(*num->gid, 64017u);
+  ASSERT_TRUE(parse_group("0").ok());
+  EXPECT_EQ(*parse_group("0")->gid, 0u);
+  EXPECT_EQ(*parse_group("4294967294")->gid, 4294967294u);
+
+  for (const char* bad : {"4294967295", "99999999999", "-1", "fault line", "a:b", "x\n"}) {
+    auto r = parse_group(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find(std::string("\"") + bad + "\""), std::string::npos) << r.error().message;
+  }
+}
+
+// A numeric gid needs no /etc/group entry (a container image and its node disagree on those):
+// the socket gets that gid and its members may change faults (issue 10 item 8).
+TEST_F(ServerTest, NumericGidAppliedWithoutLookup) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chgrp the socket and setuid a child";
+  const gid_t pinned = 64017;  // no such group on this machine is needed
+  opts_.group = std::to_string(pinned);
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(start_and_run());
+  struct stat st{};
+  ASSERT_EQ(lstat(opts_.socket_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, pinned);
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  ChildResult member = whoami_as(opts_.socket_path, 65534, 54321, {pinned});
+  ASSERT_EQ(member.exit_code, 0);
+  EXPECT_EQ(member.reply, whoami_line(65534, 54321, member.pid, true));
+  ChildResult outsider = whoami_as(opts_.socket_path, 65534, 54321, {});
+  EXPECT_EQ(outsider.exit_code, 2) << "a user outside gid " << pinned << " could connect";
 }
 
 TEST_F(ServerTest, StopFromAnotherThreadEndsRun) {

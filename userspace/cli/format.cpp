@@ -397,6 +397,14 @@ std::string format_status(const json& st) {
   kv.add("lease", (left ? human_duration(*left) : "-") + " left of " + (lease ? human_duration(*lease) : "-"));
   kv.add("active faults", text(st, "faults_active"));
   kv.add("exemptions", joined(field(st, "exemptions"), ", ") == "-" ? "none" : joined(field(st, "exemptions"), ", "));
+  if (const json* p = field(st, "policy"); p && p->is_object()) {
+    std::string pol = field(*p, "require_default_exempt") && (*p)["require_default_exempt"] == true
+                          ? "default exemptions required"
+                          : "default exemptions may be turned off";
+    auto md = integer(*p, "max_duration_ms");
+    pol += md ? ", longest fault " + human_duration(*md) : ", longest fault 7d (protocol limit)";
+    kv.add("policy", pol);
+  }
 
   // Known features first, in the order an operator reads them (attach path, then shaping),
   // then whatever a newer daemon added.

@@ -9,7 +9,9 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <initializer_list>
 #include <set>
+#include <vector>
 #include <span>
 #include <string>
 
@@ -707,6 +709,38 @@ bool lab_chars_ok(std::string_view v) {
   return true;
 }
 
+
+// "/proc/PID/ns/net" and the like, component by component: no ".", "..", empty component or
+// trailing slash can sneak out of the directories netns-path: accepts.
+bool is_namespace_file_path(std::string_view p) {
+  std::vector<std::string_view> c;
+  if (p.empty() || p.front() != '/') return false;
+  for (size_t i = 1;;) {
+    size_t j = p.find('/', i);
+    std::string_view part = p.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
+    if (part.empty() || part == "." || part == "..") return false;
+    c.push_back(part);
+    if (j == std::string_view::npos) break;
+    i = j + 1;
+  }
+  auto digits = [](std::string_view v) {
+    return !v.empty() && v.size() <= 10 && v.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  auto is = [&](std::initializer_list<std::string_view> want) {
+    if (c.size() != want.size() + 1) return false;
+    size_t k = 0;
+    for (auto w : want)
+      if (c[k++] != w) return false;
+    return true;
+  };
+  if (is({"run", "netns"}) || is({"var", "run", "netns"}) || is({"run", "docker", "netns"}) ||
+      is({"var", "run", "docker", "netns"}))
+    return true;
+  if (c.size() == 4 && c[0] == "proc" && digits(c[1]) && c[2] == "ns" && c[3] == "net") return true;
+  return c.size() == 6 && c[0] == "proc" && digits(c[1]) && c[2] == "task" && digits(c[3]) && c[4] == "ns" &&
+         c[5] == "net";
+}
+
 }  // namespace
 
 Result<Target> parse_target(std::string_view s) {
@@ -753,6 +787,14 @@ Result<Target> parse_target(std::string_view s) {
       return invalid(what, s, "path is longer than " + std::to_string(kMaxPath) + " bytes");
     }
     if (has_control(value)) return invalid(what, s, "path contains a control character");
+    // The daemon opens this path as root for any member of the group. Anywhere else a member
+    // could point it at a FUSE or NFS mount that never answers (hanging the daemon) or probe
+    // which files exist in directories they cannot read. Only root creates files in these.
+    if (!is_namespace_file_path(value)) {
+      return invalid(what, s,
+                     "path must be /run/netns/NAME, /var/run/netns/NAME, /run/docker/netns/NAME, "
+                     "/var/run/docker/netns/NAME, /proc/PID/ns/net or /proc/PID/task/TID/ns/net");
+    }
     return Target{Target::Kind::netns_path, std::string(value)};
   }
   if (kind == "pid") {

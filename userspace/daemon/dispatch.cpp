@@ -158,6 +158,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::fault_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
+    FL_TRY(policy_.check(*spec));
     if (defer_for_pods(peer, request, spec->targets)) {
       *deferred = true;
       return json::object();
@@ -191,6 +192,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     auto spec = proto::reset_spec_from_json(*it);
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate_reset(*spec));
+    FL_TRY(policy_.check(*spec));
     if (defer_for_pods(peer, request, spec->targets)) {
       *deferred = true;
       return json::object();
@@ -240,6 +242,7 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
                 {"features", features},
                 {"faults_active", engine_.active_count()},
                 {"exemptions", ex},
+                {"policy", policy_.to_json()},
                 {"addresses", host_addresses()}};
   }
   if (op == "events") return events(peer, request);

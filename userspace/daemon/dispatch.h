@@ -9,6 +9,7 @@
 #include "daemon/engine.h"
 #include "daemon/history.h"
 #include "daemon/pod_resolver.h"
+#include "daemon/policy.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
 #include "protocol/protocol.h"
@@ -37,6 +38,8 @@ class Dispatcher {
     resolver_ = r;
     later_ = std::move(later);
   }
+  // The operator's limits on what clients may ask for; shown by status.
+  void set_policy(const Policy& p) { policy_ = p; }
   // An empty string: the reply comes later (Server::send, or Server::deliver).
   std::string handle(const Peer& peer, std::string_view line);
 
@@ -55,6 +58,7 @@ class Dispatcher {
   Watch* watch_ = nullptr;
   PodResolver* resolver_ = nullptr;
   Later later_;
+  Policy policy_;
   uint64_t started_ns_;
 };
 

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <utility>
 #include <set>
 #include <tuple>
 
@@ -378,10 +379,12 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
     ifb_dev = ig->second.dev;
     Status st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
     if (st.ok() && device_present && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
-    char name[IF_NAMESIZE] = {};
     // Only the ifb named after the gone interface is ours to delete; a device that took the
-    // ifb's index since is not.
-    if (st.ok() && if_indextoname(static_cast<unsigned>(ifb_dev), name) && name == kernel::ifb_name(ifindex))
+    // ifb's index since is not. A lookup that fails for want of a descriptor says neither.
+    auto ifb = kernel::lookup_device(ifb_dev);
+    if (st.ok() && ifb.state == kernel::DeviceLookup::unknown)
+      st = Error::sys(Errc::internal, "look up ifindex " + std::to_string(ifb_dev), ifb.err);
+    if (st.ok() && ifb.state == kernel::DeviceLookup::present && ifb.name == kernel::ifb_name(ifindex))
       st = kernel::delete_link(ifb_dev);
     if (!st.ok()) {
       spdlog::error("{}: remove {}: {}; left in the journal for the next start", t.label,
@@ -434,7 +437,18 @@ void Engine::reap_dead_interfaces(Target& t) {
       spdlog::warn("{}: cannot tell whether {} is still there: {}", t.label, att.je.ifname, alive.error().message);
       continue;
     }
-    if (!*alive) dead.emplace_back(idx, kernel::same_device(att.a.interface()));
+    if (*alive) continue;
+    auto same = kernel::same_device(att.a.interface());
+    if (!same) {
+      // Out of descriptors, say: nothing is known about the device, so nothing is forgotten;
+      // the next check (a second later) asks again.
+      static bool warned = false;  // once per process: this repeats every second until it passes
+      if (!std::exchange(warned, true))
+        spdlog::warn("{}: cannot tell whether {} is still there (out of descriptors?); asking again every second",
+                     t.label, att.je.ifname);
+      continue;
+    }
+    dead.emplace_back(idx, *same);
   }
   for (auto [idx, present] : dead) forget_interface(t, idx, present);
 }
@@ -732,11 +746,16 @@ void Engine::release_tree(Target& t, int ifindex, bool ingress) {
   if (it == trees.end() || --it->second.refs > 0) return;
   ShapingTree& tree = it->second;
   Status st;
-  char name[IF_NAMESIZE] = {};
-  bool exists = if_indextoname(static_cast<unsigned>(tree.dev), name) != nullptr;
+  // Only ENODEV means the device went with its tree. Any other failure of the lookup (EMFILE)
+  // leaves it "present": the egress restore then finds out for itself (it only ever replaces a
+  // root that is ours), and an ifb is not deleted blindly but kept in the journal.
+  auto dev = kernel::lookup_device(tree.dev);
+  bool exists = dev.state != kernel::DeviceLookup::gone;
   if (ingress) {
     st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
     if (st.ok() && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
+    if (st.ok() && dev.state == kernel::DeviceLookup::unknown)
+      st = Error::sys(Errc::internal, "look up " + tree.ifname, dev.err);
     // Deleting the ifb takes its tree with it. Packets a program run redirected a moment ago
     // are dropped with it; the slots were off before we got here.
     if (st.ok() && exists) st = kernel::delete_link(tree.dev);
@@ -1077,8 +1096,8 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
       t.dirty = true;
     } else {
       for (auto [dev, minor] : part.classes) {
-        char name[IF_NAMESIZE] = {};
-        if (!if_indextoname(static_cast<unsigned>(dev), name)) continue;  // device gone, class with it
+        // Device gone, class with it. If the lookup cannot tell (EMFILE), the delete finds out.
+        if (kernel::lookup_device(dev).state == kernel::DeviceLookup::gone) continue;
         auto st = kernel::delete_class(dev, minor);
         if (!st.ok()) {
           spdlog::error("{}: delete class {}: {}", t.label, class_str(minor), st.error().message);

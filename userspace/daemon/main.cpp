@@ -27,6 +27,7 @@
 #include "daemon/pod_resolver.h"
 #include "daemon/server.h"
 #include "daemon/watch.h"
+#include "kernel/capabilities.h"
 #include "kernel/pod_target.h"
 #include "protocol/protocol.h"
 
@@ -48,6 +49,7 @@ struct Config {
   bool cleanup_only = false;
   std::string crictl = "crictl";  // for pod:NAMESPACE/NAME targets
   std::optional<daemon::ListenAddress> metrics;  // --metrics: Prometheus endpoint, off by default
+  daemon::Policy policy;                          // --require-default-exempt, --max-duration
 };
 
 constexpr int kExitUsage = 2;
@@ -55,14 +57,16 @@ constexpr int kExitUsage = 2;
 // Command line -> validated, immutable Config. Every error names the flag and quotes the value.
 Result<Config> parse_args(int argc, char** argv, bool* help) {
   po::options_description desc("faultlined options");
-  std::string lease = "15s", idle = "60s", log_level = "info", mode = "auto", metrics;
+  std::string lease = "15s", idle = "60s", log_level = "info", mode = "auto", metrics, max_duration;
   std::vector<std::string> exempt;
   Config c;
   desc.add_options()
       ("help,h", "show this help")
       ("socket", po::value(&c.socket)->value_name("PATH"), "control socket (default /run/faultline/faultline.sock)")
       ("state-dir", po::value(&c.state_dir)->value_name("DIR"), "journal and lock (default /var/lib/faultline)")
-      ("group", po::value(&c.group)->value_name("NAME"), "group allowed to change faults (default faultline)")
+      ("group", po::value(&c.group)->value_name("NAME|GID"),
+       "group allowed to connect and change faults: a name (used if it exists), a numeric gid (used as is), "
+       "or '' for root only (default faultline)")
       ("lease", po::value(&lease)->value_name("DUR"),
        "kernel lease: every fault turns off if the daemon stops renewing it for this long (default 15s)")
       ("exempt", po::value(&exempt)->value_name("SPEC"),
@@ -75,6 +79,10 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
       ("metrics", po::value(&metrics)->value_name("ADDR:PORT"),
        "serve Prometheus metrics at http://ADDR:PORT/metrics (off by default), e.g. 127.0.0.1:9464 or "
        "[::1]:9464; numeric addresses only (docs/METRICS.md)")
+      ("require-default-exempt",
+       "refuse faults and resets that turn off the default exemptions (SSH, DNS, metadata address)")
+      ("max-duration", po::value(&max_duration)->value_name("DUR"),
+       "refuse faults that last longer than this (default: the protocol's 7d)")
       ("check-config", "validate the configuration, print it, and exit without touching the kernel")
       ("cleanup", "remove what a previous instance left in the kernel (from its journal) and exit, non-zero if "
                   "anything could not be read or removed; refused while another instance runs (systemd's "
@@ -92,6 +100,15 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
     return c;
   }
   c.check_only = vm.count("check-config") > 0;
+  c.policy.require_default_exempt = vm.count("require-default-exempt") > 0;
+  if (vm.count("max-duration")) {
+    auto d = core::parse_duration(max_duration);
+    if (!d.ok()) return d.take_error().wrap("--max-duration");
+    if (*d < core::kMinDuration || *d > core::kMaxDuration)
+      return make_error(Errc::invalid_argument, "--max-duration: must be between " + core::format_duration(core::kMinDuration) +
+                                                    " and " + core::format_duration(core::kMaxDuration));
+    c.policy.max_duration = *d;
+  }
   c.cleanup_only = vm.count("cleanup") > 0;
   auto l = core::parse_duration(lease);
   if (!l.ok()) return l.take_error().wrap("--lease");
@@ -120,6 +137,7 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
     if (!m.ok()) return m.take_error().wrap("--metrics");
     c.metrics = *m;
   }
+  if (auto g = daemon::parse_group(c.group); !g.ok()) return g.take_error().wrap("--group");
   if (c.socket.empty() || c.socket[0] != '/') return make_error(Errc::invalid_argument, "--socket: must be an absolute path");
   if (c.state_dir.empty() || c.state_dir[0] != '/')
     return make_error(Errc::invalid_argument, "--state-dir: must be an absolute path");
@@ -133,9 +151,12 @@ Result<Config> parse_args(int argc, char** argv, bool* help) {
 
 void print_config(const Config& c) {
   std::printf("socket      %s\nstate-dir   %s\ngroup       %s\nlease       %s\nattach-mode %s\n",
-              c.socket.c_str(), c.state_dir.c_str(), c.group.c_str(), core::format_duration(c.lease).c_str(),
+              c.socket.c_str(), c.state_dir.c_str(), c.group.empty() ? "(none: root only)" : c.group.c_str(), core::format_duration(c.lease).c_str(),
               c.mode ? kernel::attach_mode_name(*c.mode) : "auto");
   std::printf("crictl      %s\n", c.crictl.c_str());
+  std::printf("policy      default exemptions %s, longest fault %s\n",
+              c.policy.require_default_exempt ? "required" : "may be turned off",
+              core::format_duration(c.policy.max_duration.value_or(core::kMaxDuration)).c_str());
   std::printf("metrics     %s\n", c.metrics ? ("http://" + c.metrics->str() + "/metrics").c_str() : "off");
   for (const auto& e : c.exemptions) std::printf("exempt      %s\n", e.str().c_str());
   std::printf("defaults    ");
@@ -194,6 +215,10 @@ int run(const Config& cfg) {
     return 1;
   }
   kernel::install_libbpf_logger();
+  // Not fatal: a missing capability fails the first operation that needs it, with its own error;
+  // this line says why up front.
+  for (const auto& c : kernel::missing_capabilities())
+    spdlog::warn("missing capability {} ({}): faults that need it will fail", c.name, c.why);
   auto features = kernel::probe_features();
   spdlog::info("{}", features.summary());
   if (features.bpf_loop == kernel::Tri::no) {
@@ -301,6 +326,7 @@ int run(const Config& cfg) {
   daemon::Dispatcher dispatcher(eng, arm_expiry, &events);
   dispatcher.set_history(history->get());
   dispatcher.set_watch(&watch);
+  dispatcher.set_policy(cfg.policy);
   daemon::ServerOptions so;
   so.socket_path = cfg.socket;
   so.group = cfg.group;

@@ -83,10 +83,13 @@ std::optional<gid_t> lookup_group(const std::string& name) {
 }
 
 // The socket's permissions are only as good as the directory's: whoever can write there can
-// replace the socket with their own. Same rule as chrony's UTI_CheckDirPermissions.
-Status check_dir(const std::string& dir, std::optional<gid_t> gid) {
+// replace the socket with their own, or put a symlink where it is about to be. So only its
+// owner (root, or the user running the daemon) may write there: no group, not even ours, and no
+// sticky world-writable directory like /tmp. Stricter than chrony's UTI_CheckDirPermissions,
+// which accepts a group-writable directory.
+Status check_dir(const std::string& dir) {
   struct stat st{};
-  if (stat(dir.c_str(), &st) < 0) return Error::sys(Errc::internal, "stat " + dir, errno);
+  if (lstat(dir.c_str(), &st) < 0) return Error::sys(Errc::internal, "stat " + dir, errno);
   if (!S_ISDIR(st.st_mode))
     return make_error(Errc::invalid_argument, "socket directory " + dir + " is not a directory");
   if (st.st_uid != 0 && st.st_uid != geteuid())
@@ -97,11 +100,11 @@ Status check_dir(const std::string& dir, std::optional<gid_t> gid) {
     return make_error(Errc::permission_denied, "socket directory " + dir +
                                                    " is writable by others (mode " +
                                                    mode_str(st.st_mode) + ")");
-  if ((st.st_mode & S_IWGRP) && !(gid && st.st_gid == *gid))
+  if (st.st_mode & S_IWGRP)
     return make_error(Errc::permission_denied,
                       "socket directory " + dir + " is writable by group " +
                           std::to_string(st.st_gid) + " (mode " + mode_str(st.st_mode) +
-                          "), which is not the faultline group");
+                          "); only its owner may write there");
   return {};
 }
 
@@ -116,7 +119,7 @@ Status prepare_dir(const std::string& dir, std::optional<gid_t> gid) {
   } else if (errno != EEXIST) {
     return Error::sys(Errc::internal, "create socket directory " + dir, errno);
   }
-  return check_dir(dir, gid);
+  return check_dir(dir);
 }
 
 // A socket file outlives a crashed daemon. Connecting tells a stale one (ECONNREFUSED) from a
@@ -168,6 +171,30 @@ bool peer_in_group(int fd, gid_t gid) {
 
 size_t max_clients_for(uint64_t fd_limit) {
   return static_cast<size_t>(std::clamp<uint64_t>(fd_limit / 4, 16, 1024));
+}
+
+Result<GroupSpec> parse_group(const std::string& s) {
+  GroupSpec g;
+  if (s.empty()) return g;
+  if (s.find_first_not_of("0123456789") == std::string::npos) {
+    // A number is a gid, as chown takes it, with no name service involved: what a container
+    // image and the node agree on even when their /etc/group files differ.
+    if (s.size() > 10) return make_error(Errc::invalid_argument, "gid \"" + s + "\" is out of range");
+    unsigned long v = std::stoul(s);
+    if (v >= 0xffffffffUL) return make_error(Errc::invalid_argument, "gid \"" + s + "\" is out of range");
+    g.gid = static_cast<gid_t>(v);
+    return g;
+  }
+  // POSIX portable names plus what useradd accepts; anything else is a typo or an attack on a log.
+  bool ok = s.size() <= 32 && s[0] != '-';
+  for (char ch : s)
+    ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '_' || ch == '-' || ch == '.');
+  if (!ok)
+    return make_error(Errc::invalid_argument,
+                      "\"" + s + "\" is neither a group name ([A-Za-z0-9_.-], at most 32, not starting with '-') nor a numeric gid");
+  g.name = s;
+  return g;
 }
 
 struct Server::Client {
@@ -232,7 +259,10 @@ Status Server::init() {
                       "max_reply must be at least max_output, and max_buffered at least what one "
                       "client may hold (max_line + 64 KiB + max_output + max_reply)");
 
-  group_gid_ = lookup_group(opts_.group);
+  auto spec = parse_group(opts_.group);
+  if (!spec.ok()) return spec.take_error().wrap("group");
+  if (spec->gid) group_gid_ = spec->gid;
+  else if (!spec->name.empty()) group_gid_ = lookup_group(spec->name);
   FL_TRY(prepare_dir(parent_dir(path), group_gid_));
   FL_TRY(clear_stale_socket(path));
   FL_TRY(open_listener());
@@ -245,7 +275,8 @@ Status Server::init() {
     sweep_timer_ = *t;
   }
   spdlog::info("listening on {} (group {})", path,
-               group_gid_ ? opts_.group + " gid " + std::to_string(*group_gid_)
+               group_gid_ ? (spec->name.empty() ? std::string() : spec->name + " ") + "gid " +
+                                std::to_string(*group_gid_)
                           : std::string("none, root only"));
   return {};
 }
@@ -255,18 +286,27 @@ Status Server::open_listener() {
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return Error::sys(Errc::internal, "socket", errno);
   sockaddr_un addr = make_addr(path);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+  // The file gets its mode when bind() creates it: the socket inode's mode, less the umask. A
+  // chmod by path afterwards would follow whatever sits at the path by then. The umask is
+  // process-wide, but at start no other thread creates files; it is put back at once.
+  if (fchmod(listen_fd_, 0660) < 0) return Error::sys(Errc::internal, "fchmod socket", errno);
+  mode_t old_umask = umask(0117);
+  int rc = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int bind_err = errno;
+  umask(old_umask);
+  if (rc < 0) {
     // EADDRINUSE here means someone created the path after our stale check.
-    return Error::sys(Errc::internal, "bind", errno);
+    return Error::sys(Errc::internal, "bind", bind_err);
   }
   bound_ = true;
   struct stat st{};
   if (lstat(path.c_str(), &st) < 0) return Error::sys(Errc::internal, "stat after bind", errno);
   sock_dev_ = st.st_dev;
   sock_ino_ = st.st_ino;
-  // Permissions are set before listen(): until then a connect is refused whatever the mode, so
-  // there is no window in which the umask's mode admits anyone.
-  if (chmod(path.c_str(), 0660) < 0) return Error::sys(Errc::internal, "chmod", errno);
+  if (!S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != 0660)
+    return make_error(Errc::internal, path + " has mode " + mode_str(st.st_mode) + " after bind, expected 0660");
+  // The group is set before listen(): until then a connect is refused, so no one connects while
+  // the file still has our primary group. lchown never follows a link.
   if (group_gid_ && lchown(path.c_str(), static_cast<uid_t>(-1), *group_gid_) < 0)
     spdlog::warn("chgrp {} to gid {}: {}; group members cannot connect", path, *group_gid_,
                  std::strerror(errno));

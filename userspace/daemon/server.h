@@ -32,9 +32,18 @@ struct Peer {
   uint64_t client = 0;      // this connection, for replies sent later (Server::send)
 };
 
+// Who besides root may connect and change faults: a group by name (used if it exists, resolved
+// once at start), a numeric gid (used as is, no lookup), or nobody (empty: root only).
+struct GroupSpec {
+  std::string name;          // empty with no gid: root only
+  std::optional<gid_t> gid;  // a numeric spec
+};
+// "" -> root only; all digits -> that gid; otherwise a group name. Errors quote the value.
+Result<GroupSpec> parse_group(const std::string& s);
+
 struct ServerOptions {
   std::string socket_path = "/run/faultline/faultline.sock";
-  std::string group = "faultline";  // used if the group exists (resolved once, at start)
+  std::string group = "faultline";  // parse_group's NAME|GID, or "" for root only
   size_t max_line = 1 << 20;        // bytes before '\n'; longer: error reply, then disconnect
   // Unread reply bytes above this: disconnect. One request reply is not counted, so a client
   // that reads can take a reply up to max_reply.

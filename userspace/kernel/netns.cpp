@@ -12,6 +12,7 @@
 #include <linux/magic.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,11 +31,11 @@ std::string NetnsId::str() const {
   return buf;
 }
 
-Result<Netns> Netns::open_path(const std::string& path) {
+Result<Netns> Netns::open_path(const std::string& path, int extra_flags) {
   // O_PATH first: opening a FIFO would block the daemon and opening a device node can have side
   // effects, and a client in the faultline group chooses this path. Only a file on nsfs is then
   // reopened for real.
-  int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC | extra_flags);
   if (pfd < 0) {
     Errc code = errno == EACCES || errno == EPERM ? Errc::permission_denied : Errc::target_unavailable;
     return Error::sys(code, "open network namespace " + path, errno);
@@ -82,7 +83,17 @@ Result<Netns> Netns::open(const core::Target& t, const Netns& host) {
   switch (t.kind) {
     case K::host: return host.dup();
     case K::netns_name: return open_path("/run/netns/" + t.value);
-    case K::netns_path: return open_path(t.value);
+    case K::netns_path: {
+      // One answer for every failure (missing, not a namespace, refused): the daemon opens the
+      // path as root for a group member, and the difference would tell them what exists where
+      // they cannot look. The parser already confined the path to root's directories; the last
+      // component is not followed outside /proc (where ns/net is the kernel's own link).
+      bool proc = t.value.rfind("/proc/", 0) == 0;
+      auto n = open_path(t.value, proc ? 0 : O_NOFOLLOW);
+      if (n.ok()) return n;
+      spdlog::debug("netns-path:{}: {}", t.value, n.error().message);
+      return make_error(Errc::target_unavailable, "not a network namespace file we can open");
+    }
     case K::pid: return open_path("/proc/" + t.value + "/ns/net");
     case K::pod_uid:
     case K::container:
@@ -208,18 +219,32 @@ Result<std::vector<Interface>> list_interfaces() {
   return out;
 }
 
-bool same_device(const Interface& was) {
+DeviceLookup lookup_device(int ifindex) {
   char name[IF_NAMESIZE] = {};
-  if (!if_indextoname(static_cast<unsigned>(was.index), name) || was.name != name) return false;
+  errno = 0;
+  if (if_indextoname(static_cast<unsigned>(ifindex), name)) return {DeviceLookup::present, name, 0};
+  int err = errno;
+  if (err == ENODEV || err == ENXIO) return {DeviceLookup::gone, "", err};
+  return {DeviceLookup::unknown, "", err ? err : EIO};
+}
+
+std::optional<bool> same_device(const Interface& was) {
+  DeviceLookup d = lookup_device(was.index);
+  if (d.state == DeviceLookup::unknown) return std::nullopt;
+  if (d.state == DeviceLookup::gone || was.name != d.name) return false;
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return true;  // cannot tell; name and index agree
+  if (sock < 0) return std::nullopt;
   struct ifreq hw{};
   static_assert(sizeof hw.ifr_name >= IF_NAMESIZE);
-  std::memcpy(hw.ifr_name, name, IF_NAMESIZE);  // if_indextoname wrote a terminated name
-  bool same = ioctl(sock, SIOCGIFHWADDR, &hw) != 0 ||
-              std::memcmp(was.hwaddr.data(), hw.ifr_hwaddr.sa_data, was.hwaddr.size()) == 0;
+  std::strncpy(hw.ifr_name, d.name.c_str(), IF_NAMESIZE - 1);
+  if (ioctl(sock, SIOCGIFHWADDR, &hw) != 0) {
+    int err = errno;
+    ::close(sock);
+    if (err == ENODEV || err == ENXIO) return false;
+    return true;  // name and index agree; the address cannot be read (no hardware address)
+  }
   ::close(sock);
-  return same;
+  return std::memcmp(was.hwaddr.data(), hw.ifr_hwaddr.sa_data, was.hwaddr.size()) == 0;
 }
 
 }  // namespace fl::kernel

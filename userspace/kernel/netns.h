@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <optional>
 #include <string>
 
 #include "core/model.h"
@@ -26,7 +27,8 @@ class Netns {
   // host: a dup of host; netns:NAME -> /run/netns/NAME; netns-path:P; pid:N -> /proc/N/ns/net;
   // pod-uid, container and pod: through a process of the pod found in /proc (pod_target.h).
   static Result<Netns> open(const core::Target& t, const Netns& host);
-  static Result<Netns> open_path(const std::string& path);
+  // extra_flags: added to the O_PATH open (O_NOFOLLOW).
+  static Result<Netns> open_path(const std::string& path, int extra_flags = 0);
   // Takes over fd (closed on error too) once it proved to be a network namespace.
   static Result<Netns> adopt(int fd, const std::string& path);
 
@@ -88,10 +90,21 @@ struct Interface {
   std::array<uint8_t, 6> hwaddr{};  // with name and index, tells a re-created device from the one we saw
 };
 
+// The device with this index in the calling thread's namespace. Only ENODEV/ENXIO from the
+// kernel mean it is gone; any other failure (EMFILE when we are out of descriptors, ENOMEM) says
+// nothing about the device, and whoever asked must keep its state and ask again later.
+struct DeviceLookup {
+  enum State { present, gone, unknown } state = unknown;
+  std::string name;  // when present
+  int err = 0;       // when unknown
+};
+DeviceLookup lookup_device(int ifindex);
+
 // Whether the device `was` describes is still there in the calling thread's namespace: same
 // index, same name, same hardware address. A device deleted and re-created under the same name
 // and index gets a new random address (veth, dummy, macvlan), unless someone sets it by hand.
-bool same_device(const Interface& was);
+// nullopt: we cannot tell now (see lookup_device).
+std::optional<bool> same_device(const Interface& was);
 
 // Interfaces of the namespace the calling thread is in.
 Result<std::vector<Interface>> list_interfaces();
