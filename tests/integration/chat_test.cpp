@@ -401,6 +401,50 @@ TEST(Chat, ClientBacksOffWithJitterAndReconnects) {
               gap_list.c_str(), back_s);
 }
 
+// A silent cut (node 1's link down: packets vanish, nothing is reset): the server on node 0
+// closes its peer link for silence and redials it after the heal; a user of node 1's server
+// finds its connection dead by its idle timeout and moves to the next server of its list.
+TEST(Chat, SilentCutIsDetectedAndHealed) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
+  Lab lab(2);
+  TempDir dir;
+  auto s0 = chat_server(lab, 0, {1}, dir.path);
+  auto s1 = chat_server(lab, 1, {0}, dir.path);
+  ASSERT_TRUE(mesh_up(lab, 2)) << s0->errors() << s1->errors();
+  std::vector<std::string> a = {FL_CHAT_CLIENT_PATH, "--server", addr(1, kWsPort), "--server", addr(0, kWsPort),
+                                "--users", "1", "--rate", "5", "--idle-timeout-ms", "1000", "--connect-timeout-ms",
+                                "500", "--backoff-base-ms", "50", "--backoff-cap-ms", "200", "--log-connects"};
+  Proc client(lab.ns(0), a, dir.path + "/client.out");
+  ASSERT_TRUE(eventually([&] { return metric(scrape(lab, 1), "fl_chat_clients") == 1; }, 3s));
+
+  ASSERT_EQ(sh("ip -n " + lab.ns(1) + " link set eth0 down").status, 0);
+  auto cut = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_peer_links_up") == 0; }, 3s))
+      << "1 s peer timeout";
+  double detect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
+  EXPECT_GE(metric(scrape(lab, 0), "fl_chat_peer_timeouts_total"), 1);
+  EXPECT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_clients") == 1; }, 4s))
+      << "the user moved to node 0's server: " << client.output();
+  double failover_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
+
+  ASSERT_EQ(sh("ip -n " + lab.ns(1) + " link set eth0 up").status, 0);
+  EXPECT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_peer_links_up") == 1; }, 4s))
+      << "redialled after the heal (backoff cap 500 ms)";
+  // Node 1's messages reach the user on node 0 again.
+  double before = metric(scrape(lab, 0), "fl_chat_messages_relayed_in_total");
+  Proc talker(lab.ns(1), {FL_CHAT_CLIENT_PATH, "--server", addr(1, kWsPort), "--name", "talker", "--rate", "20",
+                          "--duration", "0.5"},
+              dir.path + "/talker.out");
+  EXPECT_EQ(talker.wait_exit(3s), 0);
+  EXPECT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_messages_relayed_in_total") > before; }, 2s));
+  client.stop();
+  auto lost = lines_of(client.output(), "disconnect");
+  ASSERT_FALSE(lost.empty()) << client.output();
+  EXPECT_EQ(lost[0]["server"], addr(1, kWsPort));
+  std::printf("silent cut: peer link down after %.2f s, user on node 0's server after %.2f s\n", detect_s,
+              failover_s);
+}
+
 // The metrics endpoint with a client and traffic: valid Prometheus text (promtool), with the
 // counters the experiments read.
 TEST(Chat, MetricsParseAsPrometheusText) {
