@@ -18,6 +18,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,13 +111,13 @@ uint64_t rss_kib(pid_t pid) {
   return 0;
 }
 
-// A crictl stand-in that takes a second to answer that it knows no such pod.
+// A crictl stand-in that takes a while (a second by default) to answer that it knows no such pod.
 class SlowCrictl {
  public:
-  SlowCrictl() {
+  explicit SlowCrictl(const char* seconds = "1") {
     char tmpl[] = "/tmp/fltest-slowcrictl-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    std::ofstream(path()) << "#!/bin/sh\n# Test stand-in for crictl: a runtime slow to answer.\nsleep 1\n"
+    std::ofstream(path()) << "#!/bin/sh\n# Test stand-in for crictl: a runtime slow to answer.\nsleep " << seconds << "\n"
                              "echo '{\"items\":[]}'\n";
     chmod(path().c_str(), 0755);
   }
@@ -192,6 +193,42 @@ TEST(HostileClients, PodAppliesAgainstASlowCrictlNeitherStallTheLoopNorLapseTheL
   EXPECT_EQ(leak.received, 0u) << "the partition leaked: the lease ran out";
   json ev = d.call("events", {{"since", seq0}})["events"];
   for (const auto& e : ev) EXPECT_NE(e["type"], "lease_late") << e.dump();
+}
+
+// The queue of requests waiting for crictl is bounded: 20 clients each asking for a pod: fault
+// against a crictl that takes 0.2 s get 16 places; the others are refused at once with
+// resource_exhausted, not left waiting behind them, and every queued one is answered.
+TEST(HostileClients, RequestsWaitingForCrictlAreBounded) {
+  if (!require_root()) GTEST_SKIP() << "needs root (faultlined)";
+  SlowCrictl crictl("0.2");
+  Daemon d(Daemon::Options{.extra = {"--crictl", crictl.path()}});
+  constexpr int kClients = 20;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; i++) {
+    clients.push_back(std::make_unique<Client>(d.socket()));
+    ASSERT_TRUE(clients.back()->ok());
+    json f = {{"kind", "loss"}, {"loss", {{"percent", 10}}}, {"targets", {"pod:default/web-" + std::to_string(i)}}};
+    ASSERT_TRUE(clients.back()->send_all(request(1, "apply", {{"fault", f}})));
+  }
+  int refused = 0, resolved = 0;
+  const auto t0 = Clock::now();
+  for (auto& c : clients) {
+    auto r = c->read_reply(60s);
+    ASSERT_TRUE(r.has_value()) << "an apply was never answered";
+    const std::string code = (*r)["error"]["code"].get<std::string>();
+    if (code == "resource_exhausted") {
+      refused++;
+      EXPECT_NE((*r)["error"]["message"].get<std::string>().find("wait for crictl"), std::string::npos) << r->dump();
+    } else {
+      resolved++;
+      EXPECT_EQ(code, "target_unavailable") << r->dump();
+    }
+  }
+  std::printf("%d queued for crictl and answered, %d refused, in %lld ms\n", resolved, refused,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()));
+  // The first may already be running when the rest arrive, so 16 or 17 got a place.
+  EXPECT_GE(refused, kClients - 17);
+  EXPECT_LE(refused, kClients - 16);
 }
 
 // Issue 10, item 4: five faults of 60,000 addresses each make a `list` reply of ~5.7 MB, over
@@ -281,6 +318,31 @@ TEST(HostileClients, ManyHostileClientsCannotGrowTheDaemonsMemoryPastTheBound) {
   // And it still serves.
   json st = d.call("status");
   EXPECT_FALSE(st.is_null());
+}
+
+// Issue 10, item 2: systemd's default soft limit is 1,024 descriptors while the hard limit is far
+// higher; a daemon that keeps the soft one runs out at ~50 targeted namespaces. It must run with
+// the hard limit, whatever soft limit it was started with.
+TEST(HostileClients, TheDaemonRaisesItsDescriptorLimitToTheHardOne) {
+  if (!require_root()) GTEST_SKIP() << "needs root (faultlined)";
+  rlimit was{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &was), 0);
+  if (was.rlim_max <= 1024) GTEST_SKIP() << "the hard descriptor limit here is " << was.rlim_max << ": nothing to raise";
+  rlimit low = was;
+  low.rlim_cur = 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::unique_ptr<Daemon> d = std::make_unique<Daemon>();  // inherits soft 1024, hard as before
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &was), 0);
+  std::ifstream f("/proc/" + std::to_string(d->pid()) + "/limits");
+  std::string line, soft, hard;
+  while (std::getline(f, line))
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream in(line.substr(std::string("Max open files").size()));
+      in >> soft >> hard;
+    }
+  ASSERT_FALSE(soft.empty()) << "no \"Max open files\" in /proc/PID/limits";
+  EXPECT_EQ(soft, hard) << "the daemon kept a soft limit of " << soft << " below the hard " << hard;
+  EXPECT_EQ(hard, std::to_string(was.rlim_max));
 }
 
 }  // namespace

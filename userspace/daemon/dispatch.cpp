@@ -91,12 +91,12 @@ std::string Dispatcher::bounded(std::string reply, uint64_t id) {
                                                "(get, or stats with \"fault\")"));
 }
 
-bool Dispatcher::defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets) {
+Result<bool> Dispatcher::defer_for_pods(const Peer& peer, const proto::Request& req,
+                                        const std::vector<core::Target>& targets) {
   if (!resolver_ || kernel::pod_answers_in_scope()) return false;
   auto pods = PodResolver::pod_names(targets);
   if (pods.empty()) return false;
-  later_.defer(peer.client);
-  resolver_->resolve(std::move(pods), [this, peer, req](kernel::PodAnswers answers) {
+  const bool queued = resolver_->resolve(std::move(pods), [this, peer, req](kernel::PodAnswers answers) {
     // Gone meanwhile: nobody would learn the fault's id, so it is not made.
     if (later_.connected && !later_.connected(peer.client)) {
       spdlog::info("{} by uid {} pid {}: the client left before crictl answered; not run", req.op, peer.uid, peer.pid);
@@ -105,6 +105,12 @@ bool Dispatcher::defer_for_pods(const Peer& peer, const proto::Request& req, con
     kernel::ScopedPodAnswers scope(&answers);
     later_.deliver(peer.client, bounded(answer(peer, req), req.id));
   });
+  if (!queued)
+    return make_error(Errc::resource_exhausted, std::to_string(PodResolver::kMaxQueued) +
+                                                    " requests already wait for crictl to resolve pod: targets; "
+                                                    "try again shortly, or name the pod by pod-uid:");
+  // After queueing, still on this thread: the answer can only be run by the loop, after us.
+  later_.defer(peer.client);
   return true;
 }
 
@@ -159,7 +165,9 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
     FL_TRY(policy_.check(*spec));
-    if (defer_for_pods(peer, request, spec->targets)) {
+    auto defer = defer_for_pods(peer, request, spec->targets);
+    if (!defer.ok()) return defer.take_error();
+    if (*defer) {
       *deferred = true;
       return json::object();
     }
@@ -193,7 +201,9 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate_reset(*spec));
     FL_TRY(policy_.check(*spec));
-    if (defer_for_pods(peer, request, spec->targets)) {
+    auto defer = defer_for_pods(peer, request, spec->targets);
+    if (!defer.ok()) return defer.take_error();
+    if (*defer) {
       *deferred = true;
       return json::object();
     }

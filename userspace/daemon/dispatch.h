@@ -47,7 +47,8 @@ class Dispatcher {
   std::string answer(const Peer& peer, const proto::Request& req);
   static std::string bounded(std::string reply, uint64_t id);
   // True if the request was deferred until crictl has answered for its pod: targets.
-  bool defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets);
+  // A refusal when too many requests already wait for crictl.
+  Result<bool> defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets);
   Result<nlohmann::json> dispatch(const Peer& peer, const proto::Request& req, bool* deferred);
   Result<nlohmann::json> events(const Peer& peer, const proto::Request& req);
   Result<nlohmann::json> wait(const Peer& peer, const proto::Request& req, bool* deferred);

@@ -237,7 +237,9 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Featu
   if (!host.ok()) return host.take_error();
   e->host_ = std::make_unique<kernel::Netns>(std::move(*host));
   e->pool_ = std::make_unique<kernel::DatapathPool>(e->opts_.spare_datapaths);
-  e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late);
+  e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late,
+                                            e->opts_.stall_limit.count() > 0 ? e->opts_.stall_limit
+                                                                             : LeaseKeeper::default_stall_limit(e->opts_.lease));
   return e;
 }
 
@@ -1352,6 +1354,8 @@ Status Engine::shutdown() {
   // Only when a heal failed: closing the data paths still ends tcx links; legacy filters and
   // shaping trees stay journalled for the next start.
   const size_t n = targets_.size();
+  // Out of the keeper first: its thread writes through every data path it holds.
+  for (auto& t : targets_) lease_->remove(t->dp.get());
   no_throw("shutdown: close data paths", [&] { targets_.clear(); });
   return make_error(Errc::internal, std::to_string(n) + " target(s) could not be detached cleanly");
 }

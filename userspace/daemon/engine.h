@@ -40,6 +40,8 @@ struct EngineOptions {
   size_t spare_datapaths = 1;  // loaded ahead so a first fault need not wait for the verifier
   // Called on the lease thread when a renewal came late (LeaseKeeper::LateHook).
   std::function<void(uint64_t gap_ns)> on_lease_late;
+  // 0: LeaseKeeper::default_stall_limit(lease).
+  std::chrono::milliseconds stall_limit{0};
 };
 
 struct AttachedIface;
@@ -81,6 +83,9 @@ class Engine {
   std::optional<uint64_t> next_expiry() const;
   // The lease is renewed by a thread of its own (daemon/lease_keeper.h), never by the loop.
   uint64_t lease_expires_ns() const { return lease_->expires_ns(); }
+  // The event loop's heartbeat, every second: a loop silent for EngineOptions::stall_limit lets
+  // the lease lapse (daemon/lease_keeper.h).
+  void loop_alive() { lease_->alive(); }
   size_t active_count() const { return faults_.size(); }
   const kernel::Features& features() const { return features_; }
   // The data paths' program-wide counters (bpf/abi.h enum fl_stat), summed over every target

@@ -2,12 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "daemon/engine.h"
 #include "kernel/datapath.h"
 
 namespace fl::daemon {
 
-LeaseKeeper::LeaseKeeper(std::chrono::milliseconds lease, LateHook late) : lease_(lease), late_(std::move(late)) {
+std::chrono::milliseconds LeaseKeeper::default_stall_limit(std::chrono::milliseconds lease) {
+  return std::max(lease * 4, std::chrono::milliseconds(30000));
+}
+
+LeaseKeeper::LeaseKeeper(std::chrono::milliseconds lease, LateHook late, std::chrono::milliseconds stall_limit)
+    : lease_(lease),
+      late_(std::move(late)),
+      stall_limit_ns_(static_cast<uint64_t>(stall_limit.count()) * 1000000ull),
+      alive_ns_(monotonic_ns()) {
   {
     std::lock_guard lock(mu_);
     renew_locked(monotonic_ns());
@@ -40,6 +50,8 @@ void LeaseKeeper::remove(kernel::Datapath* dp) {
   dps_.erase(dp);
 }
 
+void LeaseKeeper::alive() { alive_ns_.store(monotonic_ns(), std::memory_order_relaxed); }
+
 uint64_t LeaseKeeper::expires_ns() const {
   std::lock_guard lock(mu_);
   return expires_;
@@ -53,6 +65,16 @@ void LeaseKeeper::run() {
   while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
     const uint64_t now = monotonic_ns(), gap = now - last;
     last = now;
+    const uint64_t silent = now - std::min(now, alive_ns_.load(std::memory_order_relaxed));
+    if (silent > stall_limit_ns_) {
+      if (!lapsing_)
+        spdlog::critical("the event loop has not run for {} s: no longer renewing the lease, every fault "
+                         "turns off within it", silent / 1000000000ull);
+      lapsing_ = true;
+      continue;
+    }
+    if (lapsing_) spdlog::warn("the event loop runs again: renewing the lease");
+    lapsing_ = false;
     renew_locked(now);
     // The clock runs on while the process is stopped: a SIGSTOP shows here, after SIGCONT, as
     // one long gap.

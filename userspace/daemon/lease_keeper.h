@@ -1,10 +1,14 @@
 // The kernel lease (bpf/abi.h fl_ctl.lease_expires_ns), renewed by a thread that does nothing
 // else. The event loop runs requests, netlink and crictl's answers; none of that can hold this
-// thread, so a busy loop never turns the faults off. What still lets the lease lapse is the
-// process not running at all: SIGKILL, a crash, SIGSTOP and a frozen cgroup stop every thread,
-// this one included, and the program ignores every slot once the lease is past.
+// thread, so a loop busy for a few seconds never turns the faults off. The process not running
+// at all lets the lease lapse: SIGKILL, a crash, SIGSTOP and a frozen cgroup stop every thread,
+// this one included, and the program ignores every slot once the lease is past. So does a loop
+// that is wedged rather than busy (a deadlock, a netlink call that never returns): the loop
+// calls alive() every second, and once it has been silent for stall_limit the keeper stops
+// renewing, so faults still end in the kernel when the daemon can no longer heal them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -25,8 +29,12 @@ class LeaseKeeper {
   // stopped, or starved of CPU): gap_ns since the previous renewal. Must not block.
   using LateHook = std::function<void(uint64_t gap_ns)>;
 
-  // Renews every third of lease. The thread inherits the caller's signal mask.
-  LeaseKeeper(std::chrono::milliseconds lease, LateHook late);
+  // Renews every third of lease while alive() was called within stall_limit. The thread
+  // inherits the caller's signal mask.
+  LeaseKeeper(std::chrono::milliseconds lease, LateHook late, std::chrono::milliseconds stall_limit);
+  // How long the loop may go without alive() before the lease is let lapse: four leases, and
+  // never less than 30 s, so that no request a loop can legitimately be busy with comes near.
+  static std::chrono::milliseconds default_stall_limit(std::chrono::milliseconds lease);
   ~LeaseKeeper();  // stops and joins the thread
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
@@ -37,6 +45,8 @@ class LeaseKeeper {
   void remove(kernel::Datapath* dp);
   // CLOCK_MONOTONIC ns at which the lease runs out unless renewed.
   uint64_t expires_ns() const;
+  // The event loop's heartbeat; any thread.
+  void alive();
   std::chrono::milliseconds lease() const { return lease_; }
 
  private:
@@ -45,6 +55,9 @@ class LeaseKeeper {
 
   const std::chrono::milliseconds lease_;
   const LateHook late_;
+  const uint64_t stall_limit_ns_;
+  std::atomic<uint64_t> alive_ns_;
+  bool lapsing_ = false;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

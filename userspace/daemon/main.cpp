@@ -390,6 +390,7 @@ int run(const Config& cfg) {
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.
   auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
+    eng.loop_alive();
     // A removal the journal could not write (a full disk) is written as soon as it can be.
     if (journal->pending_removals() > 0)
       if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");

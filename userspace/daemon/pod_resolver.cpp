@@ -18,12 +18,14 @@ PodResolver::~PodResolver() {
   thread_.join();
 }
 
-void PodResolver::resolve(std::vector<std::string> pods, std::function<void(kernel::PodAnswers)> done) {
+bool PodResolver::resolve(std::vector<std::string> pods, std::function<void(kernel::PodAnswers)> done) {
   {
     std::lock_guard lock(mu_);
+    if (jobs_.size() >= kMaxQueued) return false;
     jobs_.push_back(Job{std::move(pods), std::move(done)});
   }
   cv_.notify_one();
+  return true;
 }
 
 std::vector<std::string> PodResolver::pod_names(const std::vector<core::Target>& targets) {

@@ -26,7 +26,11 @@ class PodResolver {
 
   // Asks crictl about every "NAMESPACE/NAME" in pods, one after the other on the worker, then
   // runs done with the answers on the loop thread. Jobs run in the order they were asked.
-  void resolve(std::vector<std::string> pods, std::function<void(kernel::PodAnswers)> done);
+  // False, and nothing queued, when kMaxQueued jobs already wait: each may take crictl's
+  // timeout per pod, so an unbounded queue would let one client delay every pod: target of the
+  // node for as long as it likes.
+  bool resolve(std::vector<std::string> pods, std::function<void(kernel::PodAnswers)> done);
+  static constexpr size_t kMaxQueued = 16;
 
   // "NAMESPACE/NAME" of every pod: target among targets, each once.
   static std::vector<std::string> pod_names(const std::vector<core::Target>& targets);
