@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1160,6 +1161,31 @@ TEST_F(LaterTest, ADeferredRequestHoldsItsClientsNextRequestsButNoOneElse) {
   EXPECT_EQ(c.read_line(), "counted");
   EXPECT_EQ(c.read_line(), "ok:after");
   EXPECT_TRUE(sent_);
+}
+
+// Out of descriptors (issue 10 item 2), a late reply still goes out and the client's next
+// request still runs. Acting on a delivered reply is posted to the loop, which needs no new
+// descriptor (a timer would).
+TEST_F(LaterTest, ADeferredReplyIsDeliveredWhenNoDescriptorIsLeft) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("defer:400\nafter\n"));
+  ASSERT_TRUE(eventually([&] { return server_->client_count() == 1; }));
+  std::this_thread::sleep_for(100ms);  // the deferral's own timer is made by now
+  rlimit was{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &was), 0);
+  const int lowest_free = dup(0);
+  ASSERT_GE(lowest_free, 0);
+  close(lowest_free);
+  rlimit none = was;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);  // every new descriptor now fails: EMFILE
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &none), 0);
+  const bool full = dup(0) < 0 && errno == EMFILE;
+  std::optional<std::string> first = c.read_line(3s), second = c.read_line(2s);
+  setrlimit(RLIMIT_NOFILE, &was);
+  ASSERT_TRUE(full) << "could not use up the descriptors";
+  EXPECT_EQ(first, "deferred");
+  EXPECT_EQ(second, "ok:after") << "the request after the late reply never ran";
 }
 
 TEST_F(LaterTest, AHalfClosedClientGetsItsDeferredReplyThenIsClosed) {

@@ -321,7 +321,6 @@ Server::~Server() {
   }
   clients_.clear();
   client_count_.store(0, std::memory_order_relaxed);
-  for (auto [client, timer] : deferred_) loop_.cancel_timer(timer);
   if (sweep_timer_) loop_.cancel_timer(sweep_timer_);
   if (accept_resume_timer_) loop_.cancel_timer(accept_resume_timer_);
   if (listen_fd_ >= 0) {
@@ -690,19 +689,17 @@ bool Server::deliver(uint64_t client, std::string reply) {
 }
 
 void Server::step_later(uint64_t client) {
-  auto t = loop_.add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(0), [this, client] {
-    deferred_.erase(client);
+  // Posted, not a timer: a timer costs a descriptor, and this is how a late reply or a doomed
+  // client is acted on; out of descriptors, that must still happen.
+  if (!step_pending_.insert(client).second) return;
+  loop_.post([this, alive = std::weak_ptr<char>(alive_), client] {
+    if (alive.expired()) return;
+    step_pending_.erase(client);
     auto i = clients_.find(client);
     if (i == clients_.end()) return;
     if (i->second->doomed) close_client(client, "output limit or send error");
     else step(client);
   });
-  if (!t.ok()) {
-    spdlog::error("client {}: {}", client, t.error().message);
-    return;
-  }
-  if (auto old = deferred_.find(client); old != deferred_.end()) loop_.cancel_timer(old->second);
-  deferred_[client] = *t;
 }
 
 void Server::hold(uint64_t client, bool held) {

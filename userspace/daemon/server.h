@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/result.h"
@@ -160,7 +161,7 @@ class Server {
 
   uint64_t next_client_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
-  std::unordered_map<uint64_t, EventLoop::TimerId> deferred_;  // close_later timers by client
+  std::unordered_set<uint64_t> step_pending_;  // clients with a step_later() posted
   std::atomic<size_t> client_count_{0};
   std::vector<uint64_t> ready_;  // clients with a complete request waiting for their turn
   bool serve_posted_ = false;
