@@ -20,11 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool kernel_has_tcx() {
-  static kernel::Tri t = kernel::probe_features().tcx;
-  return t == kernel::Tri::yes;
-}
-
 json side(const std::string& name, const std::vector<std::string>& cidrs) {
   return {{"name", name}, {"cidrs", cidrs}};
 }

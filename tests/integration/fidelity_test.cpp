@@ -38,11 +38,6 @@ int time_scale() {
   return v > 0 ? v : 1;
 }
 
-bool kernel_has_tcx() {
-  static kernel::Tri t = kernel::probe_features().tcx;
-  return t == kernel::Tri::yes;
-}
-
 // The 99 % two-sided binomial interval for the number of losses among n trials at rate p (normal
 // approximation, z = 2.576; n * p * (1 - p) is in the hundreds or more for every use here).
 struct Interval {

@@ -59,8 +59,7 @@ class HostileJournal : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    if (GetParam() == "tcx" && kernel::probe_features().tcx != kernel::Tri::yes)
-      GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
+    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
   }
   Daemon::Options opts() {
     Daemon::Options o;

@@ -25,6 +25,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kernel/features.h"
+
 #ifndef FL_FAULTLINED_PATH
 #error "FL_FAULTLINED_PATH must point at the faultlined binary"
 #endif
@@ -48,6 +50,11 @@ Cmd sh(const std::string& cmd) {
 }
 
 bool require_root() { return geteuid() == 0; }
+
+bool kernel_has_tcx() {
+  static const kernel::Tri t = kernel::probe_features().tcx;
+  return t == kernel::Tri::yes;
+}
 
 namespace {
 

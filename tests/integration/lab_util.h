@@ -27,6 +27,8 @@ Cmd sh(const std::string& cmd);
 
 // Skips the current test (with the reason printed) unless we are root.
 bool require_root();
+// Whether this kernel has tcx (6.6+), probed once: the suites run once per attach path.
+bool kernel_has_tcx();
 
 // N nodes on one bridge. The bridge sits in the lab's own hub namespace, so the host's network
 // is never touched. Node i (0-based) has eth0 with 10.200.0.(i+1)/24 and fd00:200::(i+1)/64.

@@ -20,11 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool kernel_has_tcx() {
-  static kernel::Tri t = kernel::probe_features().tcx;
-  return t == kernel::Tri::yes;
-}
-
 void must(const std::string& cmd) {
   Cmd r = sh(cmd);
   ASSERT_EQ(r.status, 0) << cmd << "\n" << r.out;
