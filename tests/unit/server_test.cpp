@@ -1068,6 +1068,23 @@ class LaterTest : public ServerTest {
         if (!t.ok()) return "timer failed";
         return {};
       }
+      if (line.substr(0, 7) == "resume:") {
+        // A wait: deferred until the daemon knows the answer comes later, then let go without a
+        // reply, and answered by a push after that.
+        const uint64_t client = p.client;
+        server_->defer(client);
+        auto ms = std::chrono::milliseconds(std::stoul(std::string(line.substr(7))));
+        auto t = loop_->add_timer(ms, 0ms, [this, client, ms] {
+          server_->hold(client, true);
+          server_->resume(client);
+          (void)loop_->add_timer(ms, 0ms, [this, client] {
+            sent_ = server_->send(client, "answered later");
+            server_->hold(client, false);
+          });
+        });
+        if (!t.ok()) return "timer failed";
+        return {};
+      }
       if (line == "count") {
         counted_++;
         return "counted";
@@ -1146,6 +1163,19 @@ TEST_F(LaterTest, AHeldClientSendingAnOverlongLineIsStillDisconnected) {
   ASSERT_TRUE(c.send_all(std::string(4096, 'x') + "\n"));
   EXPECT_EQ(c.read_line(3s), "TOO LONG");
   EXPECT_TRUE(c.wait_closed(3s));
+}
+
+// A wait handed to the kernel worker: deferred until the worker has looked the fault up, then
+// resumed without a reply (the watch answers later); the client's next request runs from then.
+TEST_F(LaterTest, AResumedRequestLetsTheNextOneRunAndIsAnsweredLater) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  Conn c(opts_.socket_path);
+  ASSERT_TRUE(c.send_all("resume:200\ncount\n"));
+  EXPECT_EQ(c.read_line(100ms), std::nullopt);
+  EXPECT_EQ(counted_.load(), 0) << "a request ran before the deferred one was let go";
+  EXPECT_EQ(c.read_line(3s), "counted");
+  EXPECT_EQ(c.read_line(3s), "answered later");
+  EXPECT_TRUE(sent_);
 }
 
 // A pod: apply waits for crictl off the loop: its reply comes later, the same client's next

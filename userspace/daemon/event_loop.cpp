@@ -205,6 +205,17 @@ void EventLoop::post(std::function<void()> fn) {
   [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
 }
 
+void EventLoop::drain_posted() {
+  // Posted functions may post more; a few rounds take those too without looping forever.
+  for (int round = 0; round < 4; ++round) {
+    {
+      std::lock_guard lock(posted_mu_);
+      if (posted_.empty()) return;
+    }
+    run_posted();
+  }
+}
+
 void EventLoop::run_posted() {
   std::vector<std::function<void()>> batch;
   {

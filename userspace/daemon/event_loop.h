@@ -1,5 +1,6 @@
 // The daemon's single epoll loop. Everything that waits (client sockets, timers, signals) is an
-// fd in one epoll set, so the daemon has one thread of control and no locks around its state.
+// fd in one epoll set, so what the loop owns has one thread of control and no locks. Work that
+// may take long (kernel work, crictl) runs on worker threads and comes back through post().
 #pragma once
 
 #include <atomic>
@@ -51,6 +52,11 @@ class EventLoop {
   // epoll, so re-posting yields to every ready fd. Functions still queued at destruction are
   // dropped without running.
   void post(std::function<void()> fn);
+
+  // Runs what was posted and not run, on the calling thread, while no thread runs the loop: after
+  // run() has returned, what workers handed back before they stopped (a late reply, an event
+  // for the history) is not lost.
+  void drain_posted();
 
   // Dispatches until stop(). A stop() that arrives before run() makes that run() return at once.
   void run();

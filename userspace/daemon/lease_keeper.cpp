@@ -51,6 +51,7 @@ void LeaseKeeper::remove(kernel::Datapath* dp) {
 }
 
 void LeaseKeeper::alive() { alive_ns_.store(monotonic_ns(), std::memory_order_relaxed); }
+void LeaseKeeper::alive(uint64_t as_of_ns) { alive_ns_.store(as_of_ns, std::memory_order_relaxed); }
 
 uint64_t LeaseKeeper::expires_ns() const {
   std::lock_guard lock(mu_);
@@ -68,12 +69,12 @@ void LeaseKeeper::run() {
     const uint64_t silent = now - std::min(now, alive_ns_.load(std::memory_order_relaxed));
     if (silent > stall_limit_ns_) {
       if (!lapsing_)
-        spdlog::critical("the event loop has not run for {} s: no longer renewing the lease, every fault "
-                         "turns off within it", silent / 1000000000ull);
+        spdlog::critical("the event loop or the kernel worker has not moved for {} s: no longer renewing "
+                         "the lease, every fault turns off within it", silent / 1000000000ull);
       lapsing_ = true;
       continue;
     }
-    if (lapsing_) spdlog::warn("the event loop runs again: renewing the lease");
+    if (lapsing_) spdlog::warn("the daemon moves again: renewing the lease");
     lapsing_ = false;
     renew_locked(now);
     // The clock runs on while the process is stopped: a SIGSTOP shows here, after SIGCONT, as

@@ -1,11 +1,12 @@
 // The kernel lease (bpf/abi.h fl_ctl.lease_expires_ns), renewed by a thread that does nothing
-// else. The event loop runs requests, netlink and crictl's answers; none of that can hold this
-// thread, so a loop busy for a few seconds never turns the faults off. The process not running
+// else. The event loop and the kernel worker run requests, netlink and the verifier; none of
+// that can hold this thread, so a daemon busy for a few seconds never turns the faults off. The process not running
 // at all lets the lease lapse: SIGKILL, a crash, SIGSTOP and a frozen cgroup stop every thread,
 // this one included, and the program ignores every slot once the lease is past. So does a loop
 // that is wedged rather than busy (a deadlock, a netlink call that never returns): the loop
-// calls alive() every second, and once it has been silent for stall_limit the keeper stops
-// renewing, so faults still end in the kernel when the daemon can no longer heal them.
+// calls alive() every second, vouching for the kernel worker only up to the start of its job in
+// progress, and once that has been stale for stall_limit the keeper stops renewing, so faults
+// still end in the kernel when the daemon can no longer heal them.
 #pragma once
 
 #include <atomic>
@@ -45,8 +46,10 @@ class LeaseKeeper {
   void remove(kernel::Datapath* dp);
   // CLOCK_MONOTONIC ns at which the lease runs out unless renewed.
   uint64_t expires_ns() const;
-  // The event loop's heartbeat; any thread.
+  // The event loop's heartbeat; any thread. as_of_ns: the daemon is known to have made progress
+  // up to then (CLOCK_MONOTONIC; a kernel worker busy with one job since then).
   void alive();
+  void alive(uint64_t as_of_ns);
   std::chrono::milliseconds lease() const { return lease_; }
 
  private:

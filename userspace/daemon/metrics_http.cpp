@@ -128,6 +128,12 @@ MetricsListener::~MetricsListener() {
 
 Result<std::unique_ptr<MetricsHttp>> MetricsHttp::start(EventLoop& loop, MetricsListener listener, Render render,
                                                         MetricsHttpOptions opts) {
+  return start(loop, std::move(listener),
+               AsyncRender([render = std::move(render)](Reply reply) { reply(render()); }), opts);
+}
+
+Result<std::unique_ptr<MetricsHttp>> MetricsHttp::start(EventLoop& loop, MetricsListener listener,
+                                                        AsyncRender render, MetricsHttpOptions opts) {
   if (opts.max_request == 0 || opts.max_connections == 0 || opts.timeout.count() <= 0)
     return make_error(Errc::invalid_argument, "metrics: max_request, max_connections and timeout must be positive");
   std::unique_ptr<MetricsHttp> m(new MetricsHttp(loop, std::move(listener), std::move(render), opts));
@@ -178,6 +184,7 @@ void MetricsHttp::on_accept() {
     }
     auto c = std::make_unique<Conn>();
     c->fd = fd;
+    c->serial = next_serial_++;
     c->deadline = std::chrono::steady_clock::now() + opts_.timeout;
     if (!loop_.add(fd, EPOLLIN, [this, fd](uint32_t ev) { on_conn(fd, ev); }).ok()) {
       ::close(fd);
@@ -214,6 +221,10 @@ void MetricsHttp::on_conn(int fd, uint32_t events) {
   auto it = conns_.find(fd);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
+  if (c.rendering) {
+    if (events & (EPOLLERR | EPOLLHUP)) return close_conn(fd);
+    return;
+  }
   if (!c.out.empty() && !c.draining) {
     if (events & (EPOLLERR | EPOLLHUP)) return close_conn(fd);
     flush(c);
@@ -268,14 +279,27 @@ void MetricsHttp::on_request(Conn& c) {
   const bool head = method == "HEAD";
   if (method != "GET" && !head)
     return reply(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "GET /metrics only\n");
-  std::string body;
+  // Until the body is there, nothing more is read: a pipelined second request would otherwise be
+  // taken for this one.
+  c.rendering = true;
+  (void)loop_.modify(c.fd, 0);
+  const int fd = c.fd;
+  const uint64_t serial = c.serial;
   try {
-    body = render_();
+    render_([this, alive = std::weak_ptr<char>(alive_), fd, serial, head](std::string body) {
+      if (alive.expired()) return;
+      auto it = conns_.find(fd);
+      if (it == conns_.end() || it->second->serial != serial || !it->second->rendering) return;
+      it->second->rendering = false;
+      reply(*it->second, 200, "OK", "", std::move(body), head);
+    });
   } catch (const std::exception& e) {
     spdlog::error("metrics: rendering failed: {}", e.what());
-    return reply(c, 500, "Internal Server Error", "", "internal error\n");
+    auto it = conns_.find(fd);
+    if (it == conns_.end() || it->second->serial != serial || !it->second->rendering) return;
+    it->second->rendering = false;
+    return reply(*it->second, 500, "Internal Server Error", "", "internal error\n");
   }
-  reply(c, 200, "OK", "", std::move(body), head);
 }
 
 void MetricsHttp::reply(Conn& c, int code, std::string_view reason, std::string_view extra_headers, std::string body,

@@ -55,10 +55,16 @@ class MetricsListener {
 class MetricsHttp {
  public:
   using Render = std::function<std::string()>;
+  // Asked for a body on the loop; calls reply with it on the loop, now or later (after work on
+  // another thread). A reply for a connection closed meanwhile is dropped.
+  using Reply = std::function<void(std::string body)>;
+  using AsyncRender = std::function<void(Reply reply)>;
 
-  // Serves the listener on loop until destroyed (before the loop). render runs on the loop for
-  // every GET /metrics.
+  // Serves the listener on loop until destroyed (before the loop). render is asked on the loop
+  // for every GET /metrics.
   static Result<std::unique_ptr<MetricsHttp>> start(EventLoop& loop, MetricsListener listener, Render render,
+                                                    MetricsHttpOptions opts = {});
+  static Result<std::unique_ptr<MetricsHttp>> start(EventLoop& loop, MetricsListener listener, AsyncRender render,
                                                     MetricsHttpOptions opts = {});
   ~MetricsHttp();
   MetricsHttp(const MetricsHttp&) = delete;
@@ -74,10 +80,12 @@ class MetricsHttp {
     size_t sent = 0;
     size_t drained = 0;
     bool draining = false;  // reply written, write side shut: reading until EOF before closing
+    bool rendering = false;  // a whole request read, its body not yet rendered: input ignored
+    uint64_t serial = 0;     // tells a reply for this connection from one for a reused fd
     std::chrono::steady_clock::time_point deadline;
   };
 
-  MetricsHttp(EventLoop& loop, MetricsListener l, Render r, MetricsHttpOptions o)
+  MetricsHttp(EventLoop& loop, MetricsListener l, AsyncRender r, MetricsHttpOptions o)
       : loop_(loop), render_(std::move(r)), opts_(o), listener_(std::move(l)) {}
   void on_accept();
   void on_conn(int fd, uint32_t events);
@@ -89,7 +97,9 @@ class MetricsHttp {
   void sweep();
 
   EventLoop& loop_;
-  Render render_;
+  AsyncRender render_;
+  uint64_t next_serial_ = 1;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  // replies check it: we may be gone
   MetricsHttpOptions opts_;
   MetricsListener listener_;
   bool watching_ = false;

@@ -688,6 +688,16 @@ bool Server::deliver(uint64_t client, std::string reply) {
   return ok;
 }
 
+void Server::resume(uint64_t client) {
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  if (!c.busy) return;
+  c.busy = false;
+  c.last_active = Clock::now();
+  step_later(client);
+}
+
 void Server::step_later(uint64_t client) {
   // Posted, not a timer: a timer costs a descriptor, and this is how a late reply or a doomed
   // client is acted on; out of descriptors, that must still happen.

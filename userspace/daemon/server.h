@@ -103,6 +103,9 @@ class Server {
   // The reply to a deferred request; the client's next request runs after it. False if the
   // client is gone or over its output limit.
   bool deliver(uint64_t client, std::string reply);
+  // Ends a defer() without a reply: the request is answered by send() later (a wait). The
+  // client's next request runs now.
+  void resume(uint64_t client);
   // The client is still there and may get replies (loop thread).
   bool connected(uint64_t client) const;
   // Called with the client id whenever a client is closed, for whoever keeps state about it.
