@@ -70,16 +70,32 @@ json host_addresses() {
   return cached;
 }
 
+// An optional unsigned member, with its name in the error.
+Result<std::optional<uint64_t>> opt_uint(const json& req, const char* key) {
+  auto it = req.find(key);
+  if (it == req.end()) return std::optional<uint64_t>{};
+  if (!it->is_number_unsigned()) return make_error(Errc::invalid_request, std::string("\"") + key + "\" must be an unsigned integer");
+  return std::optional<uint64_t>{it->get<uint64_t>()};
+}
+
 }  // namespace
 
-Dispatcher::Dispatcher(Engine& engine, std::function<void()> on_change, EventBus* events)
-    : engine_(engine), on_change_(std::move(on_change)), events_(events), started_ns_(monotonic_ns()) {}
+Dispatcher::Dispatcher(Engine& engine, KernelWorker& worker, Later later, EventBus* events, EventBus* worker_events,
+                       std::function<void(std::optional<uint64_t>)> on_change)
+    : engine_(engine),
+      worker_(worker),
+      later_(std::move(later)),
+      events_(events),
+      worker_events_(worker_events),
+      on_change_(std::move(on_change)),
+      started_ns_(monotonic_ns()) {}
 
 std::string Dispatcher::handle(const Peer& peer, std::string_view line) {
   std::optional<uint64_t> id;
   auto req = proto::parse_request(line, &id);
   if (!req.ok()) return proto::reply_error(id, req.error());
-  return bounded(answer(peer, *req), req->id);
+  const uint64_t req_id = req->id;
+  return bounded(on_loop(peer, std::move(*req)), req_id);
 }
 
 // Past what clients are told to accept (docs/PROTOCOL.md): say so instead of sending it.
@@ -91,72 +107,74 @@ std::string Dispatcher::bounded(std::string reply, uint64_t id) {
                                                "(get, or stats with \"fault\")"));
 }
 
-Result<bool> Dispatcher::defer_for_pods(const Peer& peer, const proto::Request& req,
-                                        const std::vector<core::Target>& targets) {
-  if (!resolver_ || kernel::pod_answers_in_scope()) return false;
-  auto pods = PodResolver::pod_names(targets);
-  if (pods.empty()) return false;
-  const bool queued = resolver_->resolve(std::move(pods), [this, peer, req](kernel::PodAnswers answers) {
-    // Gone meanwhile: nobody would learn the fault's id, so it is not made.
-    if (later_.connected && !later_.connected(peer.client)) {
-      spdlog::info("{} by uid {} pid {}: the client left before crictl answered; not run", req.op, peer.uid, peer.pid);
-      return;
-    }
-    kernel::ScopedPodAnswers scope(&answers);
-    later_.deliver(peer.client, bounded(answer(peer, req), req.id));
-  });
-  if (!queued)
-    return make_error(Errc::resource_exhausted, std::to_string(PodResolver::kMaxQueued) +
-                                                    " requests already wait for crictl to resolve pod: targets; "
-                                                    "try again shortly, or name the pod by pod-uid:");
-  // After queueing, still on this thread: the answer can only be run by the loop, after us.
-  later_.defer(peer.client);
-  return true;
+void Dispatcher::refused(EventBus* bus, const Peer& peer, const proto::Request& req, const Error& e) {
+  if (!proto::op_is_mutating(req.op)) return;
+  spdlog::info("{} by uid {} pid {} refused: {}: {}", req.op, peer.uid, peer.pid, errc_name(e.code), e.message);
+  if (!bus) return;
+  Event ev;
+  ev.type = EventType::refused;
+  ev.kind = req.op;
+  ev.caller = Caller{peer.uid, peer.pid};
+  ev.code = errc_name(e.code);
+  ev.detail = e.message;
+  bus->emit(std::move(ev));
 }
 
-std::string Dispatcher::answer(const Peer& peer, const proto::Request& request) {
-  const proto::Request* req = &request;
+std::string Dispatcher::on_loop(const Peer& peer, proto::Request req) {
+  const uint64_t id = req.id;
+  const std::string op = req.op;
   try {
-    bool deferred = false;
-    auto r = dispatch(peer, *req, &deferred);
-    if (r.ok() && deferred) return {};
-    if (!r.ok()) {
-      if (proto::op_is_mutating(req->op)) {
-        spdlog::info("{} by uid {} pid {} refused: {}: {}", req->op, peer.uid, peer.pid,
-                     errc_name(r.error().code), r.error().message);
-        if (events_) {
-          Event e;
-          e.type = EventType::refused;
-          e.kind = req->op;
-          e.caller = Caller{peer.uid, peer.pid};
-          e.code = errc_name(r.error().code);
-          e.detail = r.error().message;
-          events_->emit(std::move(e));
-        }
-      }
-      return proto::reply_error(req->id, r.error());
+    if (op == "hello" || op == "status" || op == "events") {
+      auto r = answer_on_loop(peer, req);
+      if (!r.ok()) return proto::reply_error(id, r.error());
+      return proto::reply_ok(id, *r);
     }
-    return proto::reply_ok(req->id, *r);
+    auto job = prepare(peer, std::move(req));
+    if (!job.ok()) {
+      refused(events_, peer, proto::Request{id, op, {}}, job.error());
+      return proto::reply_error(id, job.error());
+    }
+    std::vector<std::string> pods;
+    if ((*job)->fault) pods = PodResolver::pod_names((*job)->fault->targets);
+    if ((*job)->reset) pods = PodResolver::pod_names((*job)->reset->targets);
+    if (!pods.empty() && resolver_) {
+      const bool queued = resolver_->resolve(std::move(pods), [this, j = *job](kernel::PodAnswers answers) {
+        // Gone meanwhile: nobody would learn the fault's id, so it is not made.
+        if (later_.connected && !later_.connected(j->peer.client)) {
+          spdlog::info("{} by uid {} pid {}: the client left before crictl answered; not run", j->req.op,
+                       j->peer.uid, j->peer.pid);
+          return;
+        }
+        to_worker(j, std::move(answers));
+      });
+      if (!queued) {
+        auto e = make_error(Errc::resource_exhausted, std::to_string(PodResolver::kMaxQueued) +
+                                                          " requests already wait for crictl to resolve pod: targets; "
+                                                          "try again shortly, or name the pod by pod-uid:");
+        refused(events_, peer, (*job)->req, e);
+        return proto::reply_error(id, e);
+      }
+      // After queueing, still on this thread: the answer can only be delivered by the loop, after us.
+      later_.defer(peer.client);
+      return {};
+    }
+    later_.defer(peer.client);
+    to_worker(std::move(*job), std::nullopt);
+    return {};
   } catch (const std::exception& e) {
-    spdlog::error("{}: internal error: {}", req->op, e.what());
-    return proto::reply_error(req->id, make_error(Errc::internal, std::string("internal error: ") + e.what()));
+    spdlog::error("{}: internal error: {}", op, e.what());
+    return proto::reply_error(id, make_error(Errc::internal, std::string("internal error: ") + e.what()));
   }
 }
 
-Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& request, bool* deferred) {
+Result<Dispatcher::JobPtr> Dispatcher::prepare(const Peer& peer, proto::Request request) {
   const std::string& op = request.op;
   const json& req = request.body;
   if (proto::op_is_mutating(op) && !peer.may_mutate)
     return make_error(Errc::permission_denied,
                       op + " needs root or membership of the faultline group (uid " + std::to_string(peer.uid) + ")");
-
-  if (op == "hello") {
-    auto v = req.find("version");
-    if (v != req.end() && (!v->is_number_integer() || v->get<int64_t>() != proto::kVersion))
-      return make_error(Errc::unsupported_version,
-                        "this daemon speaks protocol version " + std::to_string(proto::kVersion));
-    return json{{"protocol", proto::kVersion}, {"daemon", std::string("faultlined ") + kDaemonVersion}};
-  }
+  auto job = std::make_shared<Job>();
+  job->peer = peer;
   if (op == "apply") {
     auto it = req.find("fault");
     if (it == req.end() || !it->is_object())
@@ -165,35 +183,8 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate(*spec));
     FL_TRY(policy_.check(*spec));
-    auto defer = defer_for_pods(peer, request, spec->targets);
-    if (!defer.ok()) return defer.take_error();
-    if (*defer) {
-      *deferred = true;
-      return json::object();
-    }
-    auto st = engine_.apply(std::move(*spec), Caller{peer.uid, peer.pid});
-    on_change_();
-    if (!st.ok()) return st.take_error();
-    // The client has just sent the spec; echoing 10,000 CIDRs back costs more than the apply.
-    st->erase("spec");
-    return json{{"fault", *st}};
-  }
-  if (op == "heal") {
-    std::vector<uint64_t> ids;
-    auto all = req.find("all");
-    if (all != req.end() && all->is_boolean() && all->get<bool>()) {
-      ids = engine_.heal_all(Caller{peer.uid, peer.pid});
-    } else {
-      auto ref = fault_ref(req);
-      if (!ref.ok()) return make_error(Errc::invalid_request, ref.error().message + ", or \"all\": true");
-      auto r = engine_.heal(*ref, Caller{peer.uid, peer.pid});
-      if (!r.ok()) return r.take_error();
-      ids = *r;
-    }
-    on_change_();
-    return json{{"healed", ids}};
-  }
-  if (op == "reset") {
+    job->fault = std::move(*spec);
+  } else if (op == "reset") {
     auto it = req.find("reset");
     if (it == req.end() || !it->is_object())
       return make_error(Errc::invalid_request, "reset needs \"reset\": an object");
@@ -201,42 +192,143 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
     if (!spec.ok()) return spec.take_error();
     FL_TRY(core::validate_reset(*spec));
     FL_TRY(policy_.check(*spec));
-    auto defer = defer_for_pods(peer, request, spec->targets);
-    if (!defer.ok()) return defer.take_error();
-    if (*defer) {
-      *deferred = true;
-      return json::object();
+    job->reset = std::move(*spec);
+  } else if (op == "heal") {
+    auto all = req.find("all");
+    if (all != req.end() && all->is_boolean() && all->get<bool>()) {
+      job->all = true;
+    } else {
+      auto ref = fault_ref(req);
+      if (!ref.ok()) return make_error(Errc::invalid_request, ref.error().message + ", or \"all\": true");
+      job->ref = std::move(*ref);
     }
+  } else if (op == "get" || (op == "stats" && req.contains("fault"))) {
+    auto ref = fault_ref(req);
+    if (!ref.ok()) return ref.take_error();
+    job->ref = std::move(*ref);
+  } else if (op == "wait") {
+    for (const auto& [k, v] : req.items())
+      if (k != "op" && k != "id" && k != "fault" && k != "timeout_ms")
+        return make_error(Errc::invalid_request, "wait: unknown member \"" + k + "\" (fault, timeout_ms)");
+    auto ref = fault_ref(req);
+    if (!ref.ok()) return ref.take_error();
+    auto timeout = opt_uint(req, "timeout_ms");
+    if (!timeout.ok()) return timeout.take_error();
+    if (timeout->value_or(0) > 7ull * 24 * 3600 * 1000)
+      return make_error(Errc::invalid_request, "\"timeout_ms\" must be at most 7 days");
+    if (!watch_) return make_error(Errc::internal, "this daemon cannot wait");
+    job->ref = std::move(*ref);
+    job->timeout_ms = *timeout;
+  } else if (op != "list" && op != "stats") {
+    return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
+  }
+  // The request body is not needed past here; a 60,000-address spec is not carried twice.
+  job->req = proto::Request{request.id, request.op, {}};
+  return job;
+}
+
+void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers) {
+  worker_.run([this, job = std::move(job), answers = std::move(answers)]() -> KernelWorker::Then {
+    std::optional<kernel::ScopedPodAnswers> scope;
+    if (answers) scope.emplace(&*answers);
+    const std::string& op = job->req.op;
+    const uint64_t id = job->req.id;
+    const uint64_t client = job->peer.client;
+    Result<json> r = make_error(Errc::internal, "not run");
+    try {
+      r = on_worker(*job);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: internal error: {}", op, e.what());
+      r = make_error(Errc::internal, std::string("internal error: ") + e.what());
+    }
+    if (!r.ok()) refused(worker_events_, job->peer, job->req, r.error());
+    const bool changed = op == "apply" || op == "heal";
+    std::optional<uint64_t> next = changed ? engine_.next_expiry() : std::nullopt;
+    // A wait for a fault still active is answered by the watch, from the loop: registered there
+    // after every event this worker posted before, so the fault's end cannot slip past it.
+    if (op == "wait" && r.ok() && r->value("state", "") == "active") {
+      const uint64_t fault_id = r->at("id").get<uint64_t>();
+      return [this, client, id, fault_id, timeout = job->timeout_ms.value_or(0)] {
+        auto st = watch_->wait(client, id, fault_id, std::chrono::milliseconds(timeout));
+        if (st.ok()) later_.resume(client);
+        else later_.deliver(client, proto::reply_error(id, st.error()));
+      };
+    }
+    std::string reply;
+    if (!r.ok()) reply = proto::reply_error(id, r.error());
+    else if (op == "wait") reply = proto::reply_ok(id, json{{"fault", *r}});
+    else reply = bounded(proto::reply_ok(id, *r), id);
+    return [this, client, reply = std::move(reply), changed, next]() mutable {
+      later_.deliver(client, std::move(reply));
+      if (changed) on_change_(next);
+    };
+  });
+}
+
+Result<json> Dispatcher::on_worker(const Job& job) {
+  const std::string& op = job.req.op;
+  const Caller caller{job.peer.uid, job.peer.pid};
+  if (op == "apply") {
+    auto st = engine_.apply(*job.fault, caller);
+    if (!st.ok()) return st.take_error();
+    // The client has just sent the spec; echoing 10,000 CIDRs back costs more than the apply.
+    st->erase("spec");
+    return json{{"fault", *st}};
+  }
+  if (op == "heal") {
+    std::vector<uint64_t> ids;
+    if (job.all) {
+      ids = engine_.heal_all(caller);
+    } else {
+      auto r = engine_.heal(job.ref, caller);
+      if (!r.ok()) return r.take_error();
+      ids = *r;
+    }
+    return json{{"healed", ids}};
+  }
+  if (op == "reset") {
     // Outside every NetnsGuard this thread is in the daemon's own namespace: what host means.
     auto host = kernel::Netns::self();
     if (!host.ok()) return host.take_error().wrap("reset");
-    auto r = reset_connections(*spec, engine_.options().exemptions, *host);
+    auto r = reset_connections(*job.reset, engine_.options().exemptions, *host);
     if (!r.ok()) return r.take_error();
     std::string where;
-    for (const auto& t : spec->targets) where += (where.empty() ? "" : ",") + t.str();
-    spdlog::info("reset by uid {} pid {} in {}: {} matched, {} destroyed, {} gone", peer.uid, peer.pid, where,
+    for (const auto& t : job.reset->targets) where += (where.empty() ? "" : ",") + t.str();
+    spdlog::info("reset by uid {} pid {} in {}: {} matched, {} destroyed, {} gone", job.peer.uid, job.peer.pid, where,
                  (*r)["matched"].get<size_t>(), (*r)["destroyed"].get<size_t>(), (*r)["gone"].get<size_t>());
     return r;
   }
   if (op == "list") return json{{"faults", engine_.list()}};
   if (op == "get") {
-    auto ref = fault_ref(req);
-    if (!ref.ok()) return ref.take_error();
-    auto r = engine_.get(*ref);
+    auto r = engine_.get(job.ref);
     if (!r.ok()) return r.take_error();
     return json{{"fault", *r}};
   }
   if (op == "stats") {
-    if (req.contains("fault")) {
-      auto ref = fault_ref(req);
-      if (!ref.ok()) return ref.take_error();
-      auto r = engine_.get(*ref);
+    if (!job.ref.empty()) {
+      auto r = engine_.get(job.ref);
       if (!r.ok()) return r.take_error();
       return json{{"faults", json::array({*r})}};
     }
     return json{{"faults", engine_.list()}};
   }
+  if (op == "wait") return engine_.get(job.ref);  // the fault's status; the caller decides
+  return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
+}
+
+Result<json> Dispatcher::answer_on_loop(const Peer& peer, const proto::Request& request) {
+  const std::string& op = request.op;
+  const json& req = request.body;
+  if (op == "hello") {
+    auto v = req.find("version");
+    if (v != req.end() && (!v->is_number_integer() || v->get<int64_t>() != proto::kVersion))
+      return make_error(Errc::unsupported_version,
+                        "this daemon speaks protocol version " + std::to_string(proto::kVersion));
+    return json{{"protocol", proto::kVersion}, {"daemon", std::string("faultlined ") + kDaemonVersion}};
+  }
   if (op == "status") {
+    // Only what the engine fixed at start, the lease keeper's expiry and an atomic count: the
+    // loop reads nothing the kernel worker may be changing.
     uint64_t now = monotonic_ns();
     uint64_t lease = engine_.lease_expires_ns();
     json ex = json::array();
@@ -255,22 +347,8 @@ Result<json> Dispatcher::dispatch(const Peer& peer, const proto::Request& reques
                 {"policy", policy_.to_json()},
                 {"addresses", host_addresses()}};
   }
-  if (op == "events") return events(peer, request);
-  if (op == "wait") return wait(peer, request, deferred);
-  return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
+  return events(peer, request);
 }
-
-namespace {
-
-// An optional unsigned member, with its name in the error.
-Result<std::optional<uint64_t>> opt_uint(const json& req, const char* key) {
-  auto it = req.find(key);
-  if (it == req.end()) return std::optional<uint64_t>{};
-  if (!it->is_number_unsigned()) return make_error(Errc::invalid_request, std::string("\"") + key + "\" must be an unsigned integer");
-  return std::optional<uint64_t>{it->get<uint64_t>()};
-}
-
-}  // namespace
 
 // {"op":"events","since":SEQ,"limit":N,"follow":true}: the recorded events after SEQ (the newest
 // `limit`, 100 by default), then, with follow, every new one as it happens.
@@ -299,29 +377,6 @@ Result<json> Dispatcher::events(const Peer& peer, const proto::Request& request)
     out["follow"] = true;
   }
   return out;
-}
-
-// {"op":"wait","fault":REF,"timeout_ms":N}: answered when the fault ends, with its final status;
-// at once if it has ended already.
-Result<json> Dispatcher::wait(const Peer& peer, const proto::Request& request, bool* deferred) {
-  const json& req = request.body;
-  for (const auto& [k, v] : req.items())
-    if (k != "op" && k != "id" && k != "fault" && k != "timeout_ms")
-      return make_error(Errc::invalid_request, "wait: unknown member \"" + k + "\" (fault, timeout_ms)");
-  auto ref = fault_ref(req);
-  if (!ref.ok()) return ref.take_error();
-  auto timeout = opt_uint(req, "timeout_ms");
-  if (!timeout.ok()) return timeout.take_error();
-  if (timeout->value_or(0) > 7ull * 24 * 3600 * 1000)
-    return make_error(Errc::invalid_request, "\"timeout_ms\" must be at most 7 days");
-  auto st = engine_.get(*ref);
-  if (!st.ok()) return st.take_error();
-  if (st->value("state", "") != "active") return json{{"fault", *st}};
-  if (!watch_) return make_error(Errc::internal, "this daemon cannot wait");
-  FL_TRY(watch_->wait(peer.client, request.id, st->at("id").get<uint64_t>(),
-                      std::chrono::milliseconds(timeout->value_or(0))));
-  *deferred = true;
-  return json::object();
 }
 
 }  // namespace fl::daemon

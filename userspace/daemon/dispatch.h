@@ -1,13 +1,22 @@
 // One request line in, one reply line out: protocol v1 on top of the Engine. Authorisation is
 // per operation: apply, heal and reset need root or the faultline group.
+//
+// Threads: handle() runs on the event loop. What it can answer from there (hello, status,
+// events, and every refusal of a request that is malformed, not allowed or out of policy) it
+// answers at once; everything that touches the engine or the kernel is deferred to the kernel
+// worker (daemon/kernel_worker.h) and delivered when done, so the loop never waits for the
+// verifier, a grace period or an fsync.
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "daemon/engine.h"
 #include "daemon/history.h"
+#include "daemon/kernel_worker.h"
 #include "daemon/pod_resolver.h"
 #include "daemon/policy.h"
 #include "daemon/server.h"
@@ -18,47 +27,63 @@ namespace fl::daemon {
 
 class Dispatcher {
  public:
-  // on_change runs after every apply/heal so the owner can re-arm the expiry timer. Refused
-  // mutating requests are reported to events (applies and ends are the engine's to report).
-  Dispatcher(Engine& engine, std::function<void()> on_change, EventBus* events = nullptr);
-  // Serve `events` from history and `events --follow`/`wait` through watch; without them those
-  // ops answer that the daemon keeps no history.
-  void set_history(const History* h) { history_ = h; }
-  void set_watch(Watch* w) { watch_ = w; }
-  // How a request is answered later, when it has to wait for something off the loop: the
-  // server's defer() and deliver().
+  // How a request is answered later: the server's defer(), deliver() and resume().
   struct Later {
     std::function<void(uint64_t client)> defer;
     std::function<bool(uint64_t client, std::string reply)> deliver;
     std::function<bool(uint64_t client)> connected;
+    std::function<void(uint64_t client)> resume;  // deferred, answered by someone else (wait)
   };
-  // With these, an apply or reset naming pod: targets asks crictl on the resolver's thread and
-  // runs once the answers are back; without, crictl runs inline.
-  void set_pod_resolver(PodResolver* r, Later later) {
-    resolver_ = r;
-    later_ = std::move(later);
-  }
+  // The engine is touched only on worker. events is the loop's bus (refusals found on the loop);
+  // worker_events is where the worker reports (the engine reports there too), forwarded to the
+  // loop by the owner. on_change runs on the loop after every apply and heal, with the earliest
+  // expiry the worker saw afterwards, so the owner can re-arm the expiry timer.
+  Dispatcher(Engine& engine, KernelWorker& worker, Later later, EventBus* events, EventBus* worker_events,
+             std::function<void(std::optional<uint64_t> next_expiry)> on_change);
+  // Serve `events` from history and `events --follow`/`wait` through watch; without them those
+  // ops answer that the daemon keeps no history.
+  void set_history(const History* h) { history_ = h; }
+  void set_watch(Watch* w) { watch_ = w; }
+  // With it, an apply or reset naming pod: targets asks crictl on the resolver's thread first;
+  // without, they are refused (neither the loop nor the kernel worker may run crictl).
+  void set_pod_resolver(PodResolver* r) { resolver_ = r; }
   // The operator's limits on what clients may ask for; shown by status.
   void set_policy(const Policy& p) { policy_ = p; }
   // An empty string: the reply comes later (Server::send, or Server::deliver).
   std::string handle(const Peer& peer, std::string_view line);
 
  private:
-  std::string answer(const Peer& peer, const proto::Request& req);
+  // What the loop checked and parsed, handed to the worker.
+  struct Job {
+    Peer peer;
+    proto::Request req;
+    std::optional<core::FaultSpec> fault;
+    std::optional<core::ResetSpec> reset;
+    std::string ref;  // heal, get, stats, wait: the fault; empty with heal all or a plain stats
+    bool all = false;
+    std::optional<uint64_t> timeout_ms;  // wait
+  };
+  using JobPtr = std::shared_ptr<Job>;
+
+  std::string on_loop(const Peer& peer, proto::Request req);
+  Result<nlohmann::json> answer_on_loop(const Peer& peer, const proto::Request& req);
+  // Checks and parses everything that needs no kernel: a refusal from here changes nothing.
+  Result<JobPtr> prepare(const Peer& peer, proto::Request req);
+  void to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers);
+  Result<nlohmann::json> on_worker(const Job& job);
+  void refused(EventBus* bus, const Peer& peer, const proto::Request& req, const Error& e);
   static std::string bounded(std::string reply, uint64_t id);
-  // True if the request was deferred until crictl has answered for its pod: targets.
-  // A refusal when too many requests already wait for crictl.
-  Result<bool> defer_for_pods(const Peer& peer, const proto::Request& req, const std::vector<core::Target>& targets);
-  Result<nlohmann::json> dispatch(const Peer& peer, const proto::Request& req, bool* deferred);
   Result<nlohmann::json> events(const Peer& peer, const proto::Request& req);
-  Result<nlohmann::json> wait(const Peer& peer, const proto::Request& req, bool* deferred);
+
   Engine& engine_;
-  std::function<void()> on_change_;
+  KernelWorker& worker_;
+  Later later_;
   EventBus* events_;
+  EventBus* worker_events_;
+  std::function<void(std::optional<uint64_t>)> on_change_;
   const History* history_ = nullptr;
   Watch* watch_ = nullptr;
   PodResolver* resolver_ = nullptr;
-  Later later_;
   Policy policy_;
   uint64_t started_ns_;
 };

@@ -237,10 +237,12 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Featu
   if (!host.ok()) return host.take_error();
   e->host_ = std::make_unique<kernel::Netns>(std::move(*host));
   e->pool_ = std::make_unique<kernel::DatapathPool>(e->opts_.spare_datapaths);
-  e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late,
-                                            e->opts_.stall_limit.count() > 0 ? e->opts_.stall_limit
-                                                                             : LeaseKeeper::default_stall_limit(e->opts_.lease));
+  e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late, e->stall_limit());
   return e;
+}
+
+std::chrono::milliseconds Engine::stall_limit() const {
+  return opts_.stall_limit.count() > 0 ? opts_.stall_limit : LeaseKeeper::default_stall_limit(opts_.lease);
 }
 
 Engine::~Engine() {
@@ -1033,6 +1035,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
   }
   uint64_t id = f->id;
   faults_[id] = std::move(f);
+  active_.store(faults_.size(), std::memory_order_relaxed);
   rollback.release();
   spdlog::info("fault {} ({} {}) applied on {} target(s) for {} ms", id, core::kind_name(faults_[id]->spec.kind),
                faults_[id]->spec.name, faults_[id]->parts.size(), faults_[id]->spec.duration.count());
@@ -1279,6 +1282,7 @@ void Engine::release_ended(uint64_t id, FaultState why, uint64_t stamp) {
   }
   f.parts.clear();
   faults_.erase(it);  // f is gone from here on
+  active_.store(faults_.size(), std::memory_order_relaxed);
   for (auto* t : touched) no_throw("fault " + std::to_string(id), [&] { settle_target(t); });
   grace_->request();
   spdlog::info("fault {} {}", id, fault_state_name(why));

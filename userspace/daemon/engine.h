@@ -1,10 +1,12 @@
 // The fault registry and everything it holds in the kernel: per target namespace one loaded
 // data path, its interface attachments, node-set bits, exemption rules and slots. Every apply is
 // a transaction across all its targets: prepared everywhere, then switched on with one store
-// per target, or rolled back completely.
+// per target, or rolled back completely. Single-threaded: in the daemon every call but the few
+// marked "any thread" comes from the kernel worker (daemon/kernel_worker.h).
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -82,11 +84,17 @@ class Engine {
   // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.
   std::optional<uint64_t> next_expiry() const;
   // The lease is renewed by a thread of its own (daemon/lease_keeper.h), never by the loop.
+  // Any thread.
   uint64_t lease_expires_ns() const { return lease_->expires_ns(); }
-  // The event loop's heartbeat, every second: a loop silent for EngineOptions::stall_limit lets
-  // the lease lapse (daemon/lease_keeper.h).
+  // The event loop's heartbeat, every second, any thread: a loop silent for
+  // EngineOptions::stall_limit lets the lease lapse (daemon/lease_keeper.h).
   void loop_alive() { lease_->alive(); }
-  size_t active_count() const { return faults_.size(); }
+  // The same, for a daemon whose engine work has progressed only up to as_of_ns (a kernel worker
+  // in one job since then): a job stuck past the stall limit lets the lease lapse too.
+  void loop_alive(uint64_t as_of_ns) { lease_->alive(as_of_ns); }
+  std::chrono::milliseconds stall_limit() const;
+  // Any thread (status on the loop while the kernel worker applies).
+  size_t active_count() const { return active_.load(std::memory_order_relaxed); }
   const kernel::Features& features() const { return features_; }
   // The data paths' program-wide counters (bpf/abi.h enum fl_stat), summed over every target
   // since start: what the targets since dropped had counted stays in, so each only grows.
@@ -147,6 +155,7 @@ class Engine {
   std::unique_ptr<kernel::Netns> host_;
   std::vector<std::unique_ptr<Target>> targets_;
   std::map<uint64_t, std::unique_ptr<Fault>> faults_;
+  std::atomic<size_t> active_{0};  // faults_.size(), for readers on other threads
   std::deque<nlohmann::json> ended_;  // recent ended faults, for get
   uint64_t next_id_ = 1;
   uint32_t next_gen_ = 1;

@@ -1,6 +1,7 @@
 // What happened to faults and to the daemon, as one ordered stream. The engine and the
 // dispatcher report; the log, `faultctl events`, the history that survives a restart and the
-// metrics all listen. Everything here runs on the loop thread.
+// metrics all listen. Every listener runs on the loop thread: the kernel worker reports to a bus
+// of its own whose one listener posts each event here (daemon/main.cpp).
 #pragma once
 
 #include <sys/types.h>

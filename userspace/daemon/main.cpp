@@ -15,6 +15,7 @@
 #include "core/parse.h"
 #include "daemon/dispatch.h"
 #include "daemon/engine.h"
+#include "daemon/kernel_worker.h"
 #include "daemon/event_loop.h"
 #include "daemon/events.h"
 #include "daemon/history.h"
@@ -306,27 +307,56 @@ int run(const Config& cfg) {
     ~Unhook() { e.set_events(nullptr); }
   } unhook{eng};
 
+  // Every call into the engine runs on the kernel worker from here until shutdown; the loop
+  // only hands work over and acts on what comes back (daemon/kernel_worker.h). It may never run
+  // crictl either: pod: targets are resolved before a job gets here.
+  daemon::KernelWorker worker(ev, [] { kernel::forbid_crictl_on_this_thread(); });
+  // What the engine and the worker report, told on the loop (every listener is loop-only).
+  daemon::EventBus worker_events;
+  worker_events.listen([&ev, &events](const daemon::Event& e) { ev.post([&events, e] { events.emit(e); }); });
+  eng.set_events(&worker_events);
+  // On any return from here the worker stops first (its jobs use everything declared above),
+  // then what it handed back is run, then the engine reports straight to the loop's bus.
+  struct StopWorker {
+    daemon::KernelWorker& w;
+    daemon::Engine& e;
+    daemon::EventBus& bus;
+    bool done = false;
+    void now() {
+      if (done) return;
+      done = true;
+      w.stop();
+      e.set_events(&bus);
+    }
+    ~StopWorker() { now(); }
+  } stop_worker{worker, eng, events};
+
+  // The expiry timer, armed on the loop with what the worker last saw as the earliest end. The
+  // kernel ends every fault on time by itself; this is when the daemon forgets it.
   daemon::EventLoop::TimerId expiry_timer = 0;
-  std::function<void()> arm_expiry = [&] {
+  bool expiry_job = false;  // one expire_due at a time on the worker
+  std::function<void(std::optional<uint64_t>)> arm_expiry = [&](std::optional<uint64_t> next) {
     if (expiry_timer) ev.cancel_timer(expiry_timer);
     expiry_timer = 0;
-    auto next = eng.next_expiry();
-    if (!next) return;
+    if (!next || expiry_job) return;
     uint64_t now = daemon::monotonic_ns();
     auto in = std::chrono::milliseconds(*next > now ? (*next - now) / 1000000 + 1 : 1);
     auto t = ev.add_timer(in, std::chrono::milliseconds(0), [&] {
       expiry_timer = 0;
-      eng.expire_due();
-      arm_expiry();
+      expiry_job = true;
+      worker.run([&]() -> daemon::KernelWorker::Then {
+        eng.expire_due();
+        auto next_end = eng.next_expiry();
+        return [&arm_expiry, &expiry_job, next_end] {
+          expiry_job = false;
+          arm_expiry(next_end);
+        };
+      });
     });
     if (t.ok()) expiry_timer = *t;
     else spdlog::error("expiry timer: {}", t.error().message);
   };
 
-  daemon::Dispatcher dispatcher(eng, arm_expiry, &events);
-  dispatcher.set_history(history->get());
-  dispatcher.set_watch(&watch);
-  dispatcher.set_policy(cfg.policy);
   daemon::ServerOptions so;
   so.socket_path = cfg.socket;
   so.group = cfg.group;
@@ -335,13 +365,27 @@ int run(const Config& cfg) {
   so.max_reply = proto::kMaxReply;
   so.max_clients = daemon::max_clients_for(fd_limit);
   spdlog::info("descriptor limit {}: up to {} clients", fd_limit, so.max_clients);
+  std::unique_ptr<daemon::Dispatcher> dispatcher;
   auto server = daemon::Server::start(ev, so, [&](const daemon::Peer& p, std::string_view line) {
-    return dispatcher.handle(p, line);
+    return dispatcher->handle(p, line);
   });
   if (!server.ok()) {
     spdlog::critical("{}", server.error().message);
     return 1;
   }
+  {
+    daemon::Server* srv = server->get();
+    dispatcher = std::make_unique<daemon::Dispatcher>(
+        eng, worker,
+        daemon::Dispatcher::Later{[srv](uint64_t c) { srv->defer(c); },
+                                  [srv](uint64_t c, std::string reply) { return srv->deliver(c, std::move(reply)); },
+                                  [srv](uint64_t c) { return srv->connected(c); },
+                                  [srv](uint64_t c) { srv->resume(c); }},
+        &events, &worker_events, arm_expiry);
+  }
+  dispatcher->set_history(history->get());
+  dispatcher->set_watch(&watch);
+  dispatcher->set_policy(cfg.policy);
   (*server)->set_overlong_reply([] {
     return proto::reply_error(std::nullopt, make_error(Errc::invalid_request, "request line exceeds 1 MiB"));
   });
@@ -354,30 +398,42 @@ int run(const Config& cfg) {
   // crictl for pod: targets runs on this worker; the loop thread itself may never run it.
   daemon::PodResolver pod_resolver(ev);
   kernel::forbid_crictl_on_this_thread();
-  {
-    daemon::Server* srv = server->get();
-    dispatcher.set_pod_resolver(&pod_resolver,
-                                {[srv](uint64_t c) { srv->defer(c); },
-                                 [srv](uint64_t c, std::string reply) { return srv->deliver(c, std::move(reply)); },
-                                 [srv](uint64_t c) { return srv->connected(c); }});
-  }
+  dispatcher->set_pod_resolver(&pod_resolver);
   (*server)->set_internal_error_reply(
       [] { return proto::reply_error(std::nullopt, make_error(Errc::internal, "internal error")); });
   std::unique_ptr<daemon::MetricsHttp> metrics_http;
+  // A scrape's fault counters are read by the kernel worker, at most once per half second
+  // however many peers ask; scrapes arriving meanwhile wait for that one reading.
+  struct MetricsCache {
+    std::string body;
+    uint64_t at = 0;
+    bool reading = false;
+    std::vector<daemon::MetricsHttp::Reply> waiting;
+  } metrics_cache;
   if (metrics_listener) {
     daemon::Server* srv = server->get();
-    // A scrape reads every fault's counters on the loop: at most one render per half second,
-    // however many peers ask, so scraping cannot hold up the lease renewal.
     auto m = daemon::MetricsHttp::start(
         ev, std::move(*metrics_listener),
-        [&eng, &metric_counts, srv, body = std::string(), at = uint64_t{0}]() mutable {
+        daemon::MetricsHttp::AsyncRender([&, srv](daemon::MetricsHttp::Reply reply) {
           const uint64_t now = daemon::monotonic_ns();
-          if (at == 0 || now - at >= 500000000ull) {
-            body = daemon::metrics::render(daemon::metrics::snapshot(eng, metric_counts, srv->client_count()));
-            at = now;
-          }
-          return body;
-        });
+          if (metrics_cache.at != 0 && now - metrics_cache.at < 500000000ull) return reply(metrics_cache.body);
+          metrics_cache.waiting.push_back(std::move(reply));
+          if (metrics_cache.reading) return;
+          metrics_cache.reading = true;
+          worker.run([&, srv]() -> daemon::KernelWorker::Then {
+            auto snap = std::make_shared<daemon::metrics::Snapshot>(daemon::metrics::snapshot(eng, metric_counts, 0));
+            return [&, srv, snap] {
+              // The event counts are the loop's; rendered here, with them as they are now.
+              snap->clients = srv->client_count();
+              metrics_cache.body = daemon::metrics::render(*snap);
+              metrics_cache.at = daemon::monotonic_ns();
+              metrics_cache.reading = false;
+              auto waiting = std::move(metrics_cache.waiting);
+              metrics_cache.waiting.clear();
+              for (auto& r : waiting) r(metrics_cache.body);
+            };
+          });
+        }));
     if (!m.ok()) {
       spdlog::critical("--metrics: {}", m.error().message);
       return 1;
@@ -389,17 +445,30 @@ int run(const Config& cfg) {
   // Targets and interfaces that vanish under a fault (a pod deleted, a veth re-created) are
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.
+  bool reconcile_job = false;
+  const uint64_t stall_ns = static_cast<uint64_t>(eng.stall_limit().count()) * 1000000ull;
   auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
-    eng.loop_alive();
-    // A removal the journal could not write (a full disk) is written as soon as it can be.
-    if (journal->pending_removals() > 0)
-      if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
-    if (eng.active_count() > 0 && eng.reconcile() > 0) arm_expiry();
+    // The heartbeat counts the worker's progress too: a job in progress since `busy` vouches for
+    // the daemon only up to its start, so one stuck past the stall limit lets the lease lapse.
+    const uint64_t busy = worker.busy_since_ns();
+    if (busy == 0) eng.loop_alive();
+    else eng.loop_alive(busy);
+    if (busy != 0 && daemon::monotonic_ns() - busy > stall_ns / 2)
+      spdlog::warn("kernel worker: one job has run for {} s", (daemon::monotonic_ns() - busy) / 1000000000ull);
+    if (reconcile_job) return;
+    reconcile_job = true;
+    worker.run([&]() -> daemon::KernelWorker::Then {
+      // A removal the journal could not write (a full disk) is written as soon as it can be.
+      if (journal->pending_removals() > 0)
+        if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
+      const bool changed = eng.active_count() > 0 && eng.reconcile() > 0;
+      auto next = changed ? eng.next_expiry() : std::nullopt;
+      return [&, changed, next] {
+        reconcile_job = false;
+        if (changed) arm_expiry(next);
+      };
+    });
   });
-  if (!reconcile.ok()) {
-    spdlog::critical("reconcile timer: {}", reconcile.error().message);
-    return 1;
-  }
   // Every signal that would end us without cleanup ends us with it.
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
     auto st = ev.on_signal(sig, [&, sig] {
@@ -414,6 +483,10 @@ int run(const Config& cfg) {
   spdlog::info("faultlined listening on {}", cfg.socket);
   ev.run();
 
+  // The job in progress finishes (an apply half-done is not cut); what it and earlier jobs
+  // handed back runs now: their events reach the history, their replies the clients.
+  stop_worker.now();
+  ev.drain_posted();
   // The heals at shutdown are still recorded, but no client is left to push them to.
   watch.set_io({});
   metrics_http.reset();

@@ -67,7 +67,8 @@ struct EventCounts {
   Histogram apply_seconds;
 };
 
-// Everything one scrape shows, gathered by the caller on the loop thread.
+// Everything one scrape shows: gathered where the engine lives (the kernel worker), rendered
+// on the loop, where the event counts live.
 struct Snapshot {
   nlohmann::json faults = nlohmann::json::array();  // Engine::list(): active faults, with per_target
   const EventCounts* events = nullptr;

@@ -489,7 +489,7 @@ Result<PodNetns> open_pod_target(const core::Target& t, const Netns& host, const
         uid = a->second;
       } else if (t_no_crictl) {
         return make_error(Errc::internal,
-                          what + ": crictl would hold the event loop; the name must be resolved ahead");
+                          what + ": crictl would hold the daemon; the name must be resolved ahead");
       } else {
         uid = resolve_pod_uid(std::string_view(t.value).substr(0, slash),
                               std::string_view(t.value).substr(slash + 1), opts);

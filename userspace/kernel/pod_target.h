@@ -61,8 +61,8 @@ class ScopedPodAnswers {
 };
 bool pod_answers_in_scope();
 
-// For the event loop's thread: crictl may take seconds, so there a pod: target without an
-// answer in scope is an internal error instead of a wait.
+// For the event loop's and the kernel worker's threads: crictl may take seconds, so there a
+// pod: target without an answer in scope is an internal error instead of a wait.
 void forbid_crictl_on_this_thread();
 
 // pod-uid, container and pod targets (any other kind is an internal error). host is the
