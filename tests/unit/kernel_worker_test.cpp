@@ -76,6 +76,26 @@ TEST(KernelWorker, AThrowingJobIsLoggedAndTheNextOneStillRuns) {
   EXPECT_EQ(second.get_future().wait_for(5s), std::future_status::ready);
 }
 
+// The owner's "job pending" flag is cleared by the job's failed continuation, on the loop.
+TEST(KernelWorker, AThrowingJobRunsItsFailedContinuationOnTheLoop) {
+  auto loop = make_loop();
+  KernelWorker w(*loop);
+  const auto loop_thread = std::this_thread::get_id();
+  bool failed_on_loop = false, then_ran = false;
+  w.run([&]() -> KernelWorker::Then {
+    throw std::runtime_error("out of memory, say");
+  }, [&] {
+    failed_on_loop = std::this_thread::get_id() == loop_thread;
+    loop->stop();
+  });
+  w.run([&]() -> KernelWorker::Then { return [&] { then_ran = true; }; }, [] {});
+  loop->run();
+  w.stop();
+  loop->drain_posted();
+  EXPECT_TRUE(failed_on_loop);
+  EXPECT_TRUE(then_ran) << "a job that succeeds gets its own continuation, not the failed one";
+}
+
 // The heartbeat vouches for the daemon only up to the start of the job in progress.
 TEST(KernelWorker, BusySinceMarksTheJobInProgressAndIsZeroWhenIdle) {
   auto loop = make_loop();

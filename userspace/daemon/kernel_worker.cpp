@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <exception>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -21,11 +22,11 @@ KernelWorker::KernelWorker(EventLoop& loop, std::function<void()> on_start)
 
 KernelWorker::~KernelWorker() { stop(); }
 
-void KernelWorker::run(Job job) {
+void KernelWorker::run(Job job, Then failed) {
   {
     std::lock_guard lock(mu_);
     if (stop_) return;
-    jobs_.push_back(std::move(job));
+    jobs_.emplace_back(std::move(job), std::move(failed));
   }
   cv_.notify_one();
 }
@@ -44,11 +45,12 @@ void KernelWorker::loop() {
   if (on_start_) on_start_();
   for (;;) {
     Job job;
+    Then failed;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
       if (stop_) return;
-      job = std::move(jobs_.front());
+      std::tie(job, failed) = std::move(jobs_.front());
       jobs_.pop_front();
     }
     busy_since_.store(now_ns(), std::memory_order_relaxed);
@@ -58,8 +60,10 @@ void KernelWorker::loop() {
       then = job();
     } catch (const std::exception& e) {
       spdlog::error("kernel worker: job failed: {}", e.what());
+      then = std::move(failed);
     } catch (...) {
       spdlog::error("kernel worker: job failed");
+      then = std::move(failed);
     }
     busy_since_.store(0, std::memory_order_relaxed);
     if (then) ev_.post(std::move(then));

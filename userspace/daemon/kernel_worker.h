@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "daemon/event_loop.h"
 
@@ -33,10 +34,11 @@ class KernelWorker {
   KernelWorker(const KernelWorker&) = delete;
   KernelWorker& operator=(const KernelWorker&) = delete;
 
-  // Queues job. Any thread. Not bounded here: each client has at most one request waiting
+  // Queues job; if it throws, failed runs on the loop instead of what the job would have
+  // returned (an owner that keeps a "job pending" flag clears it there). Any thread. Not bounded here: each client has at most one request waiting
   // (the server defers its next ones until the reply), and the loop's own jobs (expiry,
   // reconciliation, metrics) are coalesced by their owners.
-  void run(Job job);
+  void run(Job job, Then failed = {});
   // Lets the job in progress finish (it is kernel work that must not be cut half-way), drops
   // the queued ones and joins. What finished jobs posted to the loop stays posted.
   void stop();
@@ -54,7 +56,7 @@ class KernelWorker {
   std::function<void()> on_start_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;
+  std::deque<std::pair<Job, Then>> jobs_;
   bool stop_ = false;
   std::atomic<uint64_t> busy_since_{0};
   std::thread thread_;
