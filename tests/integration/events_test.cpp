@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "abi.h"
 #include "integration/lab_util.h"
 
 namespace fl::test {
@@ -226,6 +227,40 @@ TEST(Events, FollowPrintsEachEventAsItHappensAndALateLeaseIsReported) {
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   unlink(out.c_str());
+}
+
+// Issue 12, section 4: what no fault's counters show is in `faultctl status`: the data path's
+// own counters, read from the kernel. A stopped daemon lets the lease lapse; the packets that
+// crossed the partition meanwhile (ping answered) are counted as lease_expired.
+TEST(Events, StatusShowsTheDataPathsOwnCountersIncludingALapsedLease) {
+  if (!require_root()) GTEST_SKIP() << "needs root";
+  Lab lab(2);
+  Daemon d(Daemon::Options{.lease = "1s"});
+  auto datapath = [&] {
+    Cmd c = faultctl(d, "-o json status");
+    json st = json::parse(c.out, nullptr, false);
+    return st.is_object() && st.contains("datapath") ? st["datapath"] : json::object();
+  };
+  auto counter = [&](const char* name) { return datapath().value(name, uint64_t{0}); };
+  EXPECT_EQ(datapath().size(), static_cast<size_t>(FL_STAT_MAX)) << datapath().dump();
+  ASSERT_NE(applied_id(d, "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " +
+                              lab.target(1) + " --for 2m"),
+            0u);
+  EXPECT_FALSE(lab.ping(0, 1));
+  EXPECT_TRUE(eventually([&] { return counter("dropped") > 0 && counter("seen") > 0; }, scaled(3s)))
+      << datapath().dump();
+  EXPECT_EQ(counter("lease_expired"), 0u);
+
+  ASSERT_EQ(kill(d.pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(1500ms);  // past the 1 s lease: the kernel lets everything pass
+  const bool crossed = lab.ping(0, 1, false, 1.0);
+  ASSERT_EQ(kill(d.pid(), SIGCONT), 0);
+  EXPECT_TRUE(crossed) << "the partition held with its lease run out";
+  EXPECT_TRUE(eventually([&] { return counter("lease_expired") > 0; }, scaled(3s))) << datapath().dump();
+  EXPECT_FALSE(lab.ping(0, 1)) << "the renewed lease switches the partition back on";
+  Cmd human = faultctl(d, "status");
+  EXPECT_NE(human.out.find("data path:"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("lease_expired"), std::string::npos) << human.out;
 }
 
 }  // namespace

@@ -229,6 +229,12 @@ TEST(HostileClients, AnApplyAcrossSixteenNamespacesDoesNotHoldTheLoop) {
     if (also_list) {
       std::this_thread::sleep_for(20ms);
       EXPECT_TRUE(lister.send_all(request(500, "list")));
+      // An apply queued behind this one whose client leaves before its turn: nobody would learn
+      // its id, so it must not be made.
+      Client quitter(d.socket());
+      json loss = {{"kind", "loss"}, {"loss", {{"percent", 50}}}, {"targets", {lab.target(2)}}};
+      EXPECT_TRUE(quitter.send_all(request(600, "apply", {{"fault", loss}})));
+      std::this_thread::sleep_for(20ms);
     }
     std::optional<json> r;
     while (!(r = c.read_reply(5ms))) {
@@ -265,6 +271,8 @@ TEST(HostileClients, AnApplyAcrossSixteenNamespacesDoesNotHoldTheLoop) {
   const Timing heal = during(applier, request(2, "heal", {{"fault", id}}), false);
   ASSERT_TRUE(heal.reply.contains("result")) << heal.reply.dump();
   EXPECT_TRUE(lab.ping(0, 1));
+  EXPECT_EQ(d.call("list")["faults"].size(), 0u) << "the apply of a client that had left was made";
+  EXPECT_NE(sh("cat " + d.log_path()).out.find("the client left before its turn; not run"), std::string::npos);
 
   std::printf("apply on %d namespaces took %lld ms: status answered within %lld ms at worst (%d asked)\n",
               kTargets, apply.op_ms, apply.worst_ms, apply.asked);

@@ -494,6 +494,25 @@ TEST(CliFormat, StatusShowsTheDaemonsPolicy) {
       << format_status(st);
 }
 
+// The data path's counters in the order of bpf/abi.h, whatever order the JSON object has, then
+// a counter this faultctl does not know; a busy kernel worker is named.
+TEST(CliFormat, StatusShowsTheDataPathCountersAndABusyWorker) {
+  json st = json::parse(R"({"daemon":"0.1.0","protocol":1,"faults_active":1,"exemptions":[],
+    "datapath":{"dropped":12,"seen":345,"lease_expired":0,"zz_new":7},"datapath_age_ms":400,
+    "kernel_worker_busy_ms":2500})");
+  const std::string out = format_status(st);
+  EXPECT_TRUE(contains(out,
+                       "\ndata path:      packets since start, read 400ms ago\n"
+                       "                seen           345\n"
+                       "                lease_expired  0\n"
+                       "                dropped        12\n"
+                       "                zz_new         7\n"))
+      << out;
+  EXPECT_TRUE(contains(out, "\nkernel worker:  busy with one request for 2s\n")) << out;
+  st["kernel_worker_busy_ms"] = 0;
+  EXPECT_FALSE(contains(format_status(st), "kernel worker")) << "an idle worker is not news";
+}
+
 TEST(CliFormat, Status) {
   json st = json::parse(R"({"daemon":"0.1.0","protocol":1,"pid":4242,"uptime_ms":7384000,"lease_ms":15000,
     "lease_remaining_ms":14200,"features":{"ifb":"no","tcx":"yes","clsact":"yes","btf":"unknown","zz_new":"yes"},

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/datapath_stats.h"
 #include "core/model.h"
 #include "core/parse.h"
 #include "core/printable.h"
@@ -427,6 +428,28 @@ std::string format_status(const json& st) {
     }
   }
   kv.add("features", features.empty() ? "-" : features);
+
+  // The data path's own counters since the daemon started: what no single fault shows (packets
+  // seen while the lease had run out, shaping without an ifb, cut-short headers).
+  if (const json* dp = field(st, "datapath"); dp && dp->is_object() && !dp->empty()) {
+    std::vector<std::string> keys;
+    for (const auto& s : core::kDatapathStats)
+      if (dp->contains(s.name)) keys.emplace_back(s.name);
+    for (const auto& [k, v] : dp->items())
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    size_t width = 0;
+    for (const auto& k : keys) width = std::max(width, core::printable(k).size());
+    std::string counters;
+    if (auto age = integer(st, "datapath_age_ms")) counters = "packets since start, read " + human_duration(*age) + " ago";
+    for (const auto& k : keys) {
+      if (!counters.empty()) counters += "\n";
+      const std::string shown = core::printable(k);
+      counters += shown + std::string(width - shown.size() + 2, ' ') + text(&dp->at(k));
+    }
+    kv.add("data path", counters);
+  }
+  if (auto busy = integer(st, "kernel_worker_busy_ms"); busy && *busy > 0)
+    kv.add("kernel worker", "busy with one request for " + human_duration(*busy));
   return kv.str();
 }
 

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/datapath_stats.h"
 #include "core/validate.h"
 #include "daemon/reset.h"
 #include "protocol/protocol.h"
@@ -227,13 +228,36 @@ Result<Dispatcher::JobPtr> Dispatcher::prepare(const Peer& peer, proto::Request 
   return job;
 }
 
+void Dispatcher::client_gone(uint64_t client) {
+  if (auto it = queued_.find(client); it != queued_.end()) it->second->store(true);
+}
+
 void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers) {
-  worker_.run([this, job = std::move(job), answers = std::move(answers)]() -> KernelWorker::Then {
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  const uint64_t client_id = job->peer.client, req_id = job->req.id;
+  queued_[client_id] = gone;
+  // What the client gets if the job throws past its own handling: an answer, not a silence that
+  // holds its next requests forever.
+  auto failed = [this, client_id, req_id, gone] {
+    if (auto it = queued_.find(client_id); it != queued_.end() && it->second == gone) queued_.erase(it);
+    later_.deliver(client_id, proto::reply_error(req_id, make_error(Errc::internal, "internal error")));
+  };
+  worker_.run([this, job = std::move(job), answers = std::move(answers), gone]() -> KernelWorker::Then {
     std::optional<kernel::ScopedPodAnswers> scope;
     if (answers) scope.emplace(&*answers);
     const std::string& op = job->req.op;
     const uint64_t id = job->req.id;
     const uint64_t client = job->peer.client;
+    auto done = [this, client, gone] {
+      if (auto it = queued_.find(client); it != queued_.end() && it->second == gone) queued_.erase(it);
+    };
+    // Gone while queued: nobody would learn the fault's id, so it is not made. A heal still runs:
+    // ending faults is what a client that gave up would want too.
+    if ((op == "apply" || op == "reset") && gone->load()) {
+      spdlog::info("{} by uid {} pid {}: the client left before its turn; not run", op, job->peer.uid,
+                   job->peer.pid);
+      return done;
+    }
     Result<json> r = make_error(Errc::internal, "not run");
     try {
       r = on_worker(*job);
@@ -248,7 +272,10 @@ void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers
     // after every event this worker posted before, so the fault's end cannot slip past it.
     if (op == "wait" && r.ok() && r->value("state", "") == "active") {
       const uint64_t fault_id = r->at("id").get<uint64_t>();
-      return [this, client, id, fault_id, timeout = job->timeout_ms.value_or(0)] {
+      return [this, client, id, fault_id, timeout = job->timeout_ms.value_or(0), done] {
+        done();
+        // A client that left meanwhile must not hold a waiter (and its timer) until the fault ends.
+        if (!later_.connected(client)) return;
         auto st = watch_->wait(client, id, fault_id, std::chrono::milliseconds(timeout));
         if (st.ok()) later_.resume(client);
         else later_.deliver(client, proto::reply_error(id, st.error()));
@@ -258,11 +285,12 @@ void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers
     if (!r.ok()) reply = proto::reply_error(id, r.error());
     else if (op == "wait") reply = proto::reply_ok(id, json{{"fault", *r}});
     else reply = bounded(proto::reply_ok(id, *r), id);
-    return [this, client, reply = std::move(reply), changed, next]() mutable {
+    return [this, client, reply = std::move(reply), changed, next, done]() mutable {
+      done();
       later_.deliver(client, std::move(reply));
       if (changed) on_change_(next);
     };
-  });
+  }, std::move(failed));
 }
 
 Result<json> Dispatcher::on_worker(const Job& job) {
@@ -316,6 +344,13 @@ Result<json> Dispatcher::on_worker(const Job& job) {
   return make_error(Errc::unknown_op, "unknown op \"" + op + "\"");
 }
 
+void Dispatcher::publish_datapath(const std::array<uint64_t, FL_STAT_MAX>& counts) {
+  const uint64_t now = monotonic_ns();
+  std::lock_guard lock(datapath_mu_);
+  datapath_ = counts;
+  datapath_at_ns_ = now;
+}
+
 Result<json> Dispatcher::answer_on_loop(const Peer& peer, const proto::Request& request) {
   const std::string& op = request.op;
   const json& req = request.body;
@@ -327,13 +362,21 @@ Result<json> Dispatcher::answer_on_loop(const Peer& peer, const proto::Request& 
     return json{{"protocol", proto::kVersion}, {"daemon", std::string("faultlined ") + kDaemonVersion}};
   }
   if (op == "status") {
-    // Only what the engine fixed at start, the lease keeper's expiry and an atomic count: the
-    // loop reads nothing the kernel worker may be changing.
+    // Only what the engine fixed at start, the lease keeper's expiry, atomics and what the
+    // worker published: the loop reads nothing the kernel worker may be changing.
     uint64_t now = monotonic_ns();
     uint64_t lease = engine_.lease_expires_ns();
     json ex = json::array();
     for (const auto& e : engine_.options().exemptions) ex.push_back(e.str());
     json features = engine_.features().to_json();
+    const uint64_t busy = worker_.busy_since_ns();
+    json datapath = json::object();
+    uint64_t datapath_at = 0;
+    {
+      std::lock_guard lock(datapath_mu_);
+      for (const auto& st : core::kDatapathStats) datapath[st.name] = datapath_[st.index];
+      datapath_at = datapath_at_ns_;
+    }
     return json{{"daemon", kDaemonVersion},
                 {"protocol", proto::kVersion},
                 {"pid", getpid()},
@@ -343,6 +386,9 @@ Result<json> Dispatcher::answer_on_loop(const Peer& peer, const proto::Request& 
                 {"attach_mode", kernel::attach_mode_name(engine_.attach_mode())},
                 {"features", features},
                 {"faults_active", engine_.active_count()},
+                {"kernel_worker_busy_ms", busy != 0 && now > busy ? (now - busy) / 1000000 : 0},
+                {"datapath", datapath},
+                {"datapath_age_ms", datapath_at != 0 && now > datapath_at ? (now - datapath_at) / 1000000 : 0},
                 {"exemptions", ex},
                 {"policy", policy_.to_json()},
                 {"addresses", host_addresses()}};

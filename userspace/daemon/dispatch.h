@@ -8,11 +8,16 @@
 // verifier, a grace period or an fsync.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "daemon/engine.h"
 #include "daemon/history.h"
@@ -51,6 +56,12 @@ class Dispatcher {
   void set_policy(const Policy& p) { policy_ = p; }
   // An empty string: the reply comes later (Server::send, or Server::deliver).
   std::string handle(const Peer& peer, std::string_view line);
+  // The data path's program-wide counters (Engine::program_stats) as the worker last read them:
+  // status shows them from the loop without waiting for the worker. Any thread.
+  void publish_datapath(const std::array<uint64_t, FL_STAT_MAX>& counts);
+  // The server closed this client (loop thread): an apply or reset of it still queued for the
+  // worker is not run, since nobody would learn what it did.
+  void client_gone(uint64_t client);
 
  private:
   // What the loop checked and parsed, handed to the worker.
@@ -86,6 +97,12 @@ class Dispatcher {
   PodResolver* resolver_ = nullptr;
   Policy policy_;
   uint64_t started_ns_;
+  // Clients with a job queued or running on the worker, each with the flag client_gone() sets
+  // (each client has one at most: the server holds its next requests until the reply). Loop only.
+  std::unordered_map<uint64_t, std::shared_ptr<std::atomic<bool>>> queued_;
+  std::mutex datapath_mu_;
+  std::array<uint64_t, FL_STAT_MAX> datapath_{};
+  uint64_t datapath_at_ns_ = 0;
 };
 
 }  // namespace fl::daemon

@@ -78,7 +78,7 @@ class Engine {
   // Notices targets and interfaces that went away under active faults: a deleted interface
   // leaves its faults (even if a new one takes its name or index), a namespace that is gone
   // ends its part of each fault, and a fault with no part left ends as "gone". Called
-  // periodically from the loop (gone interfaces are also reaped before each apply touches a
+  // every second by the kernel worker (gone interfaces are also reaped before each apply touches a
   // target). Returns how many faults changed.
   size_t reconcile();
   // Earliest expiry of an active fault (CLOCK_MONOTONIC ns), if any.

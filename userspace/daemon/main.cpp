@@ -351,6 +351,10 @@ int run(const Config& cfg) {
           expiry_job = false;
           arm_expiry(next_end);
         };
+      }, [&] {
+        // Tried again in a second rather than never.
+        expiry_job = false;
+        arm_expiry(daemon::monotonic_ns() + 1000000000ull);
       });
     });
     if (t.ok()) expiry_timer = *t;
@@ -383,6 +387,7 @@ int run(const Config& cfg) {
                                   [srv](uint64_t c) { srv->resume(c); }},
         &events, &worker_events, arm_expiry);
   }
+  dispatcher->publish_datapath(eng.program_stats());  // no worker job has run yet
   dispatcher->set_history(history->get());
   dispatcher->set_watch(&watch);
   dispatcher->set_policy(cfg.policy);
@@ -393,7 +398,10 @@ int run(const Config& cfg) {
     daemon::Server* srv = server->get();
     watch.set_io({[srv](uint64_t c, std::string line) { return srv->send(c, std::move(line)); },
                   [srv](uint64_t c, bool held) { srv->hold(c, held); }});
-    srv->set_close_hook([&watch](uint64_t c) { watch.forget(c); });
+    srv->set_close_hook([&watch, &dispatcher](uint64_t c) {
+      watch.forget(c);
+      dispatcher->client_gone(c);
+    });
   }
   // crictl for pod: targets runs on this worker; the loop thread itself may never run it.
   daemon::PodResolver pod_resolver(ev);
@@ -417,6 +425,9 @@ int run(const Config& cfg) {
         daemon::MetricsHttp::AsyncRender([&, srv](daemon::MetricsHttp::Reply reply) {
           const uint64_t now = daemon::monotonic_ns();
           if (metrics_cache.at != 0 && now - metrics_cache.at < 500000000ull) return reply(metrics_cache.body);
+          // The worker is reading already (behind a long apply, perhaps): an earlier reading now
+          // beats a scrape that times out.
+          if (metrics_cache.reading && metrics_cache.at != 0) return reply(metrics_cache.body);
           metrics_cache.waiting.push_back(std::move(reply));
           if (metrics_cache.reading) return;
           metrics_cache.reading = true;
@@ -432,6 +443,10 @@ int run(const Config& cfg) {
               metrics_cache.waiting.clear();
               for (auto& r : waiting) r(metrics_cache.body);
             };
+          }, [&] {
+            // The waiting scrapes get their connection's timeout; the next one tries again.
+            metrics_cache.reading = false;
+            metrics_cache.waiting.clear();
           });
         }));
     if (!m.ok()) {
@@ -446,6 +461,7 @@ int run(const Config& cfg) {
   // noticed within a second and their faults end as "gone", so a dead namespace is not kept
   // alive by our fd until the fault's end.
   bool reconcile_job = false;
+  uint64_t warned_busy = 0;  // the job in progress was warned about (its start)
   const uint64_t stall_ns = static_cast<uint64_t>(eng.stall_limit().count()) * 1000000ull;
   auto reconcile = ev.add_timer(std::chrono::seconds(1), std::chrono::seconds(1), [&] {
     // The heartbeat counts the worker's progress too: a job in progress since `busy` vouches for
@@ -453,8 +469,11 @@ int run(const Config& cfg) {
     const uint64_t busy = worker.busy_since_ns();
     if (busy == 0) eng.loop_alive();
     else eng.loop_alive(busy);
-    if (busy != 0 && daemon::monotonic_ns() - busy > stall_ns / 2)
-      spdlog::warn("kernel worker: one job has run for {} s", (daemon::monotonic_ns() - busy) / 1000000000ull);
+    if (busy != 0 && busy != warned_busy && daemon::monotonic_ns() - busy > stall_ns / 2) {
+      warned_busy = busy;
+      spdlog::warn("kernel worker: one job has run for {} s; at {} s the lease is let lapse",
+                   (daemon::monotonic_ns() - busy) / 1000000000ull, stall_ns / 1000000000ull);
+    }
     if (reconcile_job) return;
     reconcile_job = true;
     worker.run([&]() -> daemon::KernelWorker::Then {
@@ -462,13 +481,18 @@ int run(const Config& cfg) {
       if (journal->pending_removals() > 0)
         if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
       const bool changed = eng.active_count() > 0 && eng.reconcile() > 0;
+      dispatcher->publish_datapath(eng.program_stats());
       auto next = changed ? eng.next_expiry() : std::nullopt;
       return [&, changed, next] {
         reconcile_job = false;
         if (changed) arm_expiry(next);
       };
-    });
+    }, [&] { reconcile_job = false; });
   });
+  if (!reconcile.ok()) {
+    spdlog::critical("reconcile timer: {}", reconcile.error().message);
+    return 1;
+  }
   // Every signal that would end us without cleanup ends us with it.
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
     auto st = ev.on_signal(sig, [&, sig] {

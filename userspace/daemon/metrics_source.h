@@ -8,7 +8,8 @@
 
 namespace fl::daemon::metrics {
 
-// On the loop thread: reads every active fault's counters from the kernel, like `faultctl stats`.
+// Where the engine lives (the kernel worker): reads every active fault's counters from the kernel,
+// like `faultctl stats`. events is only pointed to; render() reads it, on the loop.
 Snapshot snapshot(Engine& engine, const EventCounts& events, size_t clients);
 
 }  // namespace fl::daemon::metrics
