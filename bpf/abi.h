@@ -48,6 +48,8 @@
 /* Probabilities are fixed point with 2^32 meaning 1. */
 #define FL_PROB_ONE (1ULL << 32)
 
+/* fl_slot.kind: what the daemon made the slot for. The program never reads it (the flags and
+ * masks say what to do); it tells a person or a test reading the map. */
 enum fl_kind {
 	FL_KIND_NONE = 0,
 	FL_KIND_PARTITION = 1,

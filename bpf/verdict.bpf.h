@@ -15,9 +15,8 @@
 
 #define FL_VERDICT_NEXT (-1)
 #define FL_VERDICT_SHOT 2
-/* TC_ACT_REDIRECT == TCX_REDIRECT == 7: what bpf_redirect() returns; ingress shaping, and every
- * egress drop (below). */
-#define FL_VERDICT_REDIRECT 7
+/* Ingress shaping and every egress drop (below) return what bpf_redirect() returns,
+ * TC_ACT_REDIRECT == TCX_REDIRECT == 7, as it is: no name of our own for it. */
 
 /* No interface has index 0 (dev_new_index() starts at 1). */
 #define FL_NO_IFINDEX 0

@@ -208,6 +208,21 @@ TEST(Plan, LossWithoutSelectorsIsUnscopedAndIsolateIsNot) {
   EXPECT_FALSE(slot_unscoped(si));
 }
 
+// fl_slot.kind carries abi.h's enum fl_kind, whatever FaultKind's numbers are: every shaping
+// kind is FL_KIND_SHAPE (delay is 4 in both today, rate 5 is not a fl_kind at all).
+TEST(Plan, SlotKindIsTheAbisKind) {
+  EXPECT_EQ(slot_kind(FaultKind::partition), FL_KIND_PARTITION);
+  EXPECT_EQ(slot_kind(FaultKind::loss), FL_KIND_LOSS);
+  EXPECT_EQ(slot_kind(FaultKind::isolate), FL_KIND_ISOLATE);
+  for (FaultKind k : {FaultKind::delay, FaultKind::rate, FaultKind::corrupt, FaultKind::duplicate,
+                      FaultKind::reorder, FaultKind::shape, FaultKind::matrix})
+    EXPECT_EQ(slot_kind(k), FL_KIND_SHAPE) << kind_name(k);
+  FaultSpec r;
+  r.kind = FaultKind::rate;
+  EXPECT_EQ(plan_slot(r, SlotBits{}).kind, FL_KIND_SHAPE);
+  EXPECT_EQ(plan_slot(partition(false), SlotBits{}).kind, FL_KIND_PARTITION);
+}
+
 TEST(Plan, SelectorsBecomeFlags) {
   FaultSpec l;
   l.kind = FaultKind::loss;

@@ -55,9 +55,25 @@ uint64_t percent_to_prob(double percent) {
   return static_cast<uint64_t>(std::llround(percent / 100.0 * static_cast<double>(FL_PROB_ONE)));
 }
 
+uint8_t slot_kind(FaultKind k) {
+  switch (k) {
+    case FaultKind::partition: return FL_KIND_PARTITION;
+    case FaultKind::loss: return FL_KIND_LOSS;
+    case FaultKind::isolate: return FL_KIND_ISOLATE;
+    case FaultKind::delay:
+    case FaultKind::rate:
+    case FaultKind::corrupt:
+    case FaultKind::duplicate:
+    case FaultKind::reorder:
+    case FaultKind::shape:
+    case FaultKind::matrix: return FL_KIND_SHAPE;
+  }
+  return FL_KIND_NONE;
+}
+
 fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits) {
   fl_slot s{};
-  s.kind = static_cast<uint8_t>(spec.kind);
+  s.kind = slot_kind(spec.kind);
   s.proto = proto_class(spec.match.proto);
   s.dir = static_cast<uint8_t>(spec.match.direction);
   s.src_req = bits.src;
@@ -99,7 +115,6 @@ fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits) {
     case FaultKind::matrix:
       // Addresses come from --src/--dst (matrix pairs set theirs in plan_slots); what the slot
       // does comes from its profile.
-      s.kind = FL_KIND_SHAPE;
       break;
   }
 

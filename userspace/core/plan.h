@@ -32,6 +32,11 @@ struct SlotBits {
 Status assign_set_bits(const SetNeeds& needs,
                        const std::function<Result<uint64_t>(const std::vector<Cidr>&)>& bit_for, SlotBits* bits);
 
+// What fl_slot.kind says for a fault of this kind. The program decides by the flags and masks
+// alone and never reads kind; it is there for whoever reads the map (bpftool map dump, the
+// tests), so it carries abi.h's values, not FaultKind's.
+uint8_t slot_kind(FaultKind k);
+
 // The slot for spec, inactive (expires_ns 0) and with gen 0: the daemon sets both.
 fl_slot plan_slot(const FaultSpec& spec, const SlotBits& bits);
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "abi.h"
 #include "core/result.h"
 #include "kernel/netns.h"
 
@@ -16,8 +17,9 @@ enum class AttachMode : uint8_t { tcx, tc };
 const char* attach_mode_name(AttachMode m);
 
 // Our cls_bpf filter identity on the legacy path. Priority 1 so we run before filters added at
-// the default priority; return codes let the next filter run anyway.
-inline constexpr uint32_t kTcHandle = 0xfa17;
+// the default priority; return codes let the next filter run anyway. The handle is our HTB
+// major too: one number marks everything of ours in tc (daemon/leftovers.h finds them by it).
+inline constexpr uint32_t kTcHandle = FL_HTB_MAJOR;
 inline constexpr uint32_t kTcPriority = 1;
 
 // Both hooks of one interface. Create and detach() inside the target namespace.

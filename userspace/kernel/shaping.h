@@ -19,13 +19,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "abi.h"
 #include "core/model.h"
 #include "core/result.h"
 #include "kernel/features.h"
 
 namespace fl::kernel {
 
-inline constexpr uint16_t kHtbMajor = 0xfa17;
+inline constexpr uint16_t kHtbMajor = FL_HTB_MAJOR;
 inline constexpr uint16_t kDefaultMinor = 1;
 inline constexpr uint16_t kFirstSlotMinor = 2;
 // "Unshaped" still passes through an HTB class: a rate far above any NIC's keeps it idle.
