@@ -95,18 +95,8 @@ class TcpServer {
   std::vector<std::thread> conns_;
 };
 
-class Faults : public ::testing::TestWithParam<std::string> {
+class Faults : public AttachModeTest {
  protected:
-  void SetUp() override {
-    if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
-  }
-  Daemon::Options opts(const std::string& lease = "15s") {
-    Daemon::Options o;
-    o.attach_mode = GetParam();
-    o.lease = lease;
-    return o;
-  }
   bool nothing_attached(const Lab& lab) {
     for (int i = 0; i < lab.size(); i++) {
       Hooks h = hooks_on(lab.ns(i), "eth0");

@@ -240,20 +240,17 @@ UdpSend udp_send_recverr(const std::string& from, const std::string& to, const s
   return res;
 }
 
-class Fidelity : public ::testing::TestWithParam<std::string> {
+class Fidelity : public AttachModeTest {
  protected:
   void SetUp() override {
-    if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
+    AttachModeTest::SetUp();
+    if (IsSkipped()) return;
     if (sh("command -v iperf3 >/dev/null && command -v ping >/dev/null && command -v tc >/dev/null").status != 0)
       GTEST_SKIP() << "iperf3, ping and tc are needed (tools/setup installs them)";
   }
   void start(int nodes) {
     lab_ = std::make_unique<Lab>(nodes);
-    Daemon::Options o;
-    o.attach_mode = GetParam();
-    o.lease = "30s";
-    d_ = std::make_unique<Daemon>(o);
+    d_ = std::make_unique<Daemon>(opts("30s"));
   }
   // Applies a fault named `name` through faultctl; false (with the failure recorded) if refused.
   bool apply(const std::string& name, const std::string& args) {

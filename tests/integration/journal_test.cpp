@@ -55,18 +55,7 @@ void add_weird_veth(const std::string& ns) {
   ASSERT_EQ(c.status, 0) << c.out;
 }
 
-class HostileJournal : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
-  }
-  Daemon::Options opts() {
-    Daemon::Options o;
-    o.attach_mode = GetParam();
-    return o;
-  }
-};
+class HostileJournal : public AttachModeTest {};
 
 TEST_P(HostileJournal, InterfaceNameThatIsNotUtf8BreaksNothing) {
   Lab lab(2);

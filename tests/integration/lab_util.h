@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace fl::test {
@@ -93,6 +94,23 @@ class Daemon {
   std::string dir_, socket_, state_dir_, log_;
   pid_t pid_ = -1;
   uint64_t next_id_ = 1;
+};
+
+// A suite run once per attach path (INSTANTIATE_TEST_SUITE_P(..., ::testing::Values("tcx", "tc"))):
+// skipped without root, and the tcx run skipped on a kernel without tcx, saying why.
+class AttachModeTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
+  }
+  // A daemon on this suite's attach path.
+  Daemon::Options opts(const std::string& lease = "15s") const {
+    Daemon::Options o;
+    o.attach_mode = GetParam();
+    o.lease = lease;
+    return o;
+  }
 };
 
 // faultctl against a daemon's socket; returns exit status and combined output.

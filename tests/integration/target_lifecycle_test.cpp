@@ -44,18 +44,7 @@ int ifindex_of(const std::string& ns, const std::string& dev) {
   return r.status == 0 ? std::stoi(r.out) : -1;
 }
 
-class TargetLifecycle : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    if (GetParam() == "tcx" && !kernel_has_tcx()) GTEST_SKIP() << "this kernel has no tcx (needs 6.6+)";
-  }
-  Daemon::Options opts() {
-    Daemon::Options o;
-    o.attach_mode = GetParam();
-    return o;
-  }
-};
+class TargetLifecycle : public AttachModeTest {};
 
 // The device a fault was on is deleted and a new one takes its name and its index. Packets
 // through the new device are untouched, also after a second fault attaches to it, and the first
