@@ -2,6 +2,8 @@
 // refused with its line and field before anything is contacted, and the --dry-run plan.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -283,7 +285,7 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
       "[0.95, +inf] ratio\n"
       "  web: http GET http://10.200.0.2:8080/health?x=1 (expect 204), every 1s, timeout 1s; p99 over 5 samples in "
       "[-inf, 250] ms\n"
-      "  depth: exec sh -c echo 3, every 1s, timeout 1s; value over 1 sample in [0, 10]\n"
+      "  depth: exec sh -c 'echo 3', every 1s, timeout 1s; value over 1 sample in [0, 10]\n"
       "  clients: prometheus sum(chat_clients) at http://[fd00:200::9]:9090, every 1s, timeout 1s; value over 1 "
       "sample in [5, +inf]\n"
       "\n"
@@ -310,6 +312,25 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
   EXPECT_EQ(plan, expected);
   EXPECT_NE(plan.find("\"name\":\"split\""), std::string::npos) << "the request carries the fault's name";
   EXPECT_NE(plan.find("\"duration_ms\":3000"), std::string::npos) << "the request carries the fault's duration";
+}
+
+std::string source_file(const std::string& rel) {
+  std::ifstream f(std::string(FL_SOURCE_DIR) + "/" + rel);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// docs/EXPERIMENTS.md shows docs/examples/experiment.yaml whole, and the file is valid.
+TEST(Experiment, DocumentedExampleIsValidAndShownWhole) {
+  const std::string example = source_file("docs/examples/experiment.yaml");
+  ASSERT_FALSE(example.empty());
+  EXPECT_NE(source_file("docs/EXPERIMENTS.md").find("```yaml\n" + example + "```"), std::string::npos);
+  auto r = parse_experiment(example, "docs/examples/experiment.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->probes.size(), 3u);
+  EXPECT_EQ(r->faults.size(), 2u);
+  EXPECT_EQ(r->aborts.size(), 2u);
 }
 
 Probe probe(Statistic stat, size_t window, ProbeKind kind = ProbeKind::tcp) {

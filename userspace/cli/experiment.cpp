@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <set>
 #include <sstream>
@@ -464,6 +466,8 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
   e.name = *name;
   auto hyp = top.str("hypothesis");
   if (!hyp) return hyp.take_error();
+  // A folded block (hypothesis: >) ends with a newline that is no part of the statement.
+  while (!hyp->empty() && std::isspace(static_cast<unsigned char>(hyp->back()))) hyp->pop_back();
   if (hyp->empty()) return rep.at(root["hypothesis"], "hypothesis: empty; state what you expect to hold");
   e.hypothesis = *hyp;
 
@@ -622,7 +626,19 @@ std::string Probe::target() const {
     case ProbeKind::http: return "GET " + url + (status ? " (expect " + std::to_string(*status) + ")" : " (expect 2xx)");
     case ProbeKind::exec: {
       std::string s;
-      for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+      // Quoted as a shell would need it, so the words can be told apart.
+      for (const auto& a : argv) {
+        const bool plain = !a.empty() && std::all_of(a.begin(), a.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-_./:=,+@%", c) != nullptr;
+        });
+        std::string w = a;
+        if (!plain) {
+          w = "'";
+          for (char c : a) w += c == '\'' ? std::string("'\\''") : std::string(1, c);
+          w += "'";
+        }
+        s += (s.empty() ? "" : " ") + w;
+      }
       return s;
     }
     case ProbeKind::prometheus: return query + " at " + server;
