@@ -16,6 +16,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -341,6 +343,108 @@ TEST(Experiment, DryRunTouchesNothing) {
   // And with a socket path that does not exist.
   Cmd nosock = sh(std::string("env FAULTLINE_SOCKET=/nonexistent/faultline.sock ") + FL_FAULTCTL_PATH + " run --dry-run " + file);
   EXPECT_EQ(nosock.status, 0) << nosock.out;
+}
+
+// A program run inside a named netns (ip netns exec execs it, so the pid is the program's),
+// output to a log file; SIGTERM, then SIGKILL, at the end.
+class NetnsChild {
+ public:
+  NetnsChild(const std::string& ns, std::vector<std::string> args, const std::string& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<std::string> all = {"ip", "netns", "exec", ns};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp("ip", argv.data());
+      _exit(127);
+    }
+  }
+  ~NetnsChild() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  NetnsChild(const NetnsChild&) = delete;
+  NetnsChild& operator=(const NetnsChild&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// The prometheus probe against Debian's Prometheus, which scrapes faultlined's own metrics on a
+// lab address: the probe's samples show faultline_faults_active at 0 before the fault and at 1
+// while it is on, as the daemon counts it.
+TEST(Experiment, PrometheusProbeReadsARealServer) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  if (sh("command -v prometheus && command -v promtool").status != 0) {
+    GTEST_SKIP() << "the prometheus package (prometheus, promtool) is not installed; tools/setup installs it";
+  }
+  Lab lab(4);
+  // Daemon and Prometheus on node 3; the runner on node 0 queries Prometheus across the lab.
+  const std::string maddr = Lab::ip4(3) + ":19464", paddr = Lab::ip4(3) + ":19090";
+  Daemon::Options o;
+  o.netns = lab.ns(3);
+  o.extra = {"--metrics", maddr};
+  Daemon d(o);
+  TempDir dir;
+  dir.write("prometheus.yml", "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n"
+                              "scrape_configs:\n  - job_name: faultline\n    static_configs:\n"
+                              "      - targets: ['" + maddr + "']\n");
+  NetnsChild prom(lab.ns(3),
+                  {"prometheus", "--config.file=" + dir.path() + "/prometheus.yml",
+                   "--storage.tsdb.path=" + dir.path() + "/data", "--web.listen-address=" + paddr, "--log.level=warn"},
+                  dir.path() + "/prometheus.log");
+  const bool up = eventually(
+      [&] {
+        return sh("ip netns exec " + lab.ns(0) + " promtool query instant http://" + paddr + " 'up{job=\"faultline\"}'")
+                   .out.find("=> 1 @") != std::string::npos;
+      },
+      30s, 500ms);
+  ASSERT_TRUE(up) << "Prometheus never scraped the daemon: " << sh("cat " + dir.path() + "/prometheus.log").out;
+
+  const std::string file = dir.write(
+      "prom.yaml",
+      "name: prom\n"
+      "hypothesis: the daemon counts at most one active fault\n"
+      "steady_state: {duration: 1s}\n"
+      "probes:\n"
+      "  - name: active\n"
+      "    kind: prometheus\n"
+      "    server: http://" + paddr + "\n"
+      "    query: faultline_faults_active\n"
+      "    interval: 200ms\n"
+      "    statistic: value\n"
+      "    range: {min: 0, max: 1}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - name: split-prom\n"
+      "      cli: \"partition --side " + Lab::ip4(1) + " --side " + Lab::ip4(2) + " --target " + lab.target(1) + "\"\n"
+      "      duration: 3s\n"
+      "recovery: {within: 3s}\n");
+  Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out " + file);
+  EXPECT_EQ(r.status, 0) << r.out;
+  json rep = read_json(dir.path() + "/out/report.json");
+  EXPECT_EQ(rep["verdict"], "held") << rep["reason"];
+  const json& f = rep["faults"][0];
+  int zero_before = 0, one_during = 0;
+  for (const auto& smp : probe_of(rep)["samples"]) {
+    EXPECT_TRUE(smp["ok"].get<bool>()) << smp.dump();
+    const int64_t t = smp["t_ms"];
+    if (t < f["start_ms"].get<int64_t>() - 200 && smp["value"] == 0.0) ++zero_before;
+    if (t >= f["start_ms"].get<int64_t>() && t < f["end_ms"].get<int64_t>() && smp["value"] == 1.0) ++one_during;
+  }
+  EXPECT_GE(zero_before, 3) << probe_of(rep)["samples"].dump();
+  EXPECT_GE(one_during, 3) << probe_of(rep)["samples"].dump();
 }
 
 }  // namespace
