@@ -345,6 +345,41 @@ TEST(Experiment, DryRunTouchesNothing) {
   EXPECT_EQ(nosock.status, 0) << nosock.out;
 }
 
+// The daemon drops the runner's connection (its idle timeout is shorter than the runner's 1 s
+// between counter reads): the runner notices, reconnects once, heals the fault it applied and
+// ends with verdict aborted.
+TEST(Experiment, LostConnectionReconnectsOnceAndHeals) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  Lab lab(4);
+  Daemon::Options o;
+  o.extra = {"--idle-timeout", "600ms"};
+  Daemon d(o);
+  Listener b(lab.ns(1), 7407);
+  ASSERT_TRUE(b.ok());
+  TempDir dir;
+  std::string text = experiment("lost", Lab::ip4(1) + ":7407",
+                                "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2),
+                                "1m");
+  text.replace(text.find("steady_state: {duration: 1s}"), 28, "steady_state: {duration: 300ms}");
+  text.replace(text.find("start: 200ms"), 12, "start: 0s");
+  const std::string file = dir.write("lost.yaml", text);
+  const auto start = std::chrono::steady_clock::now();
+  Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + " " + file);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the 1m fault was waited for";
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("reconnecting once to heal"), std::string::npos) << r.out;
+  json rep = read_json(dir.path() + "/report.json");
+  EXPECT_EQ(rep["verdict"], "aborted");
+  EXPECT_EQ(rep["reason"], "connection to faultlined lost");
+  const json& f = rep["faults"][0];
+  EXPECT_EQ(f["ended_by"], "abort") << f.dump();
+  EXPECT_EQ(rep["abort"]["healed"], json::array({f["id"]})) << rep["abort"].dump();
+  EXPECT_TRUE(no_active_fault(d));
+  json got = d.call("get", json{{"fault", std::to_string(f["id"].get<uint64_t>())}});
+  EXPECT_EQ(got["fault"]["state"], "healed") << got.dump();
+  EXPECT_TRUE(lab.ping(2, 3)) << "the partition is gone";
+}
+
 // A program run inside a named netns (ip netns exec execs it, so the pid is the program's),
 // output to a log file; SIGTERM, then SIGKILL, at the end.
 class NetnsChild {
