@@ -1,10 +1,14 @@
 // Experiment files (`faultctl run FILE`): a good file read into the model, every bad input
 // refused with its line and field before anything is contacted, and the --dry-run plan.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/experiment.h"
@@ -379,6 +383,109 @@ TEST(ExperimentCommand, RunTakesOneFileDryRunAndReportDir) {
   auto two = parse_args({"run", "a.yaml", "b.yaml"}, nullptr);
   ASSERT_FALSE(two.ok());
   EXPECT_EQ(two.error().message, "run: unexpected argument \"b.yaml\"\nTry 'faultctl run --help'.");
+}
+
+// A daemon on a Unix socket that answers the runner's requests, its apply only after a delay
+// (a busy daemon attaching to many interfaces).
+class SlowApplyDaemon {
+ public:
+  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay) {
+    char tmpl[] = "/tmp/fl-exp-unit-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    path_ = dir_ + "/s.sock";
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    path_.copy(a.sun_path, path_.size());
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd_, 4), 0);
+    thread_ = std::thread([this, apply_delay] {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string state = "active";
+      for (std::string line; read_line(c, line);) {
+        const json req = json::parse(line);
+        const std::string op = req.at("op");
+        json result = json::object();
+        const json fault = {{"id", 1}, {"state", state}, {"targets", {"host"}},
+                            {"counters", {{"matched", 3}, {"dropped", 2}, {"exempted", 0}, {"shaped", 0}}}};
+        if (op == "apply") {
+          std::this_thread::sleep_for(apply_delay);
+          result["fault"] = fault;
+        } else if (op == "get") {
+          result["fault"] = fault;
+        } else if (op == "heal") {
+          state = "healed";
+          result["healed"] = {1};
+        }
+        const std::string reply = proto::reply_ok(req.at("id").get<uint64_t>(), result) + "\n";
+        if (send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
+      }
+      close(c);
+    });
+  }
+  ~SlowApplyDaemon() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  static bool read_line(int fd, std::string& line) {
+    line.clear();
+    char ch;
+    while (read(fd, &ch, 1) == 1) {
+      if (ch == '\n') return true;
+      line += ch;
+    }
+    return false;
+  }
+  std::string dir_, path_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+// Regression: an apply that took 1.4 s on a loaded machine left 50 ms of observation, and a
+// partition that cut every probe was judged "held". The observation now lasts the fault's whole
+// duration from when it was applied.
+TEST(ExperimentRunner, SlowApplyDoesNotShortenTheObservation) {
+  SlowApplyDaemon d(800ms);
+  const std::string text =
+      "name: slow-apply\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: ok, kind: exec, argv: [true], interval: 100ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: f, cli: \"loss 10\", duration: 1s}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const RunOutcome out = run_experiment(*e, o, log);
+  EXPECT_EQ(out.verdict, "held") << out.reason << "\n" << log.str();
+  const json& f = out.report["faults"][0];
+  ASSERT_TRUE(f["start_ms"].is_number()) << f.dump();
+  EXPECT_GE(f["start_ms"].get<int64_t>(), 950) << "the apply was answered after 800 ms";
+  int64_t observe_end = -1;
+  for (const auto& p : out.report["phases"]) {
+    if (p["name"] == "observe") observe_end = p["end_ms"];
+  }
+  EXPECT_GE(observe_end - f["start_ms"].get<int64_t>(), 990) << out.report["phases"].dump();
+  EXPECT_EQ(f["counters"]["dropped"], 2) << "counters from the daemon's get";
+  EXPECT_EQ(f["ended_by"], "heal");
+  EXPECT_EQ(out.report_path, dir + "/report.json");
+  std::remove(out.report_path.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

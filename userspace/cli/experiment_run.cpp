@@ -718,7 +718,9 @@ RunOutcome Runner::run() {
   say("steady state met; injecting");
 
   const int64_t method_start = now_ms();
-  const int64_t method_end = steady_end + e_.method_duration.count();
+  // A slow apply (a busy daemon takes seconds to attach) must not shorten what is observed: the
+  // observation lasts at least until every applied fault's own end.
+  int64_t method_end = steady_end + e_.method_duration.count();
   size_t next = 0;
   int64_t last_refresh = now_ms();
   int64_t inject_end = -1;
@@ -746,6 +748,7 @@ RunOutcome Runner::run() {
       fr.id = f.value("id", uint64_t{0});
       fr.start_ms = now_ms();
       fr.active = true;
+      method_end = std::max(method_end, *fr.start_ms + (e_.method_duration - fr.f->start).count());
       fr.ended_by = "expiry";
       if (f.contains("targets")) fr.targets = f["targets"];
       say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " + core::format_duration(fr.f->duration));
