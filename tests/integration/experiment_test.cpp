@@ -139,10 +139,11 @@ TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
       "held.yaml", experiment("held", Lab::ip4(1) + ":7401",
                               "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2),
                               "2s"));
-  Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out " + file);
+  // A report directory that does not exist yet, two levels deep.
+  Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out/held " + file);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("verdict: hypothesis held"), std::string::npos) << r.out;
-  json rep = read_json(dir.path() + "/out/report.json");
+  json rep = read_json(dir.path() + "/out/held/report.json");
   EXPECT_EQ(rep["verdict"], "held");
   ASSERT_EQ(rep["faults"].size(), 1u);
   const json& f = rep["faults"][0];

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -654,14 +655,14 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
   // Written to a temporary name and renamed, so a reader never sees half a report.
   std::error_code ec;
   const std::string dir = o_.report_dir;
-  ::mkdir(dir.c_str(), 0755);
+  std::filesystem::create_directories(dir, ec);
   const std::string path = dir + "/report.json";
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     f.flush();
-    if (!f) out.report_error = "cannot write " + tmp + ": " + std::strerror(errno);
+    if (!f) out.report_error = "cannot write " + tmp + ": " + (ec ? ec.message() : std::strerror(errno));
   }
   if (out.report_error.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     out.report_error = "cannot rename " + tmp + ": " + std::strerror(errno);
