@@ -94,12 +94,16 @@ std::string experiment(const std::string& name, const std::string& probe_addr, c
                        const std::string& fault_duration, const std::string& abort_rule = "") {
   return "name: " + name +
          "\n"
-         "hypothesis: connects to " + probe_addr + " keep succeeding\n"
+         "hypothesis: connects to " +
+         probe_addr +
+         " keep succeeding\n"
          "steady_state: {duration: 1s}\n"
          "probes:\n"
          "  - name: connect-b\n"
          "    kind: tcp\n"
-         "    address: " + probe_addr + "\n"
+         "    address: " +
+         probe_addr +
+         "\n"
          "    interval: 100ms\n"
          "    timeout: 80ms\n"
          "    statistic: success_rate\n"
@@ -107,11 +111,15 @@ std::string experiment(const std::string& name, const std::string& probe_addr, c
          "    range: {min: 1}\n"
          "method:\n"
          "  faults:\n"
-         "    - name: split-" + name + "\n"
-         "      cli: \"" + fault_cli + "\"\n"
+         "    - name: split-" +
+         name +
+         "\n"
+         "      cli: \"" +
+         fault_cli +
+         "\"\n"
          "      start: 200ms\n"
-         "      duration: " + fault_duration + "\n" +
-         (abort_rule.empty() ? "" : "abort:\n  - " + abort_rule + "\n") +
+         "      duration: " +
+         fault_duration + "\n" + (abort_rule.empty() ? "" : "abort:\n  - " + abort_rule + "\n") +
          "recovery: {within: 3s}\n";
 }
 
@@ -125,7 +133,9 @@ bool no_active_fault(Daemon& d) {
   return l.is_object() && l["faults"].is_array() && l["faults"].empty();
 }
 
-const json& probe_of(const json& report) { return report["probes"][0]; }
+const json& probe_of(const json& report) {
+  return report["probes"][0];
+}
 
 // The fault touches two other nodes: the probe between nodes 0 and 1 stays in range.
 TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
@@ -136,9 +146,9 @@ TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
   ASSERT_TRUE(b.ok());
   TempDir dir;
   const std::string file = dir.write(
-      "held.yaml", experiment("held", Lab::ip4(1) + ":7401",
-                              "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2),
-                              "2s"));
+      "held.yaml",
+      experiment("held", Lab::ip4(1) + ":7401",
+                 "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2), "2s"));
   // A report directory that does not exist yet, two levels deep.
   Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out/held " + file);
   EXPECT_EQ(r.status, 0) << r.out;
@@ -168,15 +178,16 @@ TEST(Experiment, RefutedWhenTheProbeCrossesThePartition) {
   Listener b(lab.ns(1), 7402);
   ASSERT_TRUE(b.ok());
   TempDir dir;
-  const std::string file = dir.write(
-      "refuted.yaml",
-      experiment("refuted", Lab::ip4(1) + ":7402",
-                 "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " + lab.target(1), "1500ms"));
+  const std::string file = dir.write("refuted.yaml", experiment("refuted", Lab::ip4(1) + ":7402",
+                                                                "partition --side " + Lab::ip4(0) + " --side " +
+                                                                    Lab::ip4(1) + " --target " + lab.target(1),
+                                                                "1500ms"));
   Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + " " + file);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("verdict: hypothesis refuted"), std::string::npos) << r.out;
   json rep = read_json(dir.path() + "/report.json");
-  EXPECT_EQ(rep["verdict"], "refuted") << rep["faults"].dump() << rep["phases"].dump() << probe_of(rep)["samples"].dump();
+  EXPECT_EQ(rep["verdict"], "refuted") << rep["faults"].dump() << rep["phases"].dump()
+                                       << probe_of(rep)["samples"].dump();
   EXPECT_NE(rep["reason"].get<std::string>().find("probe connect-b: success_rate"), std::string::npos) << rep["reason"];
   EXPECT_TRUE(rep["abort"].is_null());
   const json& f = rep["faults"][0];
@@ -212,11 +223,10 @@ TEST(Experiment, AbortedByItsProbeHealsAtOnce) {
   Listener b(lab.ns(1), 7403);
   ASSERT_TRUE(b.ok());
   TempDir dir;
-  const std::string file = dir.write(
-      "aborted.yaml",
-      experiment("aborted", Lab::ip4(1) + ":7403",
-                 "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " + lab.target(1), "1m",
-                 "{probe: connect-b, samples: 3}"));
+  const std::string file = dir.write("aborted.yaml", experiment("aborted", Lab::ip4(1) + ":7403",
+                                                                "partition --side " + Lab::ip4(0) + " --side " +
+                                                                    Lab::ip4(1) + " --target " + lab.target(1),
+                                                                "1m", "{probe: connect-b, samples: 3}"));
   const auto start = std::chrono::steady_clock::now();
   Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + " " + file);
   const auto took = std::chrono::steady_clock::now() - start;
@@ -331,11 +341,11 @@ TEST(Experiment, DryRunTouchesNothing) {
   ASSERT_EQ(bind(ufd, reinterpret_cast<sockaddr*>(&ua), sizeof ua), 0);
   ASSERT_EQ(listen(ufd, 8), 0);
   const std::string file = dir.write(
-      "dry.yaml", experiment("dry", Lab::ip4(1) + ":7406",
-                             "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " + lab.target(1),
-                             "5s"));
-  Cmd r = sh("ip netns exec " + lab.ns(0) + " env FAULTLINE_SOCKET=" + sock + " " + FL_FAULTCTL_PATH + " run --dry-run " +
-             "--report-dir " + dir.path() + "/out " + file);
+      "dry.yaml",
+      experiment("dry", Lab::ip4(1) + ":7406",
+                 "partition --side " + Lab::ip4(0) + " --side " + Lab::ip4(1) + " --target " + lab.target(1), "5s"));
+  Cmd r = sh("ip netns exec " + lab.ns(0) + " env FAULTLINE_SOCKET=" + sock + " " + FL_FAULTCTL_PATH +
+             " run --dry-run " + "--report-dir " + dir.path() + "/out " + file);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("steady_state  1s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"op\":\"apply\""), std::string::npos) << r.out;
@@ -344,7 +354,8 @@ TEST(Experiment, DryRunTouchesNothing) {
   EXPECT_NE(access((dir.path() + "/out").c_str(), F_OK), 0) << "a dry run wrote a report";
   close(ufd);
   // And with a socket path that does not exist.
-  Cmd nosock = sh(std::string("env FAULTLINE_SOCKET=/nonexistent/faultline.sock ") + FL_FAULTCTL_PATH + " run --dry-run " + file);
+  Cmd nosock = sh(std::string("env FAULTLINE_SOCKET=/nonexistent/faultline.sock ") + FL_FAULTCTL_PATH +
+                  " run --dry-run " + file);
   EXPECT_EQ(nosock.status, 0) << nosock.out;
 }
 
@@ -360,9 +371,9 @@ TEST(Experiment, LostConnectionReconnectsOnceAndHeals) {
   Listener b(lab.ns(1), 7407);
   ASSERT_TRUE(b.ok());
   TempDir dir;
-  std::string text = experiment("lost", Lab::ip4(1) + ":7407",
-                                "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2),
-                                "1m");
+  std::string text =
+      experiment("lost", Lab::ip4(1) + ":7407",
+                 "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2), "1m");
   text.replace(text.find("steady_state: {duration: 1s}"), 28, "steady_state: {duration: 300ms}");
   text.replace(text.find("start: 200ms"), 12, "start: 0s");
   const std::string file = dir.write("lost.yaml", text);
@@ -435,9 +446,11 @@ TEST(Experiment, PrometheusProbeReadsARealServer) {
   o.extra = {"--metrics", maddr};
   Daemon d(o);
   TempDir dir;
-  dir.write("prometheus.yml", "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n"
-                              "scrape_configs:\n  - job_name: faultline\n    static_configs:\n"
-                              "      - targets: ['" + maddr + "']\n");
+  dir.write("prometheus.yml",
+            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n"
+            "scrape_configs:\n  - job_name: faultline\n    static_configs:\n"
+            "      - targets: ['" +
+                maddr + "']\n");
   NetnsChild prom(lab.ns(3),
                   {"prometheus", "--config.file=" + dir.path() + "/prometheus.yml",
                    "--storage.tsdb.path=" + dir.path() + "/data", "--web.listen-address=" + paddr, "--log.level=warn"},
@@ -450,25 +463,28 @@ TEST(Experiment, PrometheusProbeReadsARealServer) {
       30s, 500ms);
   ASSERT_TRUE(up) << "Prometheus never scraped the daemon: " << sh("cat " + dir.path() + "/prometheus.log").out;
 
-  const std::string file = dir.write(
-      "prom.yaml",
-      "name: prom\n"
-      "hypothesis: the daemon counts at most one active fault\n"
-      "steady_state: {duration: 1s}\n"
-      "probes:\n"
-      "  - name: active\n"
-      "    kind: prometheus\n"
-      "    server: http://" + paddr + "\n"
-      "    query: faultline_faults_active\n"
-      "    interval: 200ms\n"
-      "    statistic: value\n"
-      "    range: {min: 0, max: 1}\n"
-      "method:\n"
-      "  faults:\n"
-      "    - name: split-prom\n"
-      "      cli: \"partition --side " + Lab::ip4(1) + " --side " + Lab::ip4(2) + " --target " + lab.target(1) + "\"\n"
-      "      duration: 3s\n"
-      "recovery: {within: 3s}\n");
+  const std::string file = dir.write("prom.yaml",
+                                     "name: prom\n"
+                                     "hypothesis: the daemon counts at most one active fault\n"
+                                     "steady_state: {duration: 1s}\n"
+                                     "probes:\n"
+                                     "  - name: active\n"
+                                     "    kind: prometheus\n"
+                                     "    server: http://" +
+                                         paddr +
+                                         "\n"
+                                         "    query: faultline_faults_active\n"
+                                         "    interval: 200ms\n"
+                                         "    statistic: value\n"
+                                         "    range: {min: 0, max: 1}\n"
+                                         "method:\n"
+                                         "  faults:\n"
+                                         "    - name: split-prom\n"
+                                         "      cli: \"partition --side " +
+                                         Lab::ip4(1) + " --side " + Lab::ip4(2) + " --target " + lab.target(1) +
+                                         "\"\n"
+                                         "      duration: 3s\n"
+                                         "recovery: {within: 3s}\n");
   Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out " + file);
   EXPECT_EQ(r.status, 0) << r.out;
   json rep = read_json(dir.path() + "/out/report.json");

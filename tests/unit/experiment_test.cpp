@@ -168,11 +168,13 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"bad name", with("name: other-pair-split", "name: other pair"),
        "x.yaml:1: name: invalid experiment name \"other pair\": character \" \" at position 6 is not allowed; use "
        "letters, digits, '_', '.' and '-'"},
-      {"empty hypothesis", with("hypothesis: \"a partition of c and d leaves a -> b connections alone\"", "hypothesis: \"\""),
+      {"empty hypothesis",
+       with("hypothesis: \"a partition of c and d leaves a -> b connections alone\"", "hypothesis: \"\""),
        "x.yaml:2: hypothesis: empty; state what you expect to hold"},
       {"unknown kind", with("kind: tcp", "kind: udp"),
        "x.yaml:6: probes[0].kind: unknown probe kind \"udp\"; expected tcp, http, exec or prometheus"},
-      {"key of another kind", with("    address: 10.200.0.2:7000\n", "    address: 10.200.0.2:7000\n    url: http://10.200.0.2/\n"),
+      {"key of another kind",
+       with("    address: 10.200.0.2:7000\n", "    address: 10.200.0.2:7000\n    url: http://10.200.0.2/\n"),
        "x.yaml:8: probes[0].url: only for http probes, not tcp"},
       {"tcp without port", with("address: 10.200.0.2:7000", "address: 10.200.0.2"),
        "x.yaml:7: probes[0].address: expected HOST:PORT, got \"10.200.0.2\" (no port)"},
@@ -209,13 +211,15 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"duplicate probe", with("name: web", "name: connect-b"),
        "x.yaml:13: probes[1].name: probe \"connect-b\" given twice"},
       {"steady state too short", with("steady_state: {duration: 4s}", "steady_state: {duration: 500ms}"),
-       "x.yaml:3: steady_state.duration: 500ms is too short for probe \"connect-b\" (5 samples every 200ms need 800ms)"},
+       "x.yaml:3: steady_state.duration: 500ms is too short for probe \"connect-b\" (5 samples every 200ms need "
+       "800ms)"},
       {"fault not a command", with("cli: \"partition --side", "cli: \"list --side"),
        "x.yaml:34: method.faults[0].cli: list: unrecognised option '--side'"},
       {"fault global option", with("cli: \"partition --side", "cli: \"--socket /x partition --side"),
        "x.yaml:34: method.faults[0].cli: starts with \"--socket\"; expected a fault command (partition, loss, isolate, "
        "delay, rate, corrupt, duplicate, reorder, shape, matrix)"},
-      {"fault read-only command", with("cli: \"partition --side 10.200.0.3 --side '10.200.0.4' --target netns:lab-c\"", "cli: status"),
+      {"fault read-only command",
+       with("cli: \"partition --side 10.200.0.3 --side '10.200.0.4' --target netns:lab-c\"", "cli: status"),
        "x.yaml:34: method.faults[0].cli: \"status\" is not a fault command; expected partition, loss, isolate, delay, "
        "rate, corrupt, duplicate, reorder, shape or matrix"},
       {"fault bad cidr (the CLI's own validation)", with("--side 10.200.0.3 ", "--side 10.200.0.300 "),
@@ -228,7 +232,8 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"fault --name", with("--target netns:lab-c\"", "--target netns:lab-c --name=x\""),
        "x.yaml:34: method.faults[0].cli: --name is set by the experiment (the fault's name field); leave it out"},
       {"fault quote", with("'10.200.0.4'", "'10.200.0.4"), "x.yaml:34: method.faults[0].cli: unterminated ' quote"},
-      {"fault duration missing", with("      duration: 3s\n", ""), "x.yaml:33: method.faults[0]: missing key \"duration\""},
+      {"fault duration missing", with("      duration: 3s\n", ""),
+       "x.yaml:33: method.faults[0]: missing key \"duration\""},
       {"fault duration too short", with("duration: 3s", "duration: 50ms"),
        "x.yaml:36: method.faults[0].duration: 50ms is out of bounds (100ms to 7d)"},
       {"blast radius", with("--target netns:lab-c\"", "--target netns:lab-c --target netns:lab-d\""),
@@ -236,7 +241,8 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"blast radius default is one target",
        with2("blast_radius: {max_targets: 1}\n", "", "--target netns:lab-c\"", "--target netns:lab-c --target host\""),
        "x.yaml:34: method.faults[0].cli: 2 targets, more than blast_radius.max_targets (1)"},
-      {"duplicate fault", with("name: slow", "name: split"), "x.yaml:37: method.faults[1].name: fault \"split\" given twice"},
+      {"duplicate fault", with("name: slow", "name: split"),
+       "x.yaml:37: method.faults[1].name: fault \"split\" given twice"},
       {"method ends before the faults", with("  duration: 5s\n", "  duration: 3s\n"),
        "x.yaml:40: method.duration: 3s ends before the last fault does (3s500ms)"},
       {"unknown method key", with("  duration: 5s\n", "  duration: 5s\n  old: 1\n"),
@@ -299,9 +305,13 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
       "  t+4s      inject        each fault at its offset, with its duration (the kernel ends it):\n"
       "    t+4s500ms apply split for 3s (1 target): partition --side 10.200.0.3 --side '10.200.0.4' --target "
       "netns:lab-c\n"
-      "      request: " + split_req.dump() + "\n"
+      "      request: " +
+      split_req.dump() +
+      "\n"
       "    t+4s      apply slow for 2s (1 target): delay 50ms --dst 10.200.0.1 --target netns:lab-a\n"
-      "      request: " + json{{"op", "apply"}, {"fault", proto::fault_spec_to_json(r->faults[1].spec)}}.dump() + "\n"
+      "      request: " +
+      json{{"op", "apply"}, {"fault", proto::fault_spec_to_json(r->faults[1].spec)}}.dump() +
+      "\n"
       "  t+4s      observe       5s: the hypothesis holds if every probe stays in range\n"
       "  t+9s      heal          every fault still active\n"
       "  t+9s      recovery      every probe back in range within 4s, else refuted\n"
@@ -407,7 +417,9 @@ class SlowApplyDaemon {
         const json req = json::parse(line);
         const std::string op = req.at("op");
         json result = json::object();
-        const json fault = {{"id", 1}, {"state", state}, {"targets", {"host"}},
+        const json fault = {{"id", 1},
+                            {"state", state},
+                            {"targets", {"host"}},
                             {"counters", {{"matched", 3}, {"dropped", 2}, {"exempted", 0}, {"shaped", 0}}}};
         if (op == "apply") {
           std::this_thread::sleep_for(apply_delay);

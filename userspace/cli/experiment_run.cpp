@@ -47,7 +47,9 @@ int remaining_ms(Clock::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(left);
 }
 
-bool is_latency(const Probe& p) { return p.kind == ProbeKind::tcp || p.kind == ProbeKind::http; }
+bool is_latency(const Probe& p) {
+  return p.kind == ProbeKind::tcp || p.kind == ProbeKind::http;
+}
 
 // A connected TCP socket to host:port by `deadline`, or -1 with `error` set.
 int tcp_connect(const std::string& host, bool v6, uint16_t port, Clock::time_point deadline, std::string& error) {
@@ -427,7 +429,9 @@ class Runner {
     return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
   bool signalled() const { return o_.signal != nullptr && o_.signal->load() != 0; }
-  void say(const std::string& line) { log_ << "[" << core::format_duration(milliseconds(now_ms())) << "] " << line << "\n" << std::flush; }
+  void say(const std::string& line) {
+    log_ << "[" << core::format_duration(milliseconds(now_ms())) << "] " << line << "\n" << std::flush;
+  }
 
   void start_probes();
   void stop_probes();
@@ -464,7 +468,8 @@ void Runner::probe_loop(ProbeState& st) {
     const auto due = t0_ + p.interval * k;
     // A sample slower than the interval skips the ticks it overran instead of bunching up.
     if (Clock::now() > due + p.interval) continue;
-    while (!stop_.load() && Clock::now() < due) std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), milliseconds(20)));
+    while (!stop_.load() && Clock::now() < due)
+      std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), milliseconds(20)));
     if (stop_.load()) break;
     const int64_t t = now_ms();
     ProbeSample s = take_sample(p);
@@ -620,7 +625,8 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
       samples.push_back(json{{"t_ms", s.t_ms}, {"ok", s.ok}, {"value", s.value}, {"error", s.error}});
     }
     for (const auto& pt : st->series) {
-      series.push_back(json{{"t_ms", pt.t_ms}, {"value", pt.value ? json(*pt.value) : json(nullptr)}, {"in_range", pt.in_range}});
+      series.push_back(
+          json{{"t_ms", pt.t_ms}, {"value", pt.value ? json(*pt.value) : json(nullptr)}, {"in_range", pt.in_range}});
     }
     probes.push_back(json{{"name", p.name},
                           {"kind", probe_kind_name(p.kind)},
@@ -674,7 +680,8 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
 
 RunOutcome Runner::run() {
   for (const auto& f : e_.faults) faults_.push_back(FaultRun{&f});
-  std::stable_sort(faults_.begin(), faults_.end(), [](const FaultRun& a, const FaultRun& b) { return a.f->start < b.f->start; });
+  std::stable_sort(faults_.begin(), faults_.end(),
+                   [](const FaultRun& a, const FaultRun& b) { return a.f->start < b.f->start; });
 
   t0_ = Clock::now();
   started_unix_ms_ = unix_ms();
@@ -684,7 +691,8 @@ RunOutcome Runner::run() {
     if (!c) return finish("not_started", "cannot reach faultlined: " + c.error().message);
     client_.emplace(std::move(*c));
     const Call hello = hello_call();
-    if (auto h = call(hello.op, hello.params); !h) return finish("not_started", "faultlined refused hello: " + h.error().message);
+    if (auto h = call(hello.op, hello.params); !h)
+      return finish("not_started", "faultlined refused hello: " + h.error().message);
   }
   t0_ = Clock::now();
   started_unix_ms_ = unix_ms();
@@ -741,7 +749,8 @@ RunOutcome Runner::run() {
       const json params = {{"fault", proto::fault_spec_to_json(fr.f->spec)}};
       auto r = call("apply", params);
       if (!r) {
-        abort_reason = "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
+        abort_reason =
+            "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
         abort_by = "abort";
         break;
       }
@@ -752,7 +761,8 @@ RunOutcome Runner::run() {
       method_end = std::max(method_end, *fr.start_ms + (e_.method_duration - fr.f->start).count());
       fr.ended_by = "expiry";
       if (f.contains("targets")) fr.targets = f["targets"];
-      say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " + core::format_duration(fr.f->duration));
+      say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " +
+          core::format_duration(fr.f->duration));
       if (next == faults_.size()) inject_end = now_ms();
     }
     if (!abort_reason.empty()) break;
@@ -787,7 +797,9 @@ RunOutcome Runner::run() {
       }
     }
     const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
-    phase("heal", heal_start, now_ms(), all_healed, all_healed ? "every fault healed at the abort" : "some faults could not be healed; the kernel ends them at their expiry");
+    phase("heal", heal_start, now_ms(), all_healed,
+          all_healed ? "every fault healed at the abort"
+                     : "some faults could not be healed; the kernel ends them at their expiry");
     return finish("aborted", abort_reason);
   }
 
@@ -795,7 +807,8 @@ RunOutcome Runner::run() {
   heal_all("heal");
   const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
   const int64_t heal_end = now_ms();
-  phase("heal", heal_start, heal_end, all_healed, all_healed ? "" : "some faults could not be healed; the kernel ends them at their expiry");
+  phase("heal", heal_start, heal_end, all_healed,
+        all_healed ? "" : "some faults could not be healed; the kernel ends them at their expiry");
   if (!client_ && !all_healed) return finish("aborted", "connection to faultlined lost at the heal");
 
   const std::optional<std::string> observed = first_out_of_range(method_start, observe_end);
@@ -811,8 +824,12 @@ RunOutcome Runner::run() {
     std::this_thread::sleep_for(tick);
   }
   phase("recovery", heal_end, now_ms(), ok, ok ? "every probe back in range" : "not recovered: " + which);
-  if (observed) return finish("refuted", *observed + (ok ? "" : "; and not recovered within " + core::format_duration(e_.recovery_within)));
-  if (!ok) return finish("refuted", "not recovered within " + core::format_duration(e_.recovery_within) + " of the heal: " + which);
+  if (observed)
+    return finish("refuted",
+                  *observed + (ok ? "" : "; and not recovered within " + core::format_duration(e_.recovery_within)));
+  if (!ok)
+    return finish("refuted",
+                  "not recovered within " + core::format_duration(e_.recovery_within) + " of the heal: " + which);
   return finish("held", "every probe stayed in range while the faults were on, and was in range again " +
                             core::format_duration(milliseconds(now_ms() - heal_end)) + " after the heal");
 }
