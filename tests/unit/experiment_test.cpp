@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -416,6 +417,10 @@ class SlowApplyDaemon {
       for (std::string line; read_line(c, line);) {
         const json req = json::parse(line);
         const std::string op = req.at("op");
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ops_.push_back(op);
+        }
         json result = json::object();
         const json fault = {{"id", 1},
                             {"state", state},
@@ -444,6 +449,10 @@ class SlowApplyDaemon {
     rmdir(dir_.c_str());
   }
   const std::string& path() const { return path_; }
+  std::vector<std::string> ops() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ops_;
+  }
 
  private:
   static bool read_line(int fd, std::string& line) {
@@ -458,6 +467,8 @@ class SlowApplyDaemon {
   std::string dir_, path_;
   int fd_ = -1;
   std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> ops_;
 };
 
 // Regression: an apply that took 1.4 s on a loaded machine left 50 ms of observation, and a
@@ -497,6 +508,61 @@ TEST(ExperimentRunner, SlowApplyDoesNotShortenTheObservation) {
   EXPECT_EQ(f["ended_by"], "heal");
   EXPECT_EQ(out.report_path, dir + "/report.json");
   std::remove(out.report_path.c_str());
+  rmdir(dir.c_str());
+}
+
+// An abort rule on time: the probe goes out of range (a file appears) and stays out; after
+// `for` the runner heals the 10 s fault and ends with aborted, without waiting for it.
+TEST(ExperimentRunner, AbortRuleForTimeHealsAtOnce) {
+  SlowApplyDaemon d(0ms);
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string flag = dir + "/broken";
+  const std::string text =
+      "name: abort-for\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: flag, kind: exec, argv: [sh, -c, \"test ! -e " + flag +
+      "\"], interval: 50ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: f, cli: \"loss 10\", duration: 10s}\n"
+      "abort:\n"
+      "  - {probe: flag, for: 300ms}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  std::thread breaker([&] {
+    std::this_thread::sleep_for(700ms);
+    std::ofstream(flag) << "x";
+  });
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const auto start = std::chrono::steady_clock::now();
+  const RunOutcome out = run_experiment(*e, o, log);
+  breaker.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(out.verdict, "aborted") << out.reason << "\n" << log.str();
+  EXPECT_EQ(out.reason, "probe flag: success_rate 0, accepted >= 1, out of range for 300ms");
+  const json& abort = out.report["abort"];
+  ASSERT_TRUE(abort.is_object()) << out.report.dump();
+  EXPECT_EQ(abort["rule"], "out of range for 300ms");
+  EXPECT_EQ(abort["healed"], json::array({1}));
+  int64_t first_failed = -1;
+  for (const auto& smp : out.report["probes"][0]["samples"]) {
+    if (!smp["ok"].get<bool>() && first_failed < 0) first_failed = smp["t_ms"];
+  }
+  ASSERT_GE(first_failed, 0);
+  EXPECT_GE(abort["t_ms"].get<int64_t>() - first_failed, 300);
+  EXPECT_LE(abort["t_ms"].get<int64_t>() - first_failed, 700);
+  EXPECT_EQ(out.report["faults"][0]["ended_by"], "abort");
+  const auto ops = d.ops();
+  EXPECT_NE(std::find(ops.begin(), ops.end(), "heal"), ops.end());
+  std::remove(flag.c_str());
+  std::remove((dir + "/report.json").c_str());
   rmdir(dir.c_str());
 }
 
