@@ -137,6 +137,42 @@ const json& probe_of(const json& report) {
   return report["probes"][0];
 }
 
+// A program run inside a named netns (ip netns exec execs it, so the pid is the program's),
+// output to a log file; SIGTERM, then SIGKILL, at the end.
+class NetnsChild {
+ public:
+  NetnsChild(const std::string& ns, std::vector<std::string> args, const std::string& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<std::string> all = {"ip", "netns", "exec", ns};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp("ip", argv.data());
+      _exit(127);
+    }
+  }
+  ~NetnsChild() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  NetnsChild(const NetnsChild&) = delete;
+  NetnsChild& operator=(const NetnsChild&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
 // The fault touches two other nodes: the probe between nodes 0 and 1 stays in range.
 TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
@@ -145,10 +181,23 @@ TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
   Listener b(lab.ns(1), 7401);
   ASSERT_TRUE(b.ok());
   TempDir dir;
-  const std::string file = dir.write(
-      "held.yaml",
+  // And an http probe against a real HTTP server on the same node.
+  NetnsChild web(lab.ns(1), {"python3", "-m", "http.server", "7411", "--bind", Lab::ip4(1), "--directory", dir.path()},
+                 dir.path() + "/web.log");
+  ASSERT_TRUE(eventually([&] { return tcp_connects(lab.ns(0), Lab::ip4(1), 7411, 200ms); }, 10s, 100ms));
+  std::string text =
       experiment("held", Lab::ip4(1) + ":7401",
-                 "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2), "2s"));
+                 "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2), "2s");
+  text.replace(text.find("method:\n"), 8,
+               "  - name: web\n"
+               "    kind: http\n"
+               "    url: http://" + Lab::ip4(1) + ":7411/\n"
+               "    interval: 200ms\n"
+               "    statistic: p95\n"
+               "    window: 3\n"
+               "    range: {max: 200}\n"
+               "method:\n");
+  const std::string file = dir.write("held.yaml", text);
   // A report directory that does not exist yet, two levels deep.
   Cmd r = run_in(lab.ns(0), d, "--report-dir " + dir.path() + "/out/held " + file);
   EXPECT_EQ(r.status, 0) << r.out;
@@ -166,6 +215,15 @@ TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
   EXPECT_GE(samples.size(), 25u);
   for (const auto& s : samples) EXPECT_TRUE(s["ok"].get<bool>()) << s.dump();
   EXPECT_GT(b.drain(), 20) << "the listener saw the probe's connections";
+  const json& web_probe = rep["probes"][1];
+  EXPECT_EQ(web_probe["unit"], "ms");
+  EXPECT_GE(web_probe["samples"].size(), 12u);
+  for (const auto& smp : web_probe["samples"]) {
+    EXPECT_TRUE(smp["ok"].get<bool>()) << smp.dump();
+    EXPECT_GT(smp["value"].get<double>(), 0.0) << smp.dump();
+  }
+  // The server logged the probe's GETs.
+  EXPECT_NE(sh("cat " + dir.path() + "/web.log").out.find("\"GET / HTTP/1.0\" 200"), std::string::npos);
   EXPECT_TRUE(no_active_fault(d));
 }
 
@@ -393,42 +451,6 @@ TEST(Experiment, LostConnectionReconnectsOnceAndHeals) {
   EXPECT_EQ(got["fault"]["state"], "healed") << got.dump();
   EXPECT_TRUE(lab.ping(2, 3)) << "the partition is gone";
 }
-
-// A program run inside a named netns (ip netns exec execs it, so the pid is the program's),
-// output to a log file; SIGTERM, then SIGKILL, at the end.
-class NetnsChild {
- public:
-  NetnsChild(const std::string& ns, std::vector<std::string> args, const std::string& log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<std::string> all = {"ip", "netns", "exec", ns};
-      all.insert(all.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp("ip", argv.data());
-      _exit(127);
-    }
-  }
-  ~NetnsChild() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  NetnsChild(const NetnsChild&) = delete;
-  NetnsChild& operator=(const NetnsChild&) = delete;
-
- private:
-  pid_t pid_ = -1;
-};
 
 // The prometheus probe against Debian's Prometheus, which scrapes faultlined's own metrics on a
 // lab address: the probe's samples show faultline_faults_active at 0 before the fault and at 1
