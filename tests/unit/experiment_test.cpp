@@ -400,7 +400,9 @@ TEST(ExperimentCommand, RunTakesOneFileDryRunAndReportDir) {
 // (a busy daemon attaching to many interfaces).
 class SlowApplyDaemon {
  public:
-  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay) {
+  // drop_apply: the apply is carried out but the connection closes before the answer, as when
+  // a daemon is restarted mid-request; a second connection is then served.
+  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay, bool drop_apply = false) {
     char tmpl[] = "/tmp/fl-exp-unit-XXXXXX";
     dir_ = mkdtemp(tmpl);
     path_ = dir_ + "/s.sock";
@@ -410,35 +412,39 @@ class SlowApplyDaemon {
     path_.copy(a.sun_path, path_.size());
     EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     EXPECT_EQ(listen(fd_, 4), 0);
-    thread_ = std::thread([this, apply_delay] {
-      const int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
+    thread_ = std::thread([this, apply_delay, drop_apply] {
       std::string state = "active";
-      for (std::string line; read_line(c, line);) {
-        const json req = json::parse(line);
-        const std::string op = req.at("op");
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ops_.push_back(op);
+      for (int conn = 0; conn < 2; ++conn) {
+        const int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        for (std::string line; read_line(c, line);) {
+          const json req = json::parse(line);
+          const std::string op = req.at("op");
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            ops_.push_back(req.contains("fault") && req["fault"].is_string() ? op + " " + req["fault"].get<std::string>()
+                                                                             : op);
+          }
+          json result = json::object();
+          const json fault = {{"id", 1},
+                              {"state", state},
+                              {"targets", {"host"}},
+                              {"counters", {{"matched", 3}, {"dropped", 2}, {"exempted", 0}, {"shaped", 0}}}};
+          if (op == "apply") {
+            std::this_thread::sleep_for(apply_delay);
+            if (drop_apply) break;
+            result["fault"] = fault;
+          } else if (op == "get") {
+            result["fault"] = fault;
+          } else if (op == "heal") {
+            state = "healed";
+            result["healed"] = {1};
+          }
+          const std::string reply = proto::reply_ok(req.at("id").get<uint64_t>(), result) + "\n";
+          if (send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
         }
-        json result = json::object();
-        const json fault = {{"id", 1},
-                            {"state", state},
-                            {"targets", {"host"}},
-                            {"counters", {{"matched", 3}, {"dropped", 2}, {"exempted", 0}, {"shaped", 0}}}};
-        if (op == "apply") {
-          std::this_thread::sleep_for(apply_delay);
-          result["fault"] = fault;
-        } else if (op == "get") {
-          result["fault"] = fault;
-        } else if (op == "heal") {
-          state = "healed";
-          result["healed"] = {1};
-        }
-        const std::string reply = proto::reply_ok(req.at("id").get<uint64_t>(), result) + "\n";
-        if (send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
+        close(c);
       }
-      close(c);
     });
   }
   ~SlowApplyDaemon() {
@@ -560,9 +566,43 @@ TEST(ExperimentRunner, AbortRuleForTimeHealsAtOnce) {
   EXPECT_LE(abort["t_ms"].get<int64_t>() - first_failed, 700);
   EXPECT_EQ(out.report["faults"][0]["ended_by"], "abort");
   const auto ops = d.ops();
-  EXPECT_NE(std::find(ops.begin(), ops.end(), "heal"), ops.end());
+  EXPECT_NE(std::find(ops.begin(), ops.end(), "heal 1"), ops.end());
   std::remove(flag.c_str());
   std::remove((dir + "/report.json").c_str());
+  rmdir(dir.c_str());
+}
+
+// The connection breaks while an apply is in flight: the daemon may have applied it, but the
+// runner never learnt its id. It reconnects once and heals it by name.
+TEST(ExperimentRunner, ApplyLostInFlightIsHealedByName) {
+  SlowApplyDaemon d(0ms, /*drop_apply=*/true);
+  const std::string text =
+      "name: lost-apply\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: ok, kind: exec, argv: [true], interval: 100ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: in-flight, cli: \"loss 10\", duration: 1m}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const RunOutcome out = run_experiment(*e, o, log);
+  EXPECT_EQ(out.verdict, "aborted");
+  EXPECT_NE(out.reason.find("fault in-flight: connection lost"), std::string::npos) << out.reason;
+  const auto ops = d.ops();
+  EXPECT_EQ(ops, (std::vector<std::string>{"hello", "apply", "hello", "heal in-flight", "get 1"})) << log.str();
+  const json& f = out.report["faults"][0];
+  EXPECT_EQ(f["id"], 1);
+  EXPECT_EQ(f["ended_by"], "abort");
+  std::remove(out.report_path.c_str());
   rmdir(dir.c_str());
 }
 

@@ -420,6 +420,9 @@ class Runner {
     std::optional<int64_t> start_ms, end_ms;
     std::string ended_by = "not_started";
     bool active = false;
+    // The apply was sent but its answer lost with the connection: the daemon may have applied
+    // it, and only its name (unique among active faults) can find it.
+    bool in_doubt = false;
     json counters = json::object();
     json targets = json::array();
   };
@@ -535,17 +538,22 @@ void Runner::refresh(FaultRun& fr) {
 
 void Runner::heal_all(const std::string& why) {
   for (auto& fr : faults_) {
-    if (!fr.active || !fr.id) continue;
-    auto r = call("heal", json{{"fault", std::to_string(*fr.id)}});
-    if (!r && !client_ && reconnect()) r = call("heal", json{{"fault", std::to_string(*fr.id)}});
+    if (!(fr.active && fr.id) && !fr.in_doubt) continue;
+    const std::string ref = fr.id ? std::to_string(*fr.id) : fr.f->name;
+    auto r = call("heal", json{{"fault", ref}});
+    if (!r && !client_ && reconnect()) r = call("heal", json{{"fault", ref}});
     if (r) {
+      if (!fr.id && r->contains("healed") && !(*r)["healed"].empty()) fr.id = (*r)["healed"][0].get<uint64_t>();
       fr.active = false;
+      fr.in_doubt = false;
       fr.end_ms = now_ms();
       fr.ended_by = why;
-      say("healed " + fr.f->name + " (fault " + std::to_string(*fr.id) + ")");
+      say("healed " + fr.f->name + " (fault " + ref + ")");
     } else if (r.error().code != Errc::not_found) {  // not_found: it ended by itself meanwhile
       say("could not heal " + fr.f->name + ": " + r.error().message + "; the kernel ends it within " +
           core::format_duration(fr.f->duration) + " of its start");
+    } else {
+      fr.in_doubt = false;
     }
   }
   // The counters of every fault that ran, as the daemon keeps them after the end.
@@ -749,6 +757,7 @@ RunOutcome Runner::run() {
       const json params = {{"fault", proto::fault_spec_to_json(fr.f->spec)}};
       auto r = call("apply", params);
       if (!r) {
+        fr.in_doubt = !client_;
         abort_reason =
             "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
         abort_by = "abort";
