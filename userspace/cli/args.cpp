@@ -194,6 +194,17 @@ constexpr CommandInfo kCommands[] = {
      "Examples:\n"
      "  faultctl events --limit 20\n"
      "  faultctl -o json events --follow\n"},
+    {"run", "run [--dry-run] [--report-dir DIR] EXPERIMENT.yaml", "run an experiment: hypothesis, probes, faults, verdict",
+     "Checks the steady state with the experiment's probes, applies its faults at their offsets\n"
+     "(each with its duration, so the kernel ends it even if faultctl dies), observes, heals,\n"
+     "checks recovery, and concludes: held, refuted, aborted or not_started. A probe that breaks\n"
+     "an abort rule, SIGINT, SIGTERM or a lost daemon connection heal every fault at once.\n"
+     "Writes DIR/report.json (default DIR: faultline-report-NAME). The file format is in\n"
+     "docs/EXPERIMENTS.md; the whole file is checked before anything is contacted.\n\n"
+     "Exit status: 0 held, 1 refuted, aborted or not started, 2 usage or invalid file.\n\n"
+     "Examples:\n"
+     "  faultctl run --dry-run docs/examples/experiment.yaml\n"
+     "  faultctl run --report-dir /tmp/r docs/examples/experiment.yaml\n"},
     {"wait", "wait ID|NAME [--timeout DUR]", "wait until a fault has ended",
      "Returns when the fault has ended, and prints how (healed, expired or gone); at once if it\n"
      "has ended already. Exit status 0 when it ended, 4 when --timeout ran out first (the fault\n"
@@ -372,6 +383,12 @@ po::options_description command_options(std::string_view cmd) {
     po::options_description o("Wait options");
     o.add_options()("timeout", po::value<std::string>()->value_name("DUR"),
                     "give up after this long (exit status 4); default: wait as long as it takes");
+    all.add(o);
+  }
+  if (cmd == "run") {
+    po::options_description o("Run options");
+    o.add_options()("dry-run", "print the plan and touch nothing (no daemon, no probe)")(
+        "report-dir", po::value<std::string>()->value_name("DIR"), "where report.json goes (created if missing)");
     all.add(o);
   }
   po::options_description common("Options");
@@ -968,6 +985,15 @@ Result<Invocation> parse_args(const std::vector<std::string>& args, const char* 
         if (d->count() <= 0 || *d > std::chrono::hours(24 * 7))
           return usage("wait: --timeout: must be more than 0 and at most 7d" + hint(cmd));
         inv.timeout = *d;
+      }
+    } else if (cmd == "run") {
+      if (pos.empty()) return usage("run: missing EXPERIMENT file" + hint(cmd));
+      if (pos.size() > 1) return usage("run: unexpected argument " + core::quote(pos[1]) + hint(cmd));
+      inv.file = pos[0];
+      inv.dry_run = parsed->vm.count("dry-run") > 0;
+      if (const std::string* d = opt_string(parsed->vm, "report-dir")) {
+        if (d->empty()) return usage("run: --report-dir: empty path" + hint(cmd));
+        inv.report_dir = *d;
       }
     } else if (!pos.empty()) {  // list, status
       return usage(cmd + ": unexpected argument " + core::quote(pos[0]) + hint(cmd));

@@ -50,6 +50,10 @@ struct Invocation {
   bool follow = false;
   // wait
   std::optional<std::chrono::milliseconds> timeout;
+  // run: the experiment file, --dry-run, --report-dir (empty: the default)
+  std::string file;
+  bool dry_run = false;
+  std::string report_dir;
 };
 
 // Reads a file named on the command line (`faultctl matrix FILE`; "-" means stdin) and returns

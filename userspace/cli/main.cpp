@@ -1,5 +1,6 @@
 // faultctl: the command-line client of faultlined. It never touches the kernel itself; every
 // change goes through the daemon, which owns the lifetime of what it installs.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 
 #include "cli/args.h"
 #include "cli/client.h"
+#include "cli/experiment.h"
+#include "cli/experiment_run.h"
 #include "cli/watch.h"
 #include "cli/fanout.h"
 #include "cli/format.h"
@@ -587,6 +590,48 @@ int exec_lab(const std::vector<std::string>& args) {
   return fail(kExitUnreachable, "lab: faultline-lab not found (looked at " + where + "and in PATH)");
 }
 
+// ---------------------------------------------------------------- faultctl run
+
+std::atomic<int> g_signal{0};
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+
+int run_experiment_command(const fl::cli::Invocation& inv) {
+  // An experiment file is a page of YAML; the bound is for "faultctl run /dev/zero".
+  auto text = read_bounded(inv.file, 1 << 20, "larger than 1 MiB; not an experiment file");
+  if (!text) return fail(kExitUsage, text.error().message);
+  auto exp = fl::cli::parse_experiment(*text, inv.file == "-" ? "<stdin>" : inv.file, read_file);
+  if (!exp) return fail(kExitUsage, exp.error().message);
+  if (inv.dry_run) return emit(fl::cli::format_plan(*exp));
+
+  // From here on a signal means "heal and stop", which the runner does itself.
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  fl::cli::RunOptions o;
+  o.socket = inv.socket;
+  o.report_dir = inv.report_dir.empty() ? "faultline-report-" + exp->name : inv.report_dir;
+  o.signal = &g_signal;
+  const fl::cli::RunOutcome out = fl::cli::run_experiment(*exp, o, std::cerr);
+  int code = out.verdict == "held" ? kExitOk : kExitRefused;
+  if (inv.output == Output::json) {
+    if (const int st = emit(fl::cli::format_json(out.report)); st != kExitOk) code = st;
+  } else {
+    std::string verdict = out.verdict == "held" ? "hypothesis held" : out.verdict == "refuted" ? "hypothesis refuted" : out.verdict;
+    if (const int st = emit("verdict: " + verdict + "\nreason: " + fl::core::printable(out.reason) + "\n"); st != kExitOk) code = st;
+  }
+  if (!out.report_path.empty()) {
+    std::cerr << "report: " << fl::core::printable(out.report_path) << "\n";
+    if (!out.html_path.empty()) std::cerr << "report: " << fl::core::printable(out.html_path) << "\n";
+    else code = fail(kExitRefused, out.report_error);
+  } else {
+    fail(kExitRefused, "report not written: " + out.report_error);
+    code = kExitRefused;
+  }
+  return code;
+}
+
 int run_main(const std::vector<std::string>& args) {
   auto ex = fl::cli::extract_host_options(args);
   if (!ex) return fail(kExitUsage, ex.error().message);
@@ -606,6 +651,10 @@ int run_main(const std::vector<std::string>& args) {
     // faultline-lab prints its own errors, as text.
     g_json_error.enabled = false;
     return exec_lab(inv->lab_args);
+  }
+  if (inv->command == "run") {
+    if (fan_out) return fail(kExitUsage, "--host/--hosts: 'faultctl run' drives the daemon of this machine only");
+    return run_experiment_command(*inv);
   }
   if (fan_out) return run_fan_out(*inv, ex->hosts);
   return run(*inv);

@@ -1,0 +1,866 @@
+#include "cli/experiment_run.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "cli/client.h"
+#include "cli/report_html.h"
+#include "core/parse.h"
+#include "protocol/protocol.h"
+
+extern char** environ;
+
+namespace fl::cli {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+bool is_latency(const Probe& p) {
+  return p.kind == ProbeKind::tcp || p.kind == ProbeKind::http;
+}
+
+// A connected TCP socket to host:port by `deadline`, or -1 with `error` set.
+int tcp_connect(const std::string& host, bool v6, uint16_t port, Clock::time_point deadline, std::string& error) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+    len = sizeof *a;
+  }
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    error = std::string("connect: ") + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  pollfd pfd{fd, POLLOUT, 0};
+  const int n = poll(&pfd, 1, remaining_ms(deadline));
+  if (n <= 0) {
+    error = n == 0 ? "connect: timed out" : std::string("poll: ") + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  int err = 0;
+  socklen_t elen = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+  if (err != 0) {
+    error = std::string("connect: ") + std::strerror(err);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A GET with HTTP/1.0 (the server closes; no chunked bodies to decode). Returns the status, and
+// the body in `body`; -1 with `error` set when there is no valid answer by `deadline`.
+int http_get(const HttpUrl& u, Clock::time_point deadline, std::string& body, std::string& error) {
+  const int fd = tcp_connect(u.host, u.v6, u.port, deadline, error);
+  if (fd < 0) return -1;
+  const std::string host = (u.v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+  const std::string req = "GET " + u.path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+  size_t sent = 0;
+  std::string in;
+  constexpr size_t kMaxResponse = 4u << 20;
+  while (true) {
+    pollfd pfd{fd, static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
+    const int n = poll(&pfd, 1, remaining_ms(deadline));
+    if (n <= 0) {
+      error = n == 0 ? "no complete answer in time" : std::string("poll: ") + std::strerror(errno);
+      close(fd);
+      return -1;
+    }
+    if (sent < req.size()) {
+      const ssize_t w = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) {
+        error = std::string("send: ") + std::strerror(errno);
+        close(fd);
+        return -1;
+      }
+      if (w > 0) sent += static_cast<size_t>(w);
+      continue;
+    }
+    char buf[16384];
+    const ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r < 0 && errno == EAGAIN) continue;
+    if (r < 0) {
+      error = std::string("recv: ") + std::strerror(errno);
+      close(fd);
+      return -1;
+    }
+    if (r == 0) break;
+    in.append(buf, static_cast<size_t>(r));
+    if (in.size() > kMaxResponse) {
+      error = "answer larger than 4 MiB";
+      close(fd);
+      return -1;
+    }
+  }
+  close(fd);
+  // "HTTP/1.x NNN ..."
+  if (in.size() < 12 || !in.starts_with("HTTP/1.") || in[8] != ' ') {
+    error = "not an HTTP answer";
+    return -1;
+  }
+  const std::string code = in.substr(9, 3);
+  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    error = "not an HTTP status line";
+    return -1;
+  }
+  const size_t head_end = in.find("\r\n\r\n");
+  body = head_end == std::string::npos ? std::string() : in.substr(head_end + 4);
+  return std::stoi(code);
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<double> parse_number(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  s = s.substr(i);
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+ProbeSample sample_tcp(const Probe& p, Clock::time_point start) {
+  ProbeSample s;
+  std::string err;
+  const int fd = tcp_connect(p.host, p.v6, p.port, start + p.timeout, err);
+  s.value = ms_since(start);
+  if (fd >= 0) {
+    close(fd);
+    s.ok = true;
+  } else {
+    s.error = err;
+  }
+  return s;
+}
+
+ProbeSample sample_http(const Probe& p, Clock::time_point start) {
+  ProbeSample s;
+  std::string body, err;
+  const int status = http_get(p.http, start + p.timeout, body, err);
+  s.value = ms_since(start);
+  if (status < 0) {
+    s.error = err;
+  } else if (p.status ? status == *p.status : status >= 200 && status < 300) {
+    s.ok = true;
+  } else {
+    s.error = "status " + std::to_string(status);
+  }
+  return s;
+}
+
+ProbeSample sample_prometheus(const Probe& p, Clock::time_point start) {
+  ProbeSample s;
+  HttpUrl u = p.server_url;
+  u.path = "/api/v1/query?query=" + url_encode(p.query);
+  std::string body, err;
+  const int status = http_get(u, start + p.timeout, body, err);
+  if (status < 0) {
+    s.error = err;
+    return s;
+  }
+  try {
+    const json j = json::parse(body);
+    if (j.value("status", "") != "success") {
+      s.error = "status " + std::to_string(status) + ": " + j.value("error", std::string("query failed"));
+      return s;
+    }
+    const json& data = j.at("data");
+    const std::string type = data.at("resultType").get<std::string>();
+    const json& result = data.at("result");
+    const json* pair = nullptr;
+    if (type == "vector" || type == "matrix") {
+      if (result.empty()) {
+        s.error = "the query returned no sample";
+        return s;
+      }
+      pair = type == "vector" ? &result.at(0).at("value") : &result.at(0).at("values").back();
+    } else {
+      pair = &result;  // scalar, string: [time, "value"]
+    }
+    auto v = parse_number(pair->at(1).get<std::string>());
+    if (!v) {
+      s.error = "not a finite number: " + pair->at(1).get<std::string>();
+      return s;
+    }
+    s.ok = true;
+    s.value = *v;
+  } catch (const std::exception& e) {
+    s.error = std::string("unexpected answer: ") + e.what();
+  }
+  return s;
+}
+
+ProbeSample sample_exec(const Probe& p, Clock::time_point start) {
+  ProbeSample s;
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    s.error = std::string("pipe: ") + std::strerror(errno);
+    return s;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> argv;
+  std::vector<std::string> copy = p.argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  if (rc != 0) {
+    close(out[0]);
+    s.error = "cannot run " + p.argv[0] + ": " + std::strerror(rc);
+    return s;
+  }
+  const auto deadline = start + p.timeout;
+  std::string text;
+  bool timed_out = false;
+  while (true) {
+    pollfd pfd{out[0], POLLIN, 0};
+    const int n = poll(&pfd, 1, remaining_ms(deadline));
+    if (n == 0) {
+      timed_out = true;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    char buf[4096];
+    const ssize_t r = n < 0 ? -1 : read(out[0], buf, sizeof buf);
+    if (r <= 0) break;
+    if (text.size() < 65536) text.append(buf, static_cast<size_t>(r));
+  }
+  close(out[0]);
+  if (timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    s.error = "timed out after " + core::format_duration(p.timeout);
+    return s;
+  }
+  if (!WIFEXITED(status)) {
+    s.error = "killed by signal " + std::to_string(WTERMSIG(status));
+    return s;
+  }
+  const int code = WEXITSTATUS(status);
+  s.ok = code == 0;
+  if (!s.ok) s.error = "exit status " + std::to_string(code);
+  s.value = parse_number(text).value_or(static_cast<double>(code));
+  return s;
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  // Nearest rank: the smallest value with at least q of the samples at or below it.
+  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+  rank = std::clamp<size_t>(rank, 1, v.size());
+  return v[rank - 1];
+}
+
+}  // namespace
+
+ProbeSample take_sample(const Probe& p) {
+  const auto start = Clock::now();
+  switch (p.kind) {
+    case ProbeKind::tcp: return sample_tcp(p, start);
+    case ProbeKind::http: return sample_http(p, start);
+    case ProbeKind::exec: return sample_exec(p, start);
+    case ProbeKind::prometheus: return sample_prometheus(p, start);
+  }
+  return {};
+}
+
+std::optional<double> probe_statistic(const Probe& p, const std::vector<ProbeSample>& samples) {
+  if (samples.empty()) return std::nullopt;
+  const size_t n = std::min(samples.size(), p.window);
+  const auto first = samples.end() - static_cast<std::ptrdiff_t>(n);
+  if (p.statistic == Statistic::success_rate) {
+    const auto ok = std::count_if(first, samples.end(), [](const ProbeSample& s) { return s.ok; });
+    return static_cast<double>(ok) / static_cast<double>(n);
+  }
+  std::vector<double> values;
+  for (auto it = first; it != samples.end(); ++it) {
+    if (it->ok) {
+      values.push_back(it->value);
+    } else if (is_latency(p) && p.statistic != Statistic::value) {
+      values.push_back(std::max(it->value, static_cast<double>(p.timeout.count())));
+    }
+  }
+  if (values.empty()) return std::nullopt;
+  switch (p.statistic) {
+    case Statistic::p50: return percentile(values, 0.50);
+    case Statistic::p95: return percentile(values, 0.95);
+    case Statistic::p99: return percentile(values, 0.99);
+    case Statistic::value: {
+      double sum = 0;
+      for (double v : values) sum += v;
+      return sum / static_cast<double>(values.size());
+    }
+    case Statistic::success_rate: break;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+struct SeriesPoint {
+  int64_t t_ms;
+  std::optional<double> value;
+  bool in_range;
+};
+
+// One probe's samples and statistic over time, filled by its own thread.
+struct ProbeState {
+  const Probe* probe = nullptr;
+  std::mutex mu;
+  std::vector<ProbeSample> samples;
+  std::vector<SeriesPoint> series;
+  std::thread thread;
+};
+
+std::string fmt(double v) {
+  std::ostringstream o;
+  o.precision(4);
+  o << v;
+  return o.str();
+}
+
+std::string range_text(const Range& r) {
+  if (r.min && r.max) return "[" + fmt(*r.min) + ", " + fmt(*r.max) + "]";
+  if (r.min) return ">= " + fmt(*r.min);
+  return "<= " + fmt(*r.max);
+}
+
+std::string point_text(const Probe& p, const SeriesPoint& pt) {
+  const std::string unit = p.unit() == "ratio" ? "" : p.unit().empty() ? "" : " " + p.unit();
+  const std::string value = pt.value ? fmt(*pt.value) + unit : std::string("no value (every sample failed)");
+  return "probe " + p.name + ": " + statistic_name(p.statistic) + " " + value + ", accepted " + range_text(p.range);
+}
+
+json range_json(const Range& r) {
+  return json{{"min", r.min ? json(*r.min) : json(nullptr)}, {"max", r.max ? json(*r.max) : json(nullptr)}};
+}
+
+class Runner {
+ public:
+  Runner(const Experiment& e, const RunOptions& o, std::ostream& log) : e_(e), o_(o), log_(log) {}
+
+  RunOutcome run();
+
+ private:
+  struct FaultRun {
+    const ExperimentFault* f;
+    std::optional<uint64_t> id;
+    std::optional<int64_t> start_ms, end_ms;
+    std::string ended_by = "not_started";
+    bool active = false;
+    // The apply was sent but its answer lost with the connection: the daemon may have applied
+    // it, and only its name (unique among active faults) can find it.
+    bool in_doubt = false;
+    json counters = json::object();
+    json targets = json::array();
+  };
+
+  int64_t now_ms() const { return std::chrono::duration_cast<milliseconds>(Clock::now() - t0_).count(); }
+  int64_t unix_ms() const {
+    return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+  bool signalled() const { return o_.signal != nullptr && o_.signal->load() != 0; }
+  void say(const std::string& line) {
+    log_ << "[" << core::format_duration(milliseconds(now_ms())) << "] " << line << "\n" << std::flush;
+  }
+
+  void start_probes();
+  void stop_probes();
+  void probe_loop(ProbeState& st);
+  Result<json> call(const std::string& op, const json& params);
+  bool reconnect();
+  void refresh(FaultRun& fr);
+  void heal_all(const std::string& why);
+  std::optional<std::string> check_aborts();
+  std::optional<std::string> first_out_of_range(int64_t from, int64_t to);
+  bool recovered(int64_t since, std::string& which);
+  void phase(const std::string& name, int64_t start, int64_t end, bool ok, const std::string& note) {
+    phases_.push_back(json{{"name", name}, {"start_ms", start}, {"end_ms", end}, {"ok", ok}, {"note", note}});
+  }
+  RunOutcome finish(const std::string& verdict, const std::string& reason);
+
+  const Experiment& e_;
+  const RunOptions& o_;
+  std::ostream& log_;
+  Clock::time_point t0_;
+  int64_t started_unix_ms_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<ProbeState>> probes_;
+  std::vector<FaultRun> faults_;
+  std::optional<Client> client_;
+  bool reconnected_ = false;
+  json phases_ = json::array();
+  json abort_ = nullptr;
+};
+
+void Runner::probe_loop(ProbeState& st) {
+  const Probe& p = *st.probe;
+  for (int64_t k = 0; !stop_.load(); ++k) {
+    const auto due = t0_ + p.interval * k;
+    // A sample slower than the interval skips the ticks it overran instead of bunching up.
+    if (Clock::now() > due + p.interval) continue;
+    while (!stop_.load() && Clock::now() < due)
+      std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), milliseconds(20)));
+    if (stop_.load()) break;
+    const int64_t t = now_ms();
+    ProbeSample s = take_sample(p);
+    s.t_ms = t;
+    std::lock_guard<std::mutex> lock(st.mu);
+    st.samples.push_back(std::move(s));
+    auto v = probe_statistic(p, st.samples);
+    st.series.push_back(SeriesPoint{t, v, v.has_value() && p.range.contains(*v)});
+  }
+}
+
+void Runner::start_probes() {
+  for (const auto& p : e_.probes) {
+    auto st = std::make_unique<ProbeState>();
+    st->probe = &p;
+    probes_.push_back(std::move(st));
+  }
+  for (auto& st : probes_) st->thread = std::thread([this, s = st.get()] { probe_loop(*s); });
+}
+
+void Runner::stop_probes() {
+  stop_ = true;
+  for (auto& st : probes_) {
+    if (st->thread.joinable()) st->thread.join();
+  }
+}
+
+Result<json> Runner::call(const std::string& op, const json& params) {
+  if (!client_) return make_error(Errc::internal, "no connection to faultlined");
+  auto r = client_->call(op, params);
+  if (!r && client_->lost()) client_.reset();
+  return r;
+}
+
+// Once per run: a daemon that went away and came back can still be asked to heal.
+bool Runner::reconnect() {
+  if (client_) return true;
+  if (reconnected_) return false;
+  reconnected_ = true;
+  say("connection to faultlined lost; reconnecting once to heal");
+  auto c = Client::connect(o_.socket, std::chrono::seconds(5));
+  if (!c) return false;
+  const Call hello = hello_call();
+  if (!c->call(hello.op, hello.params)) return false;
+  client_.emplace(std::move(*c));
+  return true;
+}
+
+void Runner::refresh(FaultRun& fr) {
+  if (!fr.id) return;
+  auto r = call("get", json{{"fault", std::to_string(*fr.id)}});
+  if (!r) return;
+  const json& f = (*r)["fault"];
+  if (f.contains("counters")) fr.counters = f["counters"];
+  if (f.contains("targets")) fr.targets = f["targets"];
+  const std::string state = f.value("state", "active");
+  if (state == "active") return;
+  fr.active = false;
+  if (fr.end_ms) return;  // we ended it, and know why
+  fr.end_ms = f.contains("ended_unix_ms") ? f["ended_unix_ms"].get<int64_t>() - started_unix_ms_ : now_ms();
+  fr.ended_by = state == "healed" ? "heal" : "expiry";  // expired, or gone with its targets
+}
+
+void Runner::heal_all(const std::string& why) {
+  for (auto& fr : faults_) {
+    if (!(fr.active && fr.id) && !fr.in_doubt) continue;
+    const std::string ref = fr.id ? std::to_string(*fr.id) : fr.f->name;
+    auto r = call("heal", json{{"fault", ref}});
+    if (!r && !client_ && reconnect()) r = call("heal", json{{"fault", ref}});
+    if (r) {
+      if (!fr.id && r->contains("healed") && !(*r)["healed"].empty()) fr.id = (*r)["healed"][0].get<uint64_t>();
+      fr.active = false;
+      fr.in_doubt = false;
+      fr.end_ms = now_ms();
+      fr.ended_by = why;
+      say("healed " + fr.f->name + " (fault " + ref + ")");
+    } else if (r.error().code != Errc::not_found) {  // not_found: it ended by itself meanwhile
+      say("could not heal " + fr.f->name + ": " + r.error().message + "; the kernel ends it within " +
+          core::format_duration(fr.f->duration) + " of its start");
+    } else {
+      fr.in_doubt = false;
+    }
+  }
+  // The counters of every fault that ran, as the daemon keeps them after the end.
+  for (auto& fr : faults_) refresh(fr);
+}
+
+std::optional<std::string> Runner::check_aborts() {
+  const int64_t now = now_ms();
+  for (const auto& rule : e_.aborts) {
+    for (auto& st : probes_) {
+      if (st->probe->name != rule.probe) continue;
+      std::lock_guard<std::mutex> lock(st->mu);
+      const auto& s = st->series;
+      if (s.empty() || s.back().in_range) continue;
+      size_t run = 0;
+      while (run < s.size() && !s[s.size() - 1 - run].in_range) ++run;
+      const SeriesPoint& first_out = s[s.size() - run];
+      // Only what the method caused counts: the steady state was in range when it began.
+      const bool hit = rule.samples > 0 ? run >= rule.samples : now - first_out.t_ms >= rule.for_time.count();
+      if (hit) {
+        abort_ = json{{"t_ms", now}, {"probe", rule.probe}, {"rule", rule.describe()}, {"healed", json::array()}};
+        return point_text(*st->probe, s.back()) + ", " + rule.describe();
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Runner::first_out_of_range(int64_t from, int64_t to) {
+  for (auto& st : probes_) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    for (const auto& pt : st->series) {
+      if (pt.t_ms >= from && pt.t_ms <= to && !pt.in_range) {
+        return point_text(*st->probe, pt) + " at t+" + core::format_duration(milliseconds(pt.t_ms));
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Every probe's statistic, computed over samples taken after `since` only, with its window
+// full, in range.
+bool Runner::recovered(int64_t since, std::string& which) {
+  for (auto& st : probes_) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    std::vector<ProbeSample> after;
+    for (const auto& s : st->samples) {
+      if (s.t_ms >= since) after.push_back(s);
+    }
+    auto v = probe_statistic(*st->probe, after);
+    if (after.size() < st->probe->window || !v || !st->probe->range.contains(*v)) {
+      which = point_text(*st->probe, SeriesPoint{0, v, false});
+      return false;
+    }
+  }
+  return true;
+}
+
+RunOutcome Runner::finish(const std::string& verdict, const std::string& reason) {
+  stop_probes();
+  RunOutcome out;
+  out.verdict = verdict;
+  out.reason = reason;
+  json report = {{"format", 1},
+                 {"experiment", {{"name", e_.name}, {"hypothesis", e_.hypothesis}, {"file", e_.file}}},
+                 {"started_unix_ms", started_unix_ms_},
+                 {"ended_unix_ms", unix_ms()},
+                 {"verdict", verdict},
+                 {"reason", reason},
+                 {"phases", phases_}};
+  json probes = json::array();
+  for (auto& st : probes_) {
+    const Probe& p = *st->probe;
+    std::lock_guard<std::mutex> lock(st->mu);
+    json samples = json::array(), series = json::array();
+    for (const auto& s : st->samples) {
+      samples.push_back(json{{"t_ms", s.t_ms}, {"ok", s.ok}, {"value", s.value}, {"error", s.error}});
+    }
+    for (const auto& pt : st->series) {
+      series.push_back(
+          json{{"t_ms", pt.t_ms}, {"value", pt.value ? json(*pt.value) : json(nullptr)}, {"in_range", pt.in_range}});
+    }
+    probes.push_back(json{{"name", p.name},
+                          {"kind", probe_kind_name(p.kind)},
+                          {"target", p.target()},
+                          {"statistic", statistic_name(p.statistic)},
+                          {"unit", p.unit()},
+                          {"range", range_json(p.range)},
+                          {"interval_ms", p.interval.count()},
+                          {"window", p.window},
+                          {"samples", std::move(samples)},
+                          {"series", std::move(series)}});
+  }
+  report["probes"] = std::move(probes);
+  json faults = json::array();
+  for (const auto& fr : faults_) {
+    faults.push_back(json{{"name", fr.f->name},
+                          {"kind", core::kind_name(fr.f->spec.kind)},
+                          {"cli", fr.f->cli},
+                          {"targets", fr.targets},
+                          {"id", fr.id ? json(*fr.id) : json(nullptr)},
+                          {"planned_start_ms", (e_.steady_state + fr.f->start).count()},
+                          {"planned_duration_ms", fr.f->duration.count()},
+                          {"start_ms", fr.start_ms ? json(*fr.start_ms) : json(nullptr)},
+                          {"end_ms", fr.end_ms ? json(*fr.end_ms) : json(nullptr)},
+                          {"ended_by", fr.ended_by},
+                          {"counters", fr.counters}});
+  }
+  report["faults"] = std::move(faults);
+  report["abort"] = abort_;
+  out.report = report;
+
+  std::error_code ec;
+  const std::string dir = o_.report_dir;
+  std::filesystem::create_directories(dir, ec);
+  // Each written to a temporary name and renamed, so a reader never sees half a report.
+  auto write = [&](const std::string& path, const std::string& text) -> bool {
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << text;
+      f.flush();
+      if (!f) {
+        out.report_error = "cannot write " + tmp + ": " + (ec ? ec.message() : std::strerror(errno));
+        return false;
+      }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      out.report_error = "cannot rename " + tmp + ": " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  };
+  if (write(dir + "/report.json", report.dump(2, ' ', false, json::error_handler_t::replace) + "\n"))
+    out.report_path = dir + "/report.json";
+  // The page is drawn from the very JSON just written: what it shows is what the file says.
+  if (auto html = render_report_html(report); !html) {
+    if (out.report_error.empty()) out.report_error = "report.html: " + html.error().message;
+  } else if (write(dir + "/report.html", *html)) {
+    out.html_path = dir + "/report.html";
+  }
+  return out;
+}
+
+RunOutcome Runner::run() {
+  for (const auto& f : e_.faults) faults_.push_back(FaultRun{&f});
+  std::stable_sort(faults_.begin(), faults_.end(),
+                   [](const FaultRun& a, const FaultRun& b) { return a.f->start < b.f->start; });
+
+  t0_ = Clock::now();
+  started_unix_ms_ = unix_ms();
+  // The daemon is reached before anything is measured: a run that cannot inject never starts.
+  {
+    auto c = Client::connect(o_.socket, std::chrono::seconds(5));
+    if (!c) return finish("not_started", "cannot reach faultlined: " + c.error().message);
+    client_.emplace(std::move(*c));
+    const Call hello = hello_call();
+    if (auto h = call(hello.op, hello.params); !h)
+      return finish("not_started", "faultlined refused hello: " + h.error().message);
+  }
+  t0_ = Clock::now();
+  started_unix_ms_ = unix_ms();
+  say("experiment " + e_.name + ": steady state for " + core::format_duration(e_.steady_state));
+  start_probes();
+
+  const auto tick = milliseconds(10);
+  const int64_t steady_end = e_.steady_state.count();
+  while (now_ms() < steady_end) {
+    if (signalled()) {
+      phase("steady_state", 0, now_ms(), false, "interrupted");
+      return finish("aborted", "interrupted by signal " + std::to_string(o_.signal->load()) + " before any fault");
+    }
+    std::this_thread::sleep_for(tick);
+  }
+  // The last point of each probe decides: its window is full (the file is refused otherwise).
+  std::string not_met;
+  for (auto& st : probes_) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->series.empty()) {
+      not_met = "probe " + st->probe->name + ": no sample in the steady state";
+    } else if (!st->series.back().in_range) {
+      not_met = point_text(*st->probe, st->series.back());
+    }
+    if (!not_met.empty()) break;
+  }
+  if (!not_met.empty()) {
+    phase("steady_state", 0, now_ms(), false, not_met);
+    return finish("not_started", "steady state not met: " + not_met);
+  }
+  phase("steady_state", 0, now_ms(), true, "every probe in range");
+  say("steady state met; injecting");
+
+  const int64_t method_start = now_ms();
+  // A slow apply (a busy daemon takes seconds to attach) must not shorten what is observed: the
+  // observation lasts at least until every applied fault's own end.
+  int64_t method_end = steady_end + e_.method_duration.count();
+  size_t next = 0;
+  int64_t last_refresh = now_ms();
+  int64_t inject_end = -1;
+  std::string abort_reason, abort_by = "abort";
+  while (now_ms() < method_end) {
+    if (signalled()) {
+      abort_reason = "interrupted by signal " + std::to_string(o_.signal->load());
+      abort_by = "signal";
+      break;
+    }
+    if (auto hit = check_aborts()) {
+      abort_reason = *hit;
+      break;
+    }
+    while (next < faults_.size() && now_ms() >= steady_end + faults_[next].f->start.count()) {
+      FaultRun& fr = faults_[next++];
+      const json params = {{"fault", proto::fault_spec_to_json(fr.f->spec)}};
+      auto r = call("apply", params);
+      if (!r) {
+        fr.in_doubt = !client_;
+        abort_reason =
+            "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
+        abort_by = "abort";
+        break;
+      }
+      const json& f = (*r)["fault"];
+      fr.id = f.value("id", uint64_t{0});
+      fr.start_ms = now_ms();
+      fr.active = true;
+      method_end = std::max(method_end, *fr.start_ms + (e_.method_duration - fr.f->start).count());
+      fr.ended_by = "expiry";
+      if (f.contains("targets")) fr.targets = f["targets"];
+      say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " +
+          core::format_duration(fr.f->duration));
+      if (next == faults_.size()) inject_end = now_ms();
+    }
+    if (!abort_reason.empty()) break;
+    // Counters now and then, and a broken connection noticed while there is still time to heal.
+    if (now_ms() - last_refresh >= 1000) {
+      last_refresh = now_ms();
+      for (auto& fr : faults_) {
+        if (fr.active) refresh(fr);
+      }
+      if (!client_) {
+        abort_reason = "connection to faultlined lost";
+        break;
+      }
+    }
+    std::this_thread::sleep_for(tick);
+  }
+  if (inject_end < 0) inject_end = now_ms();
+  const int64_t observe_end = now_ms();
+  phase("inject", method_start, inject_end, abort_reason.empty(), "");
+  phase("observe", inject_end, observe_end, abort_reason.empty(), abort_reason);
+
+  if (!abort_reason.empty()) {
+    say("aborting: " + abort_reason);
+    if (!abort_.is_object()) {
+      abort_ = json{{"t_ms", now_ms()}, {"probe", nullptr}, {"rule", abort_reason}, {"healed", json::array()}};
+    }
+    const int64_t heal_start = now_ms();
+    heal_all(abort_by);
+    if (abort_.is_object()) {
+      for (const auto& fr : faults_) {
+        if (fr.id && fr.ended_by == abort_by) abort_["healed"].push_back(*fr.id);
+      }
+    }
+    const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
+    phase("heal", heal_start, now_ms(), all_healed,
+          all_healed ? "every fault healed at the abort"
+                     : "some faults could not be healed; the kernel ends them at their expiry");
+    return finish("aborted", abort_reason);
+  }
+
+  const int64_t heal_start = now_ms();
+  heal_all("heal");
+  const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
+  const int64_t heal_end = now_ms();
+  phase("heal", heal_start, heal_end, all_healed,
+        all_healed ? "" : "some faults could not be healed; the kernel ends them at their expiry");
+  if (!client_ && !all_healed) return finish("aborted", "connection to faultlined lost at the heal");
+
+  const std::optional<std::string> observed = first_out_of_range(method_start, observe_end);
+  say("recovery: probes must be back in range within " + core::format_duration(e_.recovery_within));
+  std::string which;
+  bool ok = false;
+  while (now_ms() < heal_end + e_.recovery_within.count()) {
+    if (signalled()) {
+      phase("recovery", heal_end, now_ms(), false, "interrupted");
+      return finish("aborted", "interrupted by signal " + std::to_string(o_.signal->load()) + " during recovery");
+    }
+    if ((ok = recovered(heal_end, which))) break;
+    std::this_thread::sleep_for(tick);
+  }
+  phase("recovery", heal_end, now_ms(), ok, ok ? "every probe back in range" : "not recovered: " + which);
+  if (observed)
+    return finish("refuted",
+                  *observed + (ok ? "" : "; and not recovered within " + core::format_duration(e_.recovery_within)));
+  if (!ok)
+    return finish("refuted",
+                  "not recovered within " + core::format_duration(e_.recovery_within) + " of the heal: " + which);
+  return finish("held", "every probe stayed in range while the faults were on, and was in range again " +
+                            core::format_duration(milliseconds(now_ms() - heal_end)) + " after the heal");
+}
+
+}  // namespace
+
+RunOutcome run_experiment(const Experiment& e, const RunOptions& o, std::ostream& log) {
+  Runner r(e, o, log);
+  return r.run();
+}
+
+}  // namespace fl::cli
