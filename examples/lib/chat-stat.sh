@@ -6,6 +6,7 @@
 #                                        messages this client's users sent times its users:
 #                                        1.0 when every user received every message of its
 #                                        half (only this client sends through NODEs)
+#   chat-stat.sh LOG field NAME          a number of the last interval (disconnects, connected)
 #   chat-stat.sh LOG cross NODE... --expect N
 #                                        messages received from NODEs over N per second
 #
@@ -31,6 +32,7 @@ jq -er --argjson o "$origins_json" --arg what "$what" --argjson expect "$expect"
   def from_origins: [.received_by_origin[$o[]] // 0] | add;
   if $what == "p99" then .latency_ms.p99
   elif $what == "in-half" then (if .sent > 0 and .users > 0 then from_origins / (.sent * .users) else null end)
+  elif $what == "field" then .[$o[0]]
   elif $what == "cross" then (if $expect > 0 then from_origins / ($expect * .interval_s) else null end)
   else error("unknown statistic " + $what) end
   | if . == null then error("nothing measured") else . end' <<<"$line"

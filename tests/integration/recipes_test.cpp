@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -162,6 +164,59 @@ TEST(Recipes, PartitionChatHoldsAndCrossHalfDeliveryStopsThenReturns) {
   // Nothing of the recipe is left running in the lab.
   Cmd left = sh("ip netns pids " + lab.name() + "-a");
   EXPECT_EQ(left.out, "") << "processes left in node a";
+}
+
+// One user's link slowed to 16 kbit/s for 8 s while ten others chat through the same server.
+// The hypothesis holds (the others' latency and connections, the queue bound, RSS), the
+// server's overflow counter shows the cut, and the logs show the limit was real: the slow user
+// received a fraction of what the others did while it was on.
+TEST(Recipes, SlowConsumerIsCutOffAtTheBoundWhileOthersDoNotNotice) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  NamedLab lab("flrcs-" + std::to_string(getpid()), 3);
+  ASSERT_TRUE(lab.ok());
+  Daemon d;
+  warm_data_paths(d, lab.name(), {"a"});
+  OutDir out;
+  constexpr int kUsers = 10, kRate = 10;
+  Cmd r = sh(recipe_env(lab, d, out) + "USERS=" + std::to_string(kUsers) + " RATE=" + std::to_string(kRate) +
+             " STEADY=3s SLOW=8s RECOVERY=5s " FL_SOURCE_DIR "/examples/slow-consumer/run.sh");
+  EXPECT_EQ(r.status, 0) << r.out;
+  json report = read_json(out.path() + "/report/report.json");
+  EXPECT_EQ(report.value("verdict", ""), "held") << report.value("reason", "");
+  ASSERT_EQ(report["faults"].size(), 1u);
+  const json& f = report["faults"][0];
+  ASSERT_TRUE(f["start_ms"].is_number() && f["end_ms"].is_number()) << f.dump();
+  EXPECT_EQ(f.value("kind", ""), "rate");
+  // The server cut someone off at its bound, and it was not a busy user (none disconnected).
+  const size_t at = r.out.find("overflow disconnects in all: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GE(std::atoi(r.out.c_str() + at + 29), 1) << r.out;
+  // When: the server's longest queue fell to 0 from below the bound (summary.sh, from the probe).
+  const size_t when = r.out.find("cut off at the bound about ");
+  ASSERT_NE(when, std::string::npos) << r.out;
+  EXPECT_LE(std::atof(r.out.c_str() + when + 27), 10.0) << r.out;
+
+  const double t0 = report["started_unix_ms"].get<double>() / 1000;
+  const double from = t0 + f["start_ms"].get<double>() / 1000, to = t0 + f["end_ms"].get<double>() / 1000;
+  double busy_disconnects = 0, busy_rx = 0, slow_rx = 0, span = 0;
+  for (const auto& iv : intervals(out.path() + "/clients/busy.jsonl")) {
+    busy_disconnects += iv.value("disconnects", 0.0);
+    const double end = iv["t"].get<double>();
+    if (end - iv["interval_s"].get<double>() >= from + 1 && end <= to) {
+      busy_rx += iv.value("received", 0.0) / kUsers;
+      span += iv["interval_s"].get<double>();
+    }
+  }
+  for (const auto& iv : intervals(out.path() + "/clients/slow.jsonl")) {
+    const double end = iv["t"].get<double>();
+    if (end - iv["interval_s"].get<double>() >= from + 1 && end <= to) slow_rx += iv.value("received", 0.0);
+  }
+  EXPECT_EQ(busy_disconnects, 0);
+  ASSERT_GE(span, 4.0);
+  // Each busy user receives every message of the room: kUsers * kRate a second.
+  EXPECT_GE(busy_rx, 0.9 * kUsers * kRate * span);
+  EXPECT_LT(slow_rx, 0.5 * busy_rx) << "the slow user's link was not slowed";
+  std::printf("per user while limited: busy %.0f msg/s, slow %.0f msg/s\n", busy_rx / span, slow_rx / span);
 }
 
 }  // namespace
