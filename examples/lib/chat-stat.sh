@@ -7,6 +7,9 @@
 #                                        1.0 when every user received every message of its
 #                                        half (only this client sends through NODEs)
 #   chat-stat.sh LOG field NAME          a number of the last interval (disconnects, connected)
+#   chat-stat.sh LOG since-all-connected
+#                                        seconds since the last interval that ended with
+#                                        every user connected (0: the last one did)
 #   chat-stat.sh LOG cross NODE... --expect N
 #                                        messages received from NODEs over N per second
 #
@@ -25,6 +28,12 @@ while (($#)); do
 done
 # The last complete interval line: the client writes whole lines, but a read may catch the
 # newest one half written.
+if [[ $what == since-all-connected ]]; then
+	# The whole log: the last interval with all users connected may be long ago.
+	grep -a '^{"type":"interval"' -- "$log" | grep -a '}$' |
+		jq -ers '(last.t) - ([.[] | select(.connected == .users)] | last.t // first.t - first.elapsed_s)'
+	exit
+fi
 line=$(tail -c 65536 -- "$log" 2>/dev/null | grep -a '^{"type":"interval"' | grep -a '}$' | tail -n 1) || exit 1
 [[ -n $line ]] || exit 1
 origins_json=$(printf '%s\n' "${origins[@]}" | jq -R . | jq -sc .)

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -217,6 +219,66 @@ TEST(Recipes, SlowConsumerIsCutOffAtTheBoundWhileOthersDoNotNotice) {
   EXPECT_GE(busy_rx, 0.9 * kUsers * kRate * span);
   EXPECT_LT(slow_rx, 0.5 * busy_rx) << "the slow user's link was not slowed";
   std::printf("per user while limited: busy %.0f msg/s, slow %.0f msg/s\n", busy_rx / span, slow_rx / span);
+}
+
+// The node-failure recipe in one mode: 30 users on a, b and c, node a isolated for 8 s. The
+// users' own log: the ten users of a lose it (at once with --reset, after their 3 s idle
+// timeout without), and each is connected again, to b or c, within the hypothesis's 8 s.
+void node_failure(const std::string& mode, double lost_min_s, double lost_max_s) {
+  NamedLab lab("flrcn-" + std::to_string(getpid()), 4);
+  ASSERT_TRUE(lab.ok());
+  Daemon d;
+  warm_data_paths(d, lab.name(), {"a"});
+  OutDir out;
+  Cmd r = sh(recipe_env(lab, d, out) + "MODE=" + mode + " USERS=30 RATE=2 STEADY=3s DOWN=8s RECOVERY=8s " FL_SOURCE_DIR
+             "/examples/node-failure/run.sh");
+  EXPECT_EQ(r.status, 0) << r.out;
+  json report = read_json(out.path() + "/report/report.json");
+  EXPECT_EQ(report.value("verdict", ""), "held") << report.value("reason", "");
+  ASSERT_EQ(report["faults"].size(), 1u);
+  const json& f = report["faults"][0];
+  ASSERT_TRUE(f["start_ms"].is_number()) << f.dump();
+  EXPECT_EQ(f.value("cli", "").find("--reset") != std::string::npos, mode == "reset") << f.dump();
+  // From when the apply was sent: --reset acts before the reply that sets start_ms.
+  const double from = (report["started_unix_ms"].get<double>() + f["planned_start_ms"].get<double>()) / 1000;
+
+  // Per user: when it first lost its connection after the failure, and when it was back.
+  std::map<int, std::pair<double, double>> users;  // user -> {lost, back} (back < 0: never)
+  std::set<std::string> back_on;
+  std::ifstream log(out.path() + "/clients/users.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("t", 0.0) < from) continue;
+    const std::string type = j.value("type", "");
+    const int u = j.value("user", -1);
+    if (type == "disconnect" && !users.count(u)) users[u] = {j["t"].get<double>() - from, -1};
+    if (type == "connect" && j.value("ok", false) && users.count(u) && users[u].second < 0) {
+      users[u].second = j["t"].get<double>() - from;
+      back_on.insert(j.value("server", ""));
+    }
+  }
+  EXPECT_EQ(users.size(), 10u) << "the users of node a (every third of 30)";
+  for (const auto& [u, t] : users) {
+    SCOPED_TRACE("user " + std::to_string(u));
+    EXPECT_GE(t.first, lost_min_s);
+    EXPECT_LE(t.first, lost_max_s);
+    EXPECT_GE(t.second, 0) << "never reconnected";
+    EXPECT_LE(t.second, 8.0);
+  }
+  EXPECT_EQ(back_on.count("10.200.0.11:8000"), 0u) << "a user reconnected to node a (10.200.0.11 in a `faultctl lab`), the failed one";
+  std::printf("%s: %zu users lost node a; %s", mode.c_str(), users.size(),
+              r.out.substr(r.out.find("users who lost")).c_str());
+}
+
+TEST(Recipes, NodeFailureWithResetUsersReconnectWithoutAStorm) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  node_failure("reset", 0, 0.5);
+}
+
+TEST(Recipes, NodeFailureSilentUsersFindOutByTimeoutAndReconnect) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  // The client's idle timeout is 3 s: nothing tells it sooner.
+  node_failure("silent", 2.0, 4.0);
 }
 
 }  // namespace
