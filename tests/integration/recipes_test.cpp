@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -279,6 +280,129 @@ TEST(Recipes, NodeFailureSilentUsersFindOutByTimeoutAndReconnect) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   // The client's idle timeout is 3 s: nothing tells it sooner.
   node_failure("silent", 2.0, 4.0);
+}
+
+// A real Prometheus (Debian's) on node c of a 3-node lab, scraping the chat servers on a and b
+// every 500 ms; `faultctl run` runs on node c too, so its prometheus probe reaches it. The
+// probe: min(fl_chat_peer_links_up), 1 while a and b are linked. A 4 s partition of a from b
+// takes the links down (their 2 s heartbeat timeout): the hypothesis "the links stay up" is
+// refuted, or, with an abort rule, the run is aborted and the partition healed at once.
+class PromLab {
+ public:
+  explicit PromLab(const std::string& name) : lab_(name, 3) {
+    if (!lab_.ok()) return;
+    const std::string chat = std::filesystem::path(FL_CHAT_SERVER_PATH).parent_path();
+    const std::string fc = std::string(FL_FAULTCTL_PATH) + " lab exec --name " + lab_.name() + " ";
+    for (const auto& [n, self, other] : {std::tuple{"a", "10.200.0.11", "10.200.0.12"}, std::tuple{"b", "10.200.0.12", "10.200.0.11"}}) {
+      sh(fc + n + " -- " + chat + "/fl-chat-server --node " + n + " --listen " + self + ":8000 --metrics " + self +
+         ":9000 --peer-listen " + self + ":7000 --peer " + other + ":7000 --peer-backoff-cap-ms 500 >" + dir_.path() +
+         "/" + n + ".log 2>&1 &");
+    }
+    std::ofstream(dir_.path() + "/prometheus.yml")
+        << "global: {scrape_interval: 500ms, scrape_timeout: 400ms}\n"
+           "scrape_configs:\n"
+           "  - job_name: chat\n"
+           "    static_configs: [{targets: ['10.200.0.11:9000', '10.200.0.12:9000']}]\n";
+    sh(fc + "c -- /usr/bin/prometheus --config.file=" + dir_.path() + "/prometheus.yml --storage.tsdb.path=" + dir_.path() +
+       "/tsdb --web.listen-address=10.200.0.13:9090 >" + dir_.path() + "/prometheus.log 2>&1 &");
+    // Ready when the query already sees both servers linked.
+    for (int i = 0; i < 150 && !ready_; ++i) {
+      Cmd q = sh(fc + "c -- curl -sf 'http://10.200.0.13:9090/api/v1/query?query=min(fl_chat_peer_links_up)'");
+      ready_ = q.status == 0 && q.out.find("\"1\"]") != std::string::npos &&
+               sh(fc + "c -- curl -sf 'http://10.200.0.13:9090/api/v1/query?query=count(fl_chat_peer_links_up)'").out.find("\"2\"]") != std::string::npos;
+      if (!ready_) usleep(100000);
+    }
+  }
+  bool ready() const { return ready_; }
+  const NamedLab& lab() const { return lab_; }
+  const OutDir& dir() const { return dir_; }
+  std::string log(const std::string& n) const { return sh("tail -5 " + dir_.path() + "/" + n + ".log").out; }
+
+ private:
+  OutDir dir_;
+  NamedLab lab_;  // after dir_: `lab down` stops the servers and Prometheus before the logs go
+  bool ready_ = false;
+};
+
+std::string prom_experiment(const std::string& name, const std::string& lab, const std::string& abort) {
+  return "name: " + name + "\n"
+         "hypothesis: the chat servers stay linked to each other (min of fl_chat_peer_links_up is 1)\n"
+         "steady_state: {duration: 2s}\n"
+         "probes:\n"
+         "  - name: links-up\n"
+         "    kind: prometheus\n"
+         "    server: http://10.200.0.13:9090\n"
+         "    query: min(fl_chat_peer_links_up)\n"
+         "    interval: 250ms\n"
+         "    statistic: value\n"
+         "    window: 1\n"
+         "    range: {min: 1}\n"
+         "method:\n"
+         "  faults:\n"
+         "    - name: cut-" + name + "\n"
+         "      cli: partition --side lab:" + lab + "/a --side lab:" + lab + "/b --target lab:" + lab + "/a\n"
+         "      duration: 4s\n" +
+         abort +
+         "recovery: {within: 8s}\n";
+}
+
+Cmd run_on_c(const PromLab& p, const Daemon& d, const std::string& file, const std::string& report_dir) {
+  return sh(std::string(FL_FAULTCTL_PATH) + " lab exec --name " + p.lab().name() + " c -- " + FL_FAULTCTL_PATH +
+            " --socket " + d.socket() + " run --report-dir " + report_dir + " " + file);
+}
+
+TEST(Recipes, PrometheusProbeRefutesWhenAPartitionTakesThePeerLinksDown) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  PromLab p("flrcp-" + std::to_string(getpid()));
+  ASSERT_TRUE(p.ready()) << p.log("prometheus") << p.log("a");
+  Daemon d;
+  warm_data_paths(d, p.lab().name(), {"a"});
+  const std::string file = p.dir().path() + "/refuted.yaml";
+  std::ofstream(file) << prom_experiment("prom-refuted", p.lab().name(), "");
+  Cmd r = run_on_c(p, d, file, p.dir().path() + "/refuted");
+  EXPECT_NE(r.status, 0) << r.out;
+  json report = read_json(p.dir().path() + "/refuted/report.json");
+  EXPECT_EQ(report.value("verdict", ""), "refuted") << r.out;
+  EXPECT_NE(report.value("reason", "").find("links-up"), std::string::npos) << report.value("reason", "");
+  // The probe saw the links go down (0) while the fault was on and come back after it.
+  const json& series = report["probes"][0]["series"];
+  const json& f = report["faults"][0];
+  bool down = false, up_after = false;
+  for (const auto& pt : series) {
+    if (!pt["value"].is_number()) continue;
+    const double t = pt["t_ms"].get<double>(), v = pt["value"].get<double>();
+    if (t >= f["start_ms"].get<double>() && t <= f["end_ms"].get<double>() + 1000 && v == 0) down = true;
+    if (t > f["end_ms"].get<double>() && v == 1) up_after = true;
+  }
+  EXPECT_TRUE(down) << series.dump();
+  EXPECT_TRUE(up_after) << series.dump();
+  EXPECT_EQ(f.value("ended_by", ""), "heal");
+}
+
+TEST(Recipes, PrometheusProbeAbortsAndTheFaultIsHealedAtOnce) {
+  if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  PromLab p("flrca-" + std::to_string(getpid()));
+  ASSERT_TRUE(p.ready()) << p.log("prometheus") << p.log("a");
+  Daemon d;
+  warm_data_paths(d, p.lab().name(), {"a"});
+  const std::string file = p.dir().path() + "/aborted.yaml";
+  std::ofstream(file) << prom_experiment("prom-aborted", p.lab().name(), "abort:\n  - {probe: links-up, samples: 2}\n");
+  Cmd r = run_on_c(p, d, file, p.dir().path() + "/aborted");
+  EXPECT_NE(r.status, 0) << r.out;
+  json report = read_json(p.dir().path() + "/aborted/report.json");
+  EXPECT_EQ(report.value("verdict", ""), "aborted") << r.out;
+  EXPECT_NE(report.value("reason", "").find("links-up"), std::string::npos) << report.value("reason", "");
+  EXPECT_NE(report.value("reason", "").find("2 samples out of range"), std::string::npos) << report.value("reason", "");
+  const json& f = report["faults"][0];
+  EXPECT_EQ(f.value("ended_by", ""), "abort") << f.dump();
+  ASSERT_TRUE(report["abort"].is_object()) << report.dump();
+  EXPECT_EQ(report["abort"]["healed"], json::array({f["id"]}));
+  // Healed at the abort, well before the fault's own 4 s were up.
+  EXPECT_LT(f["end_ms"].get<double>() - f["start_ms"].get<double>(), 3900) << f.dump();
+  json l = d.call("list");
+  EXPECT_TRUE(l["faults"].empty()) << l.dump();
+  // And the network agrees: a reaches b again.
+  EXPECT_EQ(sh(std::string(FL_FAULTCTL_PATH) + " lab exec --name " + p.lab().name() + " a -- ping -c1 -W1 10.200.0.12").status, 0);
 }
 
 }  // namespace
