@@ -1,8 +1,15 @@
 // Experiment files (`faultctl run FILE`): a good file read into the model, every bad input
 // refused with its line and field before anything is contacted, and the --dry-run plan.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "cli/experiment.h"
@@ -162,11 +169,13 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"bad name", with("name: other-pair-split", "name: other pair"),
        "x.yaml:1: name: invalid experiment name \"other pair\": character \" \" at position 6 is not allowed; use "
        "letters, digits, '_', '.' and '-'"},
-      {"empty hypothesis", with("hypothesis: \"a partition of c and d leaves a -> b connections alone\"", "hypothesis: \"\""),
+      {"empty hypothesis",
+       with("hypothesis: \"a partition of c and d leaves a -> b connections alone\"", "hypothesis: \"\""),
        "x.yaml:2: hypothesis: empty; state what you expect to hold"},
       {"unknown kind", with("kind: tcp", "kind: udp"),
        "x.yaml:6: probes[0].kind: unknown probe kind \"udp\"; expected tcp, http, exec or prometheus"},
-      {"key of another kind", with("    address: 10.200.0.2:7000\n", "    address: 10.200.0.2:7000\n    url: http://10.200.0.2/\n"),
+      {"key of another kind",
+       with("    address: 10.200.0.2:7000\n", "    address: 10.200.0.2:7000\n    url: http://10.200.0.2/\n"),
        "x.yaml:8: probes[0].url: only for http probes, not tcp"},
       {"tcp without port", with("address: 10.200.0.2:7000", "address: 10.200.0.2"),
        "x.yaml:7: probes[0].address: expected HOST:PORT, got \"10.200.0.2\" (no port)"},
@@ -203,13 +212,15 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"duplicate probe", with("name: web", "name: connect-b"),
        "x.yaml:13: probes[1].name: probe \"connect-b\" given twice"},
       {"steady state too short", with("steady_state: {duration: 4s}", "steady_state: {duration: 500ms}"),
-       "x.yaml:3: steady_state.duration: 500ms is too short for probe \"connect-b\" (5 samples every 200ms need 800ms)"},
+       "x.yaml:3: steady_state.duration: 500ms is too short for probe \"connect-b\" (5 samples every 200ms need "
+       "800ms)"},
       {"fault not a command", with("cli: \"partition --side", "cli: \"list --side"),
        "x.yaml:34: method.faults[0].cli: list: unrecognised option '--side'"},
       {"fault global option", with("cli: \"partition --side", "cli: \"--socket /x partition --side"),
        "x.yaml:34: method.faults[0].cli: starts with \"--socket\"; expected a fault command (partition, loss, isolate, "
        "delay, rate, corrupt, duplicate, reorder, shape, matrix)"},
-      {"fault read-only command", with("cli: \"partition --side 10.200.0.3 --side '10.200.0.4' --target netns:lab-c\"", "cli: status"),
+      {"fault read-only command",
+       with("cli: \"partition --side 10.200.0.3 --side '10.200.0.4' --target netns:lab-c\"", "cli: status"),
        "x.yaml:34: method.faults[0].cli: \"status\" is not a fault command; expected partition, loss, isolate, delay, "
        "rate, corrupt, duplicate, reorder, shape or matrix"},
       {"fault bad cidr (the CLI's own validation)", with("--side 10.200.0.3 ", "--side 10.200.0.300 "),
@@ -222,7 +233,8 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"fault --name", with("--target netns:lab-c\"", "--target netns:lab-c --name=x\""),
        "x.yaml:34: method.faults[0].cli: --name is set by the experiment (the fault's name field); leave it out"},
       {"fault quote", with("'10.200.0.4'", "'10.200.0.4"), "x.yaml:34: method.faults[0].cli: unterminated ' quote"},
-      {"fault duration missing", with("      duration: 3s\n", ""), "x.yaml:33: method.faults[0]: missing key \"duration\""},
+      {"fault duration missing", with("      duration: 3s\n", ""),
+       "x.yaml:33: method.faults[0]: missing key \"duration\""},
       {"fault duration too short", with("duration: 3s", "duration: 50ms"),
        "x.yaml:36: method.faults[0].duration: 50ms is out of bounds (100ms to 7d)"},
       {"blast radius", with("--target netns:lab-c\"", "--target netns:lab-c --target netns:lab-d\""),
@@ -230,7 +242,8 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
       {"blast radius default is one target",
        with2("blast_radius: {max_targets: 1}\n", "", "--target netns:lab-c\"", "--target netns:lab-c --target host\""),
        "x.yaml:34: method.faults[0].cli: 2 targets, more than blast_radius.max_targets (1)"},
-      {"duplicate fault", with("name: slow", "name: split"), "x.yaml:37: method.faults[1].name: fault \"split\" given twice"},
+      {"duplicate fault", with("name: slow", "name: split"),
+       "x.yaml:37: method.faults[1].name: fault \"split\" given twice"},
       {"method ends before the faults", with("  duration: 5s\n", "  duration: 3s\n"),
        "x.yaml:40: method.duration: 3s ends before the last fault does (3s500ms)"},
       {"unknown method key", with("  duration: 5s\n", "  duration: 5s\n  old: 1\n"),
@@ -283,7 +296,7 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
       "[0.95, +inf] ratio\n"
       "  web: http GET http://10.200.0.2:8080/health?x=1 (expect 204), every 1s, timeout 1s; p99 over 5 samples in "
       "[-inf, 250] ms\n"
-      "  depth: exec sh -c echo 3, every 1s, timeout 1s; value over 1 sample in [0, 10]\n"
+      "  depth: exec sh -c 'echo 3', every 1s, timeout 1s; value over 1 sample in [0, 10]\n"
       "  clients: prometheus sum(chat_clients) at http://[fd00:200::9]:9090, every 1s, timeout 1s; value over 1 "
       "sample in [5, +inf]\n"
       "\n"
@@ -293,9 +306,13 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
       "  t+4s      inject        each fault at its offset, with its duration (the kernel ends it):\n"
       "    t+4s500ms apply split for 3s (1 target): partition --side 10.200.0.3 --side '10.200.0.4' --target "
       "netns:lab-c\n"
-      "      request: " + split_req.dump() + "\n"
+      "      request: " +
+      split_req.dump() +
+      "\n"
       "    t+4s      apply slow for 2s (1 target): delay 50ms --dst 10.200.0.1 --target netns:lab-a\n"
-      "      request: " + json{{"op", "apply"}, {"fault", proto::fault_spec_to_json(r->faults[1].spec)}}.dump() + "\n"
+      "      request: " +
+      json{{"op", "apply"}, {"fault", proto::fault_spec_to_json(r->faults[1].spec)}}.dump() +
+      "\n"
       "  t+4s      observe       5s: the hypothesis holds if every probe stays in range\n"
       "  t+9s      heal          every fault still active\n"
       "  t+9s      recovery      every probe back in range within 4s, else refuted\n"
@@ -310,6 +327,25 @@ TEST(Experiment, PlanShowsPhasesRequestsAndProbes) {
   EXPECT_EQ(plan, expected);
   EXPECT_NE(plan.find("\"name\":\"split\""), std::string::npos) << "the request carries the fault's name";
   EXPECT_NE(plan.find("\"duration_ms\":3000"), std::string::npos) << "the request carries the fault's duration";
+}
+
+std::string source_file(const std::string& rel) {
+  std::ifstream f(std::string(FL_SOURCE_DIR) + "/" + rel);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// docs/EXPERIMENTS.md shows docs/examples/experiment.yaml whole, and the file is valid.
+TEST(Experiment, DocumentedExampleIsValidAndShownWhole) {
+  const std::string example = source_file("docs/examples/experiment.yaml");
+  ASSERT_FALSE(example.empty());
+  EXPECT_NE(source_file("docs/EXPERIMENTS.md").find("```yaml\n" + example + "```"), std::string::npos);
+  auto r = parse_experiment(example, "docs/examples/experiment.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->probes.size(), 3u);
+  EXPECT_EQ(r->faults.size(), 2u);
+  EXPECT_EQ(r->aborts.size(), 2u);
 }
 
 Probe probe(Statistic stat, size_t window, ProbeKind kind = ProbeKind::tcp) {
@@ -358,6 +394,216 @@ TEST(ExperimentCommand, RunTakesOneFileDryRunAndReportDir) {
   auto two = parse_args({"run", "a.yaml", "b.yaml"}, nullptr);
   ASSERT_FALSE(two.ok());
   EXPECT_EQ(two.error().message, "run: unexpected argument \"b.yaml\"\nTry 'faultctl run --help'.");
+}
+
+// A daemon on a Unix socket that answers the runner's requests, its apply only after a delay
+// (a busy daemon attaching to many interfaces).
+class SlowApplyDaemon {
+ public:
+  // drop_apply: the apply is carried out but the connection closes before the answer, as when
+  // a daemon is restarted mid-request; a second connection is then served.
+  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay, bool drop_apply = false) {
+    char tmpl[] = "/tmp/fl-exp-unit-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    path_ = dir_ + "/s.sock";
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    path_.copy(a.sun_path, path_.size());
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd_, 4), 0);
+    thread_ = std::thread([this, apply_delay, drop_apply] {
+      std::string state = "active";
+      for (int conn = 0; conn < 2; ++conn) {
+        const int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        for (std::string line; read_line(c, line);) {
+          const json req = json::parse(line);
+          const std::string op = req.at("op");
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            ops_.push_back(req.contains("fault") && req["fault"].is_string() ? op + " " + req["fault"].get<std::string>()
+                                                                             : op);
+          }
+          json result = json::object();
+          const json fault = {{"id", 1},
+                              {"state", state},
+                              {"targets", {"host"}},
+                              {"counters", {{"matched", 3}, {"dropped", 2}, {"exempted", 0}, {"shaped", 0}}}};
+          if (op == "apply") {
+            std::this_thread::sleep_for(apply_delay);
+            if (drop_apply) break;
+            result["fault"] = fault;
+          } else if (op == "get") {
+            result["fault"] = fault;
+          } else if (op == "heal") {
+            state = "healed";
+            result["healed"] = {1};
+          }
+          const std::string reply = proto::reply_ok(req.at("id").get<uint64_t>(), result) + "\n";
+          if (send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
+        }
+        close(c);
+      }
+    });
+  }
+  ~SlowApplyDaemon() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  std::vector<std::string> ops() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ops_;
+  }
+
+ private:
+  static bool read_line(int fd, std::string& line) {
+    line.clear();
+    char ch;
+    while (read(fd, &ch, 1) == 1) {
+      if (ch == '\n') return true;
+      line += ch;
+    }
+    return false;
+  }
+  std::string dir_, path_;
+  int fd_ = -1;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> ops_;
+};
+
+// Regression: an apply that took 1.4 s on a loaded machine left 50 ms of observation, and a
+// partition that cut every probe was judged "held". The observation now lasts the fault's whole
+// duration from when it was applied.
+TEST(ExperimentRunner, SlowApplyDoesNotShortenTheObservation) {
+  SlowApplyDaemon d(800ms);
+  const std::string text =
+      "name: slow-apply\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: ok, kind: exec, argv: [true], interval: 100ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: f, cli: \"loss 10\", duration: 1s}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const RunOutcome out = run_experiment(*e, o, log);
+  EXPECT_EQ(out.verdict, "held") << out.reason << "\n" << log.str();
+  const json& f = out.report["faults"][0];
+  ASSERT_TRUE(f["start_ms"].is_number()) << f.dump();
+  EXPECT_GE(f["start_ms"].get<int64_t>(), 950) << "the apply was answered after 800 ms";
+  int64_t observe_end = -1;
+  for (const auto& p : out.report["phases"]) {
+    if (p["name"] == "observe") observe_end = p["end_ms"];
+  }
+  EXPECT_GE(observe_end - f["start_ms"].get<int64_t>(), 990) << out.report["phases"].dump();
+  EXPECT_EQ(f["counters"]["dropped"], 2) << "counters from the daemon's get";
+  EXPECT_EQ(f["ended_by"], "heal");
+  EXPECT_EQ(out.report_path, dir + "/report.json");
+  std::remove(out.report_path.c_str());
+  rmdir(dir.c_str());
+}
+
+// An abort rule on time: the probe goes out of range (a file appears) and stays out; after
+// `for` the runner heals the 10 s fault and ends with aborted, without waiting for it.
+TEST(ExperimentRunner, AbortRuleForTimeHealsAtOnce) {
+  SlowApplyDaemon d(0ms);
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string flag = dir + "/broken";
+  const std::string text =
+      "name: abort-for\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: flag, kind: exec, argv: [sh, -c, \"test ! -e " + flag +
+      "\"], interval: 50ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: f, cli: \"loss 10\", duration: 10s}\n"
+      "abort:\n"
+      "  - {probe: flag, for: 300ms}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  std::thread breaker([&] {
+    std::this_thread::sleep_for(700ms);
+    std::ofstream(flag) << "x";
+  });
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const auto start = std::chrono::steady_clock::now();
+  const RunOutcome out = run_experiment(*e, o, log);
+  breaker.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(out.verdict, "aborted") << out.reason << "\n" << log.str();
+  EXPECT_EQ(out.reason, "probe flag: success_rate 0, accepted >= 1, out of range for 300ms");
+  const json& abort = out.report["abort"];
+  ASSERT_TRUE(abort.is_object()) << out.report.dump();
+  EXPECT_EQ(abort["rule"], "out of range for 300ms");
+  EXPECT_EQ(abort["healed"], json::array({1}));
+  int64_t first_failed = -1;
+  for (const auto& smp : out.report["probes"][0]["samples"]) {
+    if (!smp["ok"].get<bool>() && first_failed < 0) first_failed = smp["t_ms"];
+  }
+  ASSERT_GE(first_failed, 0);
+  EXPECT_GE(abort["t_ms"].get<int64_t>() - first_failed, 300);
+  EXPECT_LE(abort["t_ms"].get<int64_t>() - first_failed, 700);
+  EXPECT_EQ(out.report["faults"][0]["ended_by"], "abort");
+  const auto ops = d.ops();
+  EXPECT_NE(std::find(ops.begin(), ops.end(), "heal 1"), ops.end());
+  std::remove(flag.c_str());
+  std::remove((dir + "/report.json").c_str());
+  rmdir(dir.c_str());
+}
+
+// The connection breaks while an apply is in flight: the daemon may have applied it, but the
+// runner never learnt its id. It reconnects once and heals it by name.
+TEST(ExperimentRunner, ApplyLostInFlightIsHealedByName) {
+  SlowApplyDaemon d(0ms, /*drop_apply=*/true);
+  const std::string text =
+      "name: lost-apply\n"
+      "hypothesis: h\n"
+      "steady_state: {duration: 200ms}\n"
+      "probes:\n"
+      "  - {name: ok, kind: exec, argv: [true], interval: 100ms, statistic: success_rate, window: 1, range: {min: 1}}\n"
+      "method:\n"
+      "  faults:\n"
+      "    - {name: in-flight, cli: \"loss 10\", duration: 1m}\n"
+      "recovery: {within: 1s}\n";
+  auto e = parse_experiment(text, "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  char tmpl[] = "/tmp/fl-exp-report-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  RunOptions o;
+  o.socket = d.path();
+  o.report_dir = dir;
+  std::ostringstream log;
+  const RunOutcome out = run_experiment(*e, o, log);
+  EXPECT_EQ(out.verdict, "aborted");
+  EXPECT_NE(out.reason.find("fault in-flight: connection lost"), std::string::npos) << out.reason;
+  const auto ops = d.ops();
+  EXPECT_EQ(ops, (std::vector<std::string>{"hello", "apply", "hello", "heal in-flight", "get 1"})) << log.str();
+  const json& f = out.report["faults"][0];
+  EXPECT_EQ(f["id"], 1);
+  EXPECT_EQ(f["ended_by"], "abort");
+  std::remove(out.report_path.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -203,8 +203,8 @@ constexpr CommandInfo kCommands[] = {
      "docs/EXPERIMENTS.md; the whole file is checked before anything is contacted.\n\n"
      "Exit status: 0 held, 1 refuted, aborted or not started, 2 usage or invalid file.\n\n"
      "Examples:\n"
-     "  faultctl run --dry-run examples/partition.yaml\n"
-     "  faultctl run --report-dir /tmp/r examples/partition.yaml\n"},
+     "  faultctl run --dry-run docs/examples/experiment.yaml\n"
+     "  faultctl run --report-dir /tmp/r docs/examples/experiment.yaml\n"},
     {"wait", "wait ID|NAME [--timeout DUR]", "wait until a fault has ended",
      "Returns when the fault has ended, and prints how (healed, expired or gone); at once if it\n"
      "has ended already. Exit status 0 when it ended, 4 when --timeout ran out first (the fault\n"

@@ -1,12 +1,13 @@
 #include "cli/experiment.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <set>
 #include <sstream>
@@ -43,7 +44,9 @@ const char* statistic_name(Statistic s) {
 
 namespace {
 
-Error bad(std::string msg) { return make_error(Errc::invalid_argument, std::move(msg)); }
+Error bad(std::string msg) {
+  return make_error(Errc::invalid_argument, std::move(msg));
+}
 
 // Both address families, numeric only: a probe never resolves a name.
 bool numeric_host(const std::string& h, bool v6) {
@@ -71,9 +74,11 @@ Status split_host_port(std::string_view s, std::string& host, bool& v6, uint16_t
     if (host.find(':') != std::string::npos) return bad("write an IPv6 address in brackets: [fd00::1]:80");
   }
   if (!numeric_host(host, v6)) {
-    return bad(core::quote(host) + " is not a numeric " + (v6 ? "IPv6" : "IPv4") + " address (probes do not resolve names)");
+    return bad(core::quote(host) + " is not a numeric " + (v6 ? "IPv6" : "IPv4") +
+               " address (probes do not resolve names)");
   }
-  const bool digits = !p.empty() && p.size() <= 5 && std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !p.empty() && p.size() <= 5 && std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; });
   const long n = digits ? std::strtol(std::string(p).c_str(), nullptr, 10) : 0;
   if (!digits || n < 1 || n > 65535) return bad("port " + core::quote(p) + ": expected 1 to 65535");
   port = static_cast<uint16_t>(n);
@@ -107,8 +112,12 @@ const char* node_kind(const YAML::Node& n) {
   }
 }
 
-std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-std::string sub(const std::string& path, const char* key) { return path.empty() ? key : path + "." + key; }
+std::string idx(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+std::string sub(const std::string& path, const char* key) {
+  return path.empty() ? key : path + "." + key;
+}
 
 // Unknown keys are refused (a typo must not silently mean "default"), and so is a key given twice.
 Status check_keys(const Reporter& rep, const YAML::Node& map, const std::string& path,
@@ -240,7 +249,9 @@ Result<std::vector<std::string>> split_words(std::string_view s) {
 }
 
 // The first line of a faultctl usage error: the "Try 'faultctl X --help'." line is for a terminal.
-std::string first_line(const std::string& msg) { return msg.substr(0, msg.find('\n')); }
+std::string first_line(const std::string& msg) {
+  return msg.substr(0, msg.find('\n'));
+}
 
 Result<Range> read_range(const Map& p) {
   const YAML::Node n = p.get("range");
@@ -266,13 +277,15 @@ Result<Range> read_range(const Map& p) {
 
 Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::string& path) {
   if (!n.IsMap()) return rep.at(n, path + ": expected a map, got " + node_kind(n));
-  FL_TRY(check_keys(rep, n, path, {"name", "kind", "address", "url", "status", "argv", "server", "query", "timeout",
-                                   "interval", "statistic", "window", "range"}));
+  FL_TRY(check_keys(rep, n, path,
+                    {"name", "kind", "address", "url", "status", "argv", "server", "query", "timeout", "interval",
+                     "statistic", "window", "range"}));
   Map m{rep, n, path};
   Probe p;
   auto name = m.str("name");
   if (!name) return name.take_error();
-  if (auto st = core::check_name(*name, "probe name"); !st) return rep.at(n["name"], path + ".name: " + st.error().message);
+  if (auto st = core::check_name(*name, "probe name"); !st)
+    return rep.at(n["name"], path + ".name: " + st.error().message);
   p.name = *name;
   auto kind = m.str("kind");
   if (!kind) return kind.take_error();
@@ -289,7 +302,8 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
     }
   }
   if (own == nullptr) {
-    return rep.at(n["kind"], path + ".kind: unknown probe kind " + core::quote(*kind) + "; expected tcp, http, exec or prometheus");
+    return rep.at(n["kind"], path + ".kind: unknown probe kind " + core::quote(*kind) +
+                                 "; expected tcp, http, exec or prometheus");
   }
   // A key of another kind is a mistake, not something to ignore.
   for (const auto& [k, keys] : kinds) {
@@ -304,7 +318,8 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
     case ProbeKind::tcp: {
       auto a = m.str("address");
       if (!a) return a.take_error();
-      if (auto st = split_host_port(*a, p.host, p.v6, p.port); !st) return rep.at(n["address"], path + ".address: " + st.error().message);
+      if (auto st = split_host_port(*a, p.host, p.v6, p.port); !st)
+        return rep.at(n["address"], path + ".address: " + st.error().message);
       break;
     }
     case ProbeKind::http: {
@@ -339,7 +354,8 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
       if (!s) return s.take_error();
       auto url = parse_http_url(*s);
       if (!url) return rep.at(n["server"], path + ".server: " + url.error().message);
-      if (url->path != "/") return rep.at(n["server"], path + ".server: give the server's base URL (http://HOST:PORT), without a path");
+      if (url->path != "/")
+        return rep.at(n["server"], path + ".server: give the server's base URL (http://HOST:PORT), without a path");
       p.server = *s;
       p.server_url = *url;
       auto q = m.str("query");
@@ -349,11 +365,12 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
       break;
     }
   }
-  auto interval = m.duration("interval", std::chrono::milliseconds(1000), std::chrono::milliseconds(50), std::chrono::hours(1));
+  auto interval =
+      m.duration("interval", std::chrono::milliseconds(1000), std::chrono::milliseconds(50), std::chrono::hours(1));
   if (!interval) return interval.take_error();
   p.interval = *interval;
-  auto timeout = m.duration("timeout", std::min(p.interval, std::chrono::milliseconds(1000)), std::chrono::milliseconds(10),
-                            std::chrono::seconds(60));
+  auto timeout = m.duration("timeout", std::min(p.interval, std::chrono::milliseconds(1000)),
+                            std::chrono::milliseconds(10), std::chrono::seconds(60));
   if (!timeout) return timeout.take_error();
   p.timeout = *timeout;
   auto stat = m.str("statistic", false, "success_rate");
@@ -375,8 +392,8 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
   auto range = read_range(m);
   if (!range) return range.take_error();
   p.range = *range;
-  if (p.statistic == Statistic::success_rate &&
-      ((p.range.min && (*p.range.min < 0 || *p.range.min > 1)) || (p.range.max && (*p.range.max < 0 || *p.range.max > 1)))) {
+  if (p.statistic == Statistic::success_rate && ((p.range.min && (*p.range.min < 0 || *p.range.min > 1)) ||
+                                                 (p.range.max && (*p.range.max < 0 || *p.range.max > 1)))) {
     return rep.at(n["range"], path + ".range: a success_rate is a ratio from 0 to 1 (0.95 is 95%)");
   }
   return p;
@@ -390,7 +407,8 @@ Result<ExperimentFault> read_fault(const Reporter& rep, const YAML::Node& n, con
   ExperimentFault f;
   auto name = m.str("name");
   if (!name) return name.take_error();
-  if (auto st = core::check_name(*name, "fault name"); !st) return rep.at(n["name"], path + ".name: " + st.error().message);
+  if (auto st = core::check_name(*name, "fault name"); !st)
+    return rep.at(n["name"], path + ".name: " + st.error().message);
   f.name = *name;
   auto start = m.duration("start", std::chrono::milliseconds(0), std::chrono::milliseconds(0), std::chrono::hours(24));
   if (!start) return start.take_error();
@@ -415,28 +433,32 @@ Result<ExperimentFault> read_fault(const Reporter& rep, const YAML::Node& n, con
       f.cli += (i ? " " : "") + c[i].Scalar();
     }
   } else {
-    return rep.at(c, cpath + ": expected a faultctl command line (\"partition --side ... --target ...\"), got " + node_kind(c));
+    return rep.at(
+        c, cpath + ": expected a faultctl command line (\"partition --side ... --target ...\"), got " + node_kind(c));
   }
-  if (words.empty()) return rep.at(c, cpath + ": empty; expected a faultctl command line such as \"loss 30 --dst 10.200.0.2\"");
+  if (words.empty())
+    return rep.at(c, cpath + ": empty; expected a faultctl command line such as \"loss 30 --dst 10.200.0.2\"");
   // Global options (--socket, --host) are the runner's business, not a fault's.
   if (words[0].starts_with("-")) {
-    return rep.at(c, cpath + ": starts with " + core::quote(words[0]) + "; expected a fault command (partition, loss, "
-                             "isolate, delay, rate, corrupt, duplicate, reorder, shape, matrix)");
+    return rep.at(c, cpath + ": starts with " + core::quote(words[0]) +
+                         "; expected a fault command (partition, loss, "
+                         "isolate, delay, rate, corrupt, duplicate, reorder, shape, matrix)");
   }
   for (const auto& w : words) {
     if (w == "--") break;
     for (const char* owned : {"--for", "--name"}) {
       if (w == owned || w.starts_with(std::string(owned) + "=")) {
         return rep.at(c, cpath + ": " + owned + " is set by the experiment (the fault's " +
-                                 (std::string(owned) == "--for" ? "duration" : "name") + " field); leave it out");
+                             (std::string(owned) == "--for" ? "duration" : "name") + " field); leave it out");
       }
     }
   }
   auto inv = parse_args(words, nullptr, read_file);
   if (!inv) return rep.at(c, cpath + ": " + first_line(inv.error().message));
   if (!inv->fault) {
-    return rep.at(c, cpath + ": " + core::quote(words[0]) + " is not a fault command; expected partition, loss, isolate, "
-                             "delay, rate, corrupt, duplicate, reorder, shape or matrix");
+    return rep.at(c, cpath + ": " + core::quote(words[0]) +
+                         " is not a fault command; expected partition, loss, isolate, "
+                         "delay, rate, corrupt, duplicate, reorder, shape or matrix");
   }
   f.spec = std::move(*inv->fault);
   f.spec.name = f.name;
@@ -454,16 +476,19 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
   }
   if (root.IsNull()) return rep.whole("empty; expected an experiment (see docs/EXPERIMENTS.md)");
   if (!root.IsMap()) return rep.at(root, std::string("expected a map, got ") + node_kind(root));
-  FL_TRY(check_keys(rep, root, "", {"name", "hypothesis", "steady_state", "probes", "method", "abort", "blast_radius",
-                                    "recovery"}));
+  FL_TRY(check_keys(rep, root, "",
+                    {"name", "hypothesis", "steady_state", "probes", "method", "abort", "blast_radius", "recovery"}));
   Map top{rep, root, ""};
   Experiment e;
   auto name = top.str("name");
   if (!name) return name.take_error();
-  if (auto st = core::check_name(*name, "experiment name"); !st) return rep.at(root["name"], "name: " + st.error().message);
+  if (auto st = core::check_name(*name, "experiment name"); !st)
+    return rep.at(root["name"], "name: " + st.error().message);
   e.name = *name;
   auto hyp = top.str("hypothesis");
   if (!hyp) return hyp.take_error();
+  // A folded block (hypothesis: >) ends with a newline that is no part of the statement.
+  while (!hyp->empty() && std::isspace(static_cast<unsigned char>(hyp->back()))) hyp->pop_back();
   if (hyp->empty()) return rep.at(root["hypothesis"], "hypothesis: empty; state what you expect to hold");
   e.hypothesis = *hyp;
 
@@ -478,7 +503,8 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
     auto p = read_probe(rep, probes[i], idx("probes", i));
     if (!p) return p.take_error();
     for (const auto& q : e.probes) {
-      if (q.name == p->name) return rep.at(probes[i]["name"], idx("probes", i) + ".name: probe " + core::quote(p->name) + " given twice");
+      if (q.name == p->name)
+        return rep.at(probes[i]["name"], idx("probes", i) + ".name: probe " + core::quote(p->name) + " given twice");
     }
     e.probes.push_back(std::move(*p));
   }
@@ -493,11 +519,10 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
     // The steady state is judged on the probe's statistic: it needs the window full.
     const auto needed = e.probes[i].interval * static_cast<int64_t>(e.probes[i].window - 1);
     if (e.steady_state < needed) {
-      return rep.at(steady->get("duration"), "steady_state.duration: " + core::format_duration(e.steady_state) +
-                                                 " is too short for probe " + core::quote(e.probes[i].name) + " (" +
-                                                 std::to_string(e.probes[i].window) + " samples every " +
-                                                 core::format_duration(e.probes[i].interval) + " need " +
-                                                 core::format_duration(needed) + ")");
+      return rep.at(steady->get("duration"),
+                    "steady_state.duration: " + core::format_duration(e.steady_state) + " is too short for probe " +
+                        core::quote(e.probes[i].name) + " (" + std::to_string(e.probes[i].window) + " samples every " +
+                        core::format_duration(e.probes[i].interval) + " need " + core::format_duration(needed) + ")");
     }
   }
 
@@ -523,7 +548,8 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
     auto f = read_fault(rep, faults[i], path, read_file);
     if (!f) return f.take_error();
     for (const auto& g : e.faults) {
-      if (g.name == f->name) return rep.at(faults[i]["name"], path + ".name: fault " + core::quote(f->name) + " given twice");
+      if (g.name == f->name)
+        return rep.at(faults[i]["name"], path + ".name: fault " + core::quote(f->name) + " given twice");
     }
     if (f->spec.targets.size() > e.max_targets) {
       return rep.at(faults[i]["cli"], path + ".cli: " + std::to_string(f->spec.targets.size()) +
@@ -537,16 +563,19 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
   if (!md) return md.take_error();
   if (*md < last_end) {
     return rep.at(method->get("duration"), "method.duration: " + core::format_duration(*md) +
-                                               " ends before the last fault does (" + core::format_duration(last_end) + ")");
+                                               " ends before the last fault does (" + core::format_duration(last_end) +
+                                               ")");
   }
   e.method_duration = *md;
 
   if (const YAML::Node aborts = root["abort"]) {
-    if (!aborts.IsSequence()) return rep.at(aborts, std::string("abort: expected a list of rules, got ") + node_kind(aborts));
+    if (!aborts.IsSequence())
+      return rep.at(aborts, std::string("abort: expected a list of rules, got ") + node_kind(aborts));
     for (size_t i = 0; i < aborts.size(); ++i) {
       const std::string path = idx("abort", i);
       const YAML::Node a = aborts[i];
-      if (!a.IsMap()) return rep.at(a, path + ": expected a map {probe: NAME, samples: N} or {probe: NAME, for: DURATION}");
+      if (!a.IsMap())
+        return rep.at(a, path + ": expected a map {probe: NAME, samples: N} or {probe: NAME, for: DURATION}");
       FL_TRY(check_keys(rep, a, path, {"probe", "samples", "for"}));
       Map m{rep, a, path};
       AbortRule r;
@@ -557,7 +586,8 @@ Result<Experiment> parse(const Reporter& rep, std::string_view text, const ReadF
       }
       r.probe = *probe;
       if (m.has("samples") == m.has("for")) {
-        return rep.at(a, path + ": give one of samples (N consecutive samples out of range) or for (out of range this long)");
+        return rep.at(
+            a, path + ": give one of samples (N consecutive samples out of range) or for (out of range this long)");
       }
       if (m.has("samples")) {
         auto s = m.count("samples", 1, 1, 1000);
@@ -591,7 +621,8 @@ std::string fmt_number(double v) {
 
 Result<HttpUrl> parse_http_url(std::string_view url) {
   if (!url.starts_with("http://")) {
-    return bad("expected an http:// URL, got " + core::quote(url) + (url.starts_with("https://") ? " (https is not supported)" : ""));
+    return bad("expected an http:// URL, got " + core::quote(url) +
+               (url.starts_with("https://") ? " (https is not supported)" : ""));
   }
   std::string_view rest = url.substr(7);
   const size_t slash = rest.find('/');
@@ -606,12 +637,14 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     u.v6 = bracket;
     u.host = bracket ? std::string(hostport.substr(1, hostport.size() - 2)) : std::string(hostport);
     if (bracket && !hostport.ends_with("]")) return bad("unterminated [ in " + core::quote(url));
-    if (!numeric_host(u.host, u.v6)) return bad(core::quote(u.host) + " is not a numeric IP address (probes do not resolve names)");
+    if (!numeric_host(u.host, u.v6))
+      return bad(core::quote(u.host) + " is not a numeric IP address (probes do not resolve names)");
   } else {
     FL_TRY(split_host_port(hostport, u.host, u.v6, u.port));
   }
   for (char c : u.path) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return bad("the path has a space or control character; percent-encode it");
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return bad("the path has a space or control character; percent-encode it");
   }
   return u;
 }
@@ -619,10 +652,23 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
 std::string Probe::target() const {
   switch (kind) {
     case ProbeKind::tcp: return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + " (TCP connect)";
-    case ProbeKind::http: return "GET " + url + (status ? " (expect " + std::to_string(*status) + ")" : " (expect 2xx)");
+    case ProbeKind::http:
+      return "GET " + url + (status ? " (expect " + std::to_string(*status) + ")" : " (expect 2xx)");
     case ProbeKind::exec: {
       std::string s;
-      for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+      // Quoted as a shell would need it, so the words can be told apart.
+      for (const auto& a : argv) {
+        const bool plain = !a.empty() && std::all_of(a.begin(), a.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-_./:=,+@%", c) != nullptr;
+        });
+        std::string w = a;
+        if (!plain) {
+          w = "'";
+          for (char c : a) w += c == '\'' ? std::string("'\\''") : std::string(1, c);
+          w += "'";
+        }
+        s += (s.empty() ? "" : " ") + w;
+      }
       return s;
     }
     case ProbeKind::prometheus: return query + " at " + server;
@@ -658,9 +704,9 @@ std::string format_plan(const Experiment& e) {
   o << "probes (all run from the first to the last phase):\n";
   for (const auto& p : e.probes) {
     o << "  " << p.name << ": " << probe_kind_name(p.kind) << " " << p.target() << ", every "
-      << format_duration(p.interval) << ", timeout " << format_duration(p.timeout) << "; " << statistic_name(p.statistic)
-      << " over " << p.window << (p.window == 1 ? " sample" : " samples") << " in " << range(p.range)
-      << (p.unit().empty() ? "" : " " + p.unit()) << "\n";
+      << format_duration(p.interval) << ", timeout " << format_duration(p.timeout) << "; "
+      << statistic_name(p.statistic) << " over " << p.window << (p.window == 1 ? " sample" : " samples") << " in "
+      << range(p.range) << (p.unit().empty() ? "" : " " + p.unit()) << "\n";
   }
   const auto inject = e.steady_state;
   const auto heal = inject + e.method_duration;

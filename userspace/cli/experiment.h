@@ -68,7 +68,7 @@ struct Probe {
 
 struct ExperimentFault {
   std::string name;
-  std::string cli;  // the words as written in the file
+  std::string cli;       // the words as written in the file
   core::FaultSpec spec;  // parsed by faultctl's own parser, validated; name and duration set
   std::chrono::milliseconds start{0};
   std::chrono::milliseconds duration{0};
@@ -78,9 +78,9 @@ struct ExperimentFault {
 // continuously for `for_time`.
 struct AbortRule {
   std::string probe;
-  size_t samples = 0;                        // 0: not this kind
-  std::chrono::milliseconds for_time{0};     // 0: not this kind
-  std::string describe() const;              // "3 samples out of range", "out of range for 2s"
+  size_t samples = 0;                     // 0: not this kind
+  std::chrono::milliseconds for_time{0};  // 0: not this kind
+  std::string describe() const;           // "3 samples out of range", "out of range for 2s"
 };
 
 struct Experiment {

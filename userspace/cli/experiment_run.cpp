@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -46,7 +47,9 @@ int remaining_ms(Clock::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(left);
 }
 
-bool is_latency(const Probe& p) { return p.kind == ProbeKind::tcp || p.kind == ProbeKind::http; }
+bool is_latency(const Probe& p) {
+  return p.kind == ProbeKind::tcp || p.kind == ProbeKind::http;
+}
 
 // A connected TCP socket to host:port by `deadline`, or -1 with `error` set.
 int tcp_connect(const std::string& host, bool v6, uint16_t port, Clock::time_point deadline, std::string& error) {
@@ -417,6 +420,9 @@ class Runner {
     std::optional<int64_t> start_ms, end_ms;
     std::string ended_by = "not_started";
     bool active = false;
+    // The apply was sent but its answer lost with the connection: the daemon may have applied
+    // it, and only its name (unique among active faults) can find it.
+    bool in_doubt = false;
     json counters = json::object();
     json targets = json::array();
   };
@@ -426,7 +432,9 @@ class Runner {
     return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
   bool signalled() const { return o_.signal != nullptr && o_.signal->load() != 0; }
-  void say(const std::string& line) { log_ << "[" << core::format_duration(milliseconds(now_ms())) << "] " << line << "\n" << std::flush; }
+  void say(const std::string& line) {
+    log_ << "[" << core::format_duration(milliseconds(now_ms())) << "] " << line << "\n" << std::flush;
+  }
 
   void start_probes();
   void stop_probes();
@@ -463,7 +471,8 @@ void Runner::probe_loop(ProbeState& st) {
     const auto due = t0_ + p.interval * k;
     // A sample slower than the interval skips the ticks it overran instead of bunching up.
     if (Clock::now() > due + p.interval) continue;
-    while (!stop_.load() && Clock::now() < due) std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), milliseconds(20)));
+    while (!stop_.load() && Clock::now() < due)
+      std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), milliseconds(20)));
     if (stop_.load()) break;
     const int64_t t = now_ms();
     ProbeSample s = take_sample(p);
@@ -529,17 +538,22 @@ void Runner::refresh(FaultRun& fr) {
 
 void Runner::heal_all(const std::string& why) {
   for (auto& fr : faults_) {
-    if (!fr.active || !fr.id) continue;
-    auto r = call("heal", json{{"fault", std::to_string(*fr.id)}});
-    if (!r && !client_ && reconnect()) r = call("heal", json{{"fault", std::to_string(*fr.id)}});
+    if (!(fr.active && fr.id) && !fr.in_doubt) continue;
+    const std::string ref = fr.id ? std::to_string(*fr.id) : fr.f->name;
+    auto r = call("heal", json{{"fault", ref}});
+    if (!r && !client_ && reconnect()) r = call("heal", json{{"fault", ref}});
     if (r) {
+      if (!fr.id && r->contains("healed") && !(*r)["healed"].empty()) fr.id = (*r)["healed"][0].get<uint64_t>();
       fr.active = false;
+      fr.in_doubt = false;
       fr.end_ms = now_ms();
       fr.ended_by = why;
-      say("healed " + fr.f->name + " (fault " + std::to_string(*fr.id) + ")");
+      say("healed " + fr.f->name + " (fault " + ref + ")");
     } else if (r.error().code != Errc::not_found) {  // not_found: it ended by itself meanwhile
       say("could not heal " + fr.f->name + ": " + r.error().message + "; the kernel ends it within " +
           core::format_duration(fr.f->duration) + " of its start");
+    } else {
+      fr.in_doubt = false;
     }
   }
   // The counters of every fault that ran, as the daemon keeps them after the end.
@@ -619,7 +633,8 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
       samples.push_back(json{{"t_ms", s.t_ms}, {"ok", s.ok}, {"value", s.value}, {"error", s.error}});
     }
     for (const auto& pt : st->series) {
-      series.push_back(json{{"t_ms", pt.t_ms}, {"value", pt.value ? json(*pt.value) : json(nullptr)}, {"in_range", pt.in_range}});
+      series.push_back(
+          json{{"t_ms", pt.t_ms}, {"value", pt.value ? json(*pt.value) : json(nullptr)}, {"in_range", pt.in_range}});
     }
     probes.push_back(json{{"name", p.name},
                           {"kind", probe_kind_name(p.kind)},
@@ -654,14 +669,14 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
   // Written to a temporary name and renamed, so a reader never sees half a report.
   std::error_code ec;
   const std::string dir = o_.report_dir;
-  ::mkdir(dir.c_str(), 0755);
+  std::filesystem::create_directories(dir, ec);
   const std::string path = dir + "/report.json";
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     f.flush();
-    if (!f) out.report_error = "cannot write " + tmp + ": " + std::strerror(errno);
+    if (!f) out.report_error = "cannot write " + tmp + ": " + (ec ? ec.message() : std::strerror(errno));
   }
   if (out.report_error.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     out.report_error = "cannot rename " + tmp + ": " + std::strerror(errno);
@@ -673,7 +688,8 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
 
 RunOutcome Runner::run() {
   for (const auto& f : e_.faults) faults_.push_back(FaultRun{&f});
-  std::stable_sort(faults_.begin(), faults_.end(), [](const FaultRun& a, const FaultRun& b) { return a.f->start < b.f->start; });
+  std::stable_sort(faults_.begin(), faults_.end(),
+                   [](const FaultRun& a, const FaultRun& b) { return a.f->start < b.f->start; });
 
   t0_ = Clock::now();
   started_unix_ms_ = unix_ms();
@@ -683,7 +699,8 @@ RunOutcome Runner::run() {
     if (!c) return finish("not_started", "cannot reach faultlined: " + c.error().message);
     client_.emplace(std::move(*c));
     const Call hello = hello_call();
-    if (auto h = call(hello.op, hello.params); !h) return finish("not_started", "faultlined refused hello: " + h.error().message);
+    if (auto h = call(hello.op, hello.params); !h)
+      return finish("not_started", "faultlined refused hello: " + h.error().message);
   }
   t0_ = Clock::now();
   started_unix_ms_ = unix_ms();
@@ -718,7 +735,9 @@ RunOutcome Runner::run() {
   say("steady state met; injecting");
 
   const int64_t method_start = now_ms();
-  const int64_t method_end = steady_end + e_.method_duration.count();
+  // A slow apply (a busy daemon takes seconds to attach) must not shorten what is observed: the
+  // observation lasts at least until every applied fault's own end.
+  int64_t method_end = steady_end + e_.method_duration.count();
   size_t next = 0;
   int64_t last_refresh = now_ms();
   int64_t inject_end = -1;
@@ -738,7 +757,9 @@ RunOutcome Runner::run() {
       const json params = {{"fault", proto::fault_spec_to_json(fr.f->spec)}};
       auto r = call("apply", params);
       if (!r) {
-        abort_reason = "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
+        fr.in_doubt = !client_;
+        abort_reason =
+            "fault " + fr.f->name + ": " + (client_ ? "apply refused: " : "connection lost: ") + r.error().message;
         abort_by = "abort";
         break;
       }
@@ -746,9 +767,11 @@ RunOutcome Runner::run() {
       fr.id = f.value("id", uint64_t{0});
       fr.start_ms = now_ms();
       fr.active = true;
+      method_end = std::max(method_end, *fr.start_ms + (e_.method_duration - fr.f->start).count());
       fr.ended_by = "expiry";
       if (f.contains("targets")) fr.targets = f["targets"];
-      say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " + core::format_duration(fr.f->duration));
+      say("applied " + fr.f->name + " (fault " + std::to_string(*fr.id) + ") for " +
+          core::format_duration(fr.f->duration));
       if (next == faults_.size()) inject_end = now_ms();
     }
     if (!abort_reason.empty()) break;
@@ -783,7 +806,9 @@ RunOutcome Runner::run() {
       }
     }
     const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
-    phase("heal", heal_start, now_ms(), all_healed, all_healed ? "every fault healed at the abort" : "some faults could not be healed; the kernel ends them at their expiry");
+    phase("heal", heal_start, now_ms(), all_healed,
+          all_healed ? "every fault healed at the abort"
+                     : "some faults could not be healed; the kernel ends them at their expiry");
     return finish("aborted", abort_reason);
   }
 
@@ -791,7 +816,8 @@ RunOutcome Runner::run() {
   heal_all("heal");
   const bool all_healed = std::none_of(faults_.begin(), faults_.end(), [](const FaultRun& f) { return f.active; });
   const int64_t heal_end = now_ms();
-  phase("heal", heal_start, heal_end, all_healed, all_healed ? "" : "some faults could not be healed; the kernel ends them at their expiry");
+  phase("heal", heal_start, heal_end, all_healed,
+        all_healed ? "" : "some faults could not be healed; the kernel ends them at their expiry");
   if (!client_ && !all_healed) return finish("aborted", "connection to faultlined lost at the heal");
 
   const std::optional<std::string> observed = first_out_of_range(method_start, observe_end);
@@ -807,8 +833,12 @@ RunOutcome Runner::run() {
     std::this_thread::sleep_for(tick);
   }
   phase("recovery", heal_end, now_ms(), ok, ok ? "every probe back in range" : "not recovered: " + which);
-  if (observed) return finish("refuted", *observed + (ok ? "" : "; and not recovered within " + core::format_duration(e_.recovery_within)));
-  if (!ok) return finish("refuted", "not recovered within " + core::format_duration(e_.recovery_within) + " of the heal: " + which);
+  if (observed)
+    return finish("refuted",
+                  *observed + (ok ? "" : "; and not recovered within " + core::format_duration(e_.recovery_within)));
+  if (!ok)
+    return finish("refuted",
+                  "not recovered within " + core::format_duration(e_.recovery_within) + " of the heal: " + which);
   return finish("held", "every probe stayed in range while the faults were on, and was in range again " +
                             core::format_duration(milliseconds(now_ms() - heal_end)) + " after the heal");
 }
