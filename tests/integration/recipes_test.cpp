@@ -128,7 +128,8 @@ TEST(Recipes, PartitionChatHoldsAndCrossHalfDeliveryStopsThenReturns) {
   ASSERT_EQ(report["faults"].size(), 1u);
   const json& f = report["faults"][0];
   ASSERT_TRUE(f["start_ms"].is_number() && f["end_ms"].is_number()) << f.dump();
-  EXPECT_EQ(f.value("ended_by", ""), "heal");
+  // Ended at its planned end (by the runner or by its own expiry), not by an abort.
+  EXPECT_TRUE(f.value("ended_by", "") == "heal" || f.value("ended_by", "") == "expiry") << f.dump();
   // Unix seconds of the cut, as the clients' `t` are.
   const double t0 = report["started_unix_ms"].get<double>() / 1000;
   const double cut = t0 + f["start_ms"].get<double>() / 1000, heal = t0 + f["end_ms"].get<double>() / 1000;
@@ -376,7 +377,8 @@ TEST(Recipes, PrometheusProbeRefutesWhenAPartitionTakesThePeerLinksDown) {
   }
   EXPECT_TRUE(down) << series.dump();
   EXPECT_TRUE(up_after) << series.dump();
-  EXPECT_EQ(f.value("ended_by", ""), "heal");
+  // Ended at its planned end (by the runner or by its own expiry), not by an abort.
+  EXPECT_TRUE(f.value("ended_by", "") == "heal" || f.value("ended_by", "") == "expiry") << f.dump();
 }
 
 TEST(Recipes, PrometheusProbeAbortsAndTheFaultIsHealedAtOnce) {
