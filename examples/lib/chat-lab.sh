@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the recipes' run.sh (sourced): a lab, the chat servers of tools/chat on it, load
 # clients, the experiment rendered for this lab and run, and a cleanup that stops everything
 # it started (and removes the lab if it made it), on any exit, Ctrl-C included.
@@ -72,6 +73,7 @@ chat_lab_init() {
 	trap 'exit 129' HUP
 	if ! "$FAULTCTL" lab status --name "$LAB" >/dev/null 2>&1; then
 		lab_made=1
+		# shellcheck disable=SC2153  # NODES is the caller's
 		"$FAULTCTL" lab up --name "$LAB" --nodes "${#NODES[@]}" >/dev/null
 	fi
 	status=$("$FAULTCTL" -o json lab status --name "$LAB")

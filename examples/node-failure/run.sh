@@ -12,7 +12,7 @@
 #   STEADY DOWN RECOVERY      durations replacing the file's (5s, 15s, 10s)
 # Exit status: 0 if the hypothesis held, 1 if refuted, 2 if aborted or not started, 3 if the
 # recipe could not run.
-RECIPE=node-failure
+RECIPE='node-failure'
 NODES=(a b c d)
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=examples/lib/chat-lab.sh

@@ -11,7 +11,7 @@
 #   STEADY SLOW RECOVERY durations replacing the file's (5s, 15s, 10s)
 # Exit status: 0 if the hypothesis held, 1 if refuted, 2 if aborted or not started, 3 if the
 # recipe could not run.
-RECIPE=slow-consumer
+RECIPE='slow-consumer'
 NODES=(a b c)
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=examples/lib/chat-lab.sh
