@@ -89,8 +89,9 @@ double from_origins(const json& iv, const std::vector<std::string>& origins) {
 }
 
 // The first fault on a namespace sets up its data path there, which took up to 5 s on this
-// loaded two-core machine: as long as the runner waits for a reply. The recipe is about the
-// chat, so its targets get their data path first.
+// loaded two-core machine, and the fault window would open that much later than planned. The
+// recipe is about the chat, so its targets get a data path first (the daemon keeps a few for
+// reuse after the heal).
 void warm_data_paths(const Daemon& d, const std::string& lab, const std::vector<std::string>& nodes) {
   std::string targets;
   for (const auto& n : nodes) targets += " --target lab:" + lab + "/" + n;

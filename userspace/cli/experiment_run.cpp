@@ -503,7 +503,10 @@ void Runner::stop_probes() {
 
 Result<json> Runner::call(const std::string& op, const json& params) {
   if (!client_) return make_error(Errc::internal, "no connection to faultlined");
-  auto r = client_->call(op, params);
+  // The connection is made with a short timeout (a daemon that is not there is reported at once),
+  // but a reply may take as long as for any faultctl command: the first apply on a cold
+  // namespace loads a data path (seconds on a busy node), and a heal waits for grace periods.
+  auto r = client_->call(op, params, kReplyTimeout);
   if (!r && client_->lost()) client_.reset();
   return r;
 }
