@@ -36,16 +36,6 @@ using namespace std::chrono_literals;
 
 constexpr int kWsPort = 8000, kPeerPort = 7000, kMetricsPort = 9000;
 
-// A scratch directory for the processes' output, removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    char t[] = "/tmp/fltest-chat-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() { sh("rm -rf " + path); }
-  std::string path;
-};
-
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
@@ -223,13 +213,13 @@ bool mesh_up(const Lab& lab, int nodes) {
 TEST(Chat, ThreeNodesRelayEveryMessageOnce) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
   Lab lab(3);
-  TempDir dir;
+  TempDir dir("fltest-chat");
   std::vector<std::unique_ptr<Proc>> servers;
   for (int i = 0; i < 3; i++) {
     std::vector<int> peers;
     for (int p = 0; p < 3; p++)
       if (p != i) peers.push_back(p);
-    servers.push_back(chat_server(lab, i, peers, dir.path));
+    servers.push_back(chat_server(lab, i, peers, dir.path()));
   }
   ASSERT_TRUE(mesh_up(lab, 3)) << servers[0]->errors() << servers[1]->errors() << servers[2]->errors();
 
@@ -237,7 +227,7 @@ TEST(Chat, ThreeNodesRelayEveryMessageOnce) {
   // receivers connected, so the expected count is exact.
   std::vector<std::unique_ptr<Proc>> listeners, senders;
   for (int i = 0; i < 3; i++)
-    listeners.push_back(chat_client(lab, i, i, "listen" + std::to_string(i), dir.path,
+    listeners.push_back(chat_client(lab, i, i, "listen" + std::to_string(i), dir.path(),
                                     {"--users", "2", "--rate", "0", "--duration", "4"}));
   ASSERT_TRUE(eventually(
       [&] {
@@ -247,7 +237,7 @@ TEST(Chat, ThreeNodesRelayEveryMessageOnce) {
       },
       3s));
   for (int i = 0; i < 3; i++)
-    senders.push_back(chat_client(lab, i, i, "send" + std::to_string(i), dir.path,
+    senders.push_back(chat_client(lab, i, i, "send" + std::to_string(i), dir.path(),
                                   {"--users", "2", "--rate", "20", "--duration", "2"}));
   for (auto& s : senders) EXPECT_EQ(s->wait_exit(5s), 0) << s->errors();
   std::this_thread::sleep_for(300ms);  // the last messages in flight
@@ -291,19 +281,19 @@ TEST(Chat, ThreeNodesRelayEveryMessageOnce) {
 TEST(Chat, SlowConsumerIsDisconnectedAtTheQueueBound) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
   Lab lab(2);
-  TempDir dir;
+  TempDir dir("fltest-chat");
   constexpr size_t kMaxBytes = 256 << 10;
-  auto server = chat_server(lab, 0, {}, dir.path,
+  auto server = chat_server(lab, 0, {}, dir.path(),
                             {"--max-queue-messages", "64", "--max-queue-bytes", std::to_string(kMaxBytes),
                              "--client-sndbuf", "16384"});
   ASSERT_TRUE(eventually([&] { return !scrape(lab, 0).empty(); }, 3s)) << server->errors();
   double rss0 = metric(scrape(lab, 0), "process_resident_memory_bytes");
   ASSERT_GT(rss0, 0);
 
-  auto slow = chat_client(lab, 1, 0, "slow", dir.path,
+  auto slow = chat_client(lab, 1, 0, "slow", dir.path(),
                           {"--users", "1", "--slow-users", "1", "--slow-mode", "stop", "--slow-rcvbuf", "4096",
                            "--rate", "1", "--duration", "4", "--log-connects", "--backoff-base-ms", "100"});
-  auto others = chat_client(lab, 1, 0, "fast", dir.path,
+  auto others = chat_client(lab, 1, 0, "fast", dir.path(),
                             {"--users", "3", "--rate", "100", "--payload-bytes", "8000", "--duration", "3.5"});
   double rss_max = rss0, queue_max = 0;
   while (others->running()) {
@@ -347,11 +337,11 @@ TEST(Chat, SlowConsumerIsDisconnectedAtTheQueueBound) {
 TEST(Chat, ClientBacksOffWithJitterAndReconnects) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
   Lab lab(2);
-  TempDir dir;
-  auto server = chat_server(lab, 0, {}, dir.path);
+  TempDir dir("fltest-chat");
+  auto server = chat_server(lab, 0, {}, dir.path());
   ASSERT_TRUE(eventually([&] { return !scrape(lab, 0).empty(); }, 3s)) << server->errors();
   constexpr int kBase = 50, kCap = 400;
-  auto client = chat_client(lab, 1, 0, "user", dir.path,
+  auto client = chat_client(lab, 1, 0, "user", dir.path(),
                             {"--users", "1", "--rate", "5", "--log-connects", "--backoff-base-ms",
                              std::to_string(kBase), "--backoff-cap-ms", std::to_string(kCap), "--seed", "7"});
   ASSERT_TRUE(eventually([&] { return lines_of(client->output(), "connect").size() == 1; }, 3s));
@@ -407,14 +397,14 @@ TEST(Chat, ClientBacksOffWithJitterAndReconnects) {
 TEST(Chat, SilentCutIsDetectedAndHealed) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
   Lab lab(2);
-  TempDir dir;
-  auto s0 = chat_server(lab, 0, {1}, dir.path);
-  auto s1 = chat_server(lab, 1, {0}, dir.path);
+  TempDir dir("fltest-chat");
+  auto s0 = chat_server(lab, 0, {1}, dir.path());
+  auto s1 = chat_server(lab, 1, {0}, dir.path());
   ASSERT_TRUE(mesh_up(lab, 2)) << s0->errors() << s1->errors();
   std::vector<std::string> a = {FL_CHAT_CLIENT_PATH, "--server", addr(1, kWsPort), "--server", addr(0, kWsPort),
                                 "--users", "1", "--rate", "5", "--idle-timeout-ms", "1000", "--connect-timeout-ms",
                                 "500", "--backoff-base-ms", "50", "--backoff-cap-ms", "200", "--log-connects"};
-  Proc client(lab.ns(0), a, dir.path + "/client.out");
+  Proc client(lab.ns(0), a, dir.path() + "/client.out");
   ASSERT_TRUE(eventually([&] { return metric(scrape(lab, 1), "fl_chat_clients") == 1; }, 3s));
 
   ASSERT_EQ(sh("ip -n " + lab.ns(1) + " link set eth0 down").status, 0);
@@ -434,7 +424,7 @@ TEST(Chat, SilentCutIsDetectedAndHealed) {
   double before = metric(scrape(lab, 0), "fl_chat_messages_relayed_in_total");
   Proc talker(lab.ns(1), {FL_CHAT_CLIENT_PATH, "--server", addr(1, kWsPort), "--name", "talker", "--rate", "20",
                           "--duration", "0.5"},
-              dir.path + "/talker.out");
+              dir.path() + "/talker.out");
   EXPECT_EQ(talker.wait_exit(3s), 0);
   EXPECT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_messages_relayed_in_total") > before; }, 2s));
   client.stop();
@@ -452,13 +442,13 @@ TEST(Chat, MetricsParseAsPrometheusText) {
   if (sh("command -v promtool").status != 0)
     GTEST_SKIP() << "promtool (Debian's prometheus package) is not installed; tools/setup installs it";
   Lab lab(2);
-  TempDir dir;
-  auto server = chat_server(lab, 0, {1}, dir.path);
-  auto client = chat_client(lab, 1, 0, "user", dir.path, {"--users", "2", "--rate", "10"});
+  TempDir dir("fltest-chat");
+  auto server = chat_server(lab, 0, {1}, dir.path());
+  auto client = chat_client(lab, 1, 0, "user", dir.path(), {"--users", "2", "--rate", "10"});
   ASSERT_TRUE(eventually([&] { return metric(scrape(lab, 0), "fl_chat_messages_delivered_total") >= 10; }, 3s));
   std::string m = scrape(lab, 0);
-  std::ofstream(dir.path + "/metrics.txt") << m;
-  Cmd check = sh("promtool check metrics < " + dir.path + "/metrics.txt");
+  std::ofstream(dir.path() + "/metrics.txt") << m;
+  Cmd check = sh("promtool check metrics < " + dir.path() + "/metrics.txt");
   EXPECT_EQ(check.status, 0) << check.out << "\n" << m;
   EXPECT_EQ(metric(m, "fl_chat_clients"), 2);
   EXPECT_EQ(metric(m, "fl_chat_room_clients"), 2);

@@ -28,66 +28,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A TCP listener in a namespace that accepts (and closes) connections, as a service would.
-class Listener {
- public:
-  Listener(const std::string& ns, int port) {
-    in_netns(ns, [&] {
-      fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      int one = 1;
-      setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(port));
-      ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd_, 512) == 0;
-    });
-  }
-  ~Listener() { close(fd_); }
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-  bool ok() const { return ok_; }
-  // Connections waiting to be accepted; accepts and closes them.
-  int drain() {
-    int n = 0;
-    for (int c; (c = accept(fd_, nullptr, nullptr)) >= 0; ++n) close(c);
-    return n;
-  }
-
- private:
-  int fd_ = -1;
-  bool ok_ = false;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/fl-experiment-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { sh("rm -rf '" + path_ + "'"); }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << path << ": " << e.what() << "\n" << ss.str();
-    return json::object();
-  }
-}
-
 // An experiment with one tcp probe from the runner's node to `probe_addr`, one partition, and
 // optionally an abort rule.
 std::string experiment(const std::string& name, const std::string& probe_addr, const std::string& fault_cli,
@@ -178,9 +118,9 @@ TEST(Experiment, HeldWhenTheFaultDoesNotTouchTheProbedPath) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   Lab lab(4);
   Daemon d;
-  Listener b(lab.ns(1), 7401);
+  TcpListener b(lab.ns(1), 7401);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   // And an http probe against a real HTTP server on the same node.
   NetnsChild web(lab.ns(1), {"python3", "-m", "http.server", "7411", "--bind", Lab::ip4(1), "--directory", dir.path()},
                  dir.path() + "/web.log");
@@ -233,9 +173,9 @@ TEST(Experiment, RefutedWhenTheProbeCrossesThePartition) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   Lab lab(2);
   Daemon d;
-  Listener b(lab.ns(1), 7402);
+  TcpListener b(lab.ns(1), 7402);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   const std::string file = dir.write("refuted.yaml", experiment("refuted", Lab::ip4(1) + ":7402",
                                                                 "partition --side " + Lab::ip4(0) + " --side " +
                                                                     Lab::ip4(1) + " --target " + lab.target(1),
@@ -278,9 +218,9 @@ TEST(Experiment, AbortedByItsProbeHealsAtOnce) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   Lab lab(2);
   Daemon d;
-  Listener b(lab.ns(1), 7403);
+  TcpListener b(lab.ns(1), 7403);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   const std::string file = dir.write("aborted.yaml", experiment("aborted", Lab::ip4(1) + ":7403",
                                                                 "partition --side " + Lab::ip4(0) + " --side " +
                                                                     Lab::ip4(1) + " --target " + lab.target(1),
@@ -323,9 +263,9 @@ TEST(Experiment, SigtermHealsAndReports) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   Lab lab(4);
   Daemon d;
-  Listener b(lab.ns(1), 7404);
+  TcpListener b(lab.ns(1), 7404);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   const std::string file = dir.write(
       "sigterm.yaml",
       experiment("sigterm", Lab::ip4(1) + ":7404",
@@ -374,7 +314,7 @@ TEST(Experiment, NotStartedWhenTheSteadyStateIsNotMet) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
   Lab lab(2);
   Daemon d;
-  TempDir dir;
+  TempDir dir("fl-experiment");
   const std::string file = dir.write(
       "nostart.yaml",
       experiment("nostart", Lab::ip4(1) + ":7405",  // nothing listens there: connects are refused
@@ -396,9 +336,9 @@ TEST(Experiment, NotStartedWhenTheSteadyStateIsNotMet) {
 TEST(Experiment, DryRunTouchesNothing) {
   if (!require_root()) GTEST_SKIP() << "needs root (network namespaces)";
   Lab lab(2);
-  Listener b(lab.ns(1), 7406);
+  TcpListener b(lab.ns(1), 7406);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   const std::string sock = dir.path() + "/fake.sock";
   const int ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_un ua{};
@@ -434,9 +374,9 @@ TEST(Experiment, LostConnectionReconnectsOnceAndHeals) {
   Daemon::Options o;
   o.extra = {"--idle-timeout", "600ms"};
   Daemon d(o);
-  Listener b(lab.ns(1), 7407);
+  TcpListener b(lab.ns(1), 7407);
   ASSERT_TRUE(b.ok());
-  TempDir dir;
+  TempDir dir("fl-experiment");
   std::string text =
       experiment("lost", Lab::ip4(1) + ":7407",
                  "partition --side " + Lab::ip4(2) + " --side " + Lab::ip4(3) + " --target " + lab.target(2), "1m");
@@ -475,7 +415,7 @@ TEST(Experiment, PrometheusProbeReadsARealServer) {
   o.netns = lab.ns(3);
   o.extra = {"--metrics", maddr};
   Daemon d(o);
-  TempDir dir;
+  TempDir dir("fl-experiment");
   dir.write("prometheus.yml",
             "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n"
             "scrape_configs:\n  - job_name: faultline\n    static_configs:\n"

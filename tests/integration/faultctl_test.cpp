@@ -22,30 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A TCP listener in a namespace, closed with the object.
-class Listener {
- public:
-  Listener(const std::string& ns, int port) {
-    in_netns(ns, [&] {
-      fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      int one = 1;
-      setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(port));
-      ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd_, 64) == 0;
-    });
-  }
-  ~Listener() { close(fd_); }
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  int fd_ = -1;
-  bool ok_ = false;
-};
-
 // `faultctl loss 100 --dport P` without --proto: TCP connects and UDP datagrams to P are
 // dropped, those to another port and pings pass.
 TEST(FaultctlCli, PortWithoutProtoDropsTcpAndUdpToThatPortOnly) {
@@ -53,7 +29,7 @@ TEST(FaultctlCli, PortWithoutProtoDropsTcpAndUdpToThatPortOnly) {
   Lab lab(2);
   Daemon d;
   constexpr int kCut = 7301, kOther = 7302;
-  Listener cut(lab.ns(1), kCut), other(lab.ns(1), kOther);
+  TcpListener cut(lab.ns(1), kCut), other(lab.ns(1), kOther);
   ASSERT_TRUE(cut.ok() && other.ok());
   ASSERT_TRUE(tcp_connects(lab.ns(0), Lab::ip4(1), kCut, 2000ms)) << "the lab must work before the fault";
 

@@ -51,6 +51,54 @@ Cmd sh(const std::string& cmd) {
 
 bool require_root() { return geteuid() == 0; }
 
+TempDir::TempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() { sh("rm -rf '" + path_ + "'"); }
+
+std::string TempDir::write(const std::string& name, const std::string& text) const {
+  const std::string p = path_ + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return json::parse(ss.str());
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << path << ": " << e.what() << "\n" << ss.str();
+    return json::object();
+  }
+}
+
+TcpListener::TcpListener(const std::string& ns, int port) {
+  in_netns(ns, [&] {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd_, 512) == 0;
+  });
+}
+
+TcpListener::~TcpListener() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int TcpListener::drain() {
+  int n = 0;
+  for (int c; (c = accept(fd_, nullptr, nullptr)) >= 0; ++n) close(c);
+  return n;
+}
+
 bool kernel_has_tcx() {
   static const kernel::Tri t = kernel::probe_features().tcx;
   return t == kernel::Tri::yes;

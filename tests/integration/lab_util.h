@@ -113,6 +113,40 @@ class AttachModeTest : public ::testing::TestWithParam<std::string> {
   }
 };
 
+// A scratch directory under /tmp, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "fltest-tmp");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // Writes text to path()/name; returns that path.
+  std::string write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+// A JSON file; a missing or unparsable one fails the test (naming the file) and gives {}.
+json read_json(const std::string& path);
+
+// A TCP listener in a namespace, as a service would have (backlog 512, non-blocking).
+class TcpListener {
+ public:
+  TcpListener(const std::string& ns, int port);
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+  bool ok() const { return ok_; }
+  // Accepts and closes the connections waiting; returns how many there were.
+  int drain();
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
 // faultctl against a daemon's socket; returns exit status and combined output.
 Cmd faultctl(const Daemon& d, const std::string& args);
 

@@ -43,31 +43,6 @@ class NamedLab {
   bool ok_ = false;
 };
 
-class OutDir {
- public:
-  OutDir() {
-    char tmpl[] = "/tmp/fl-recipe-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~OutDir() { sh("rm -rf '" + path_ + "'"); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << path << ": " << e.what();
-    return json::object();
-  }
-}
-
 // The "interval" lines of an fl-chat-client log.
 std::vector<json> intervals(const std::string& path) {
   std::vector<json> out;
@@ -101,7 +76,7 @@ void warm_data_paths(const Daemon& d, const std::string& lab, const std::vector<
   sh(std::string(FL_FAULTCTL_PATH) + " --socket " + d.socket() + " heal warm");
 }
 
-std::string recipe_env(const NamedLab& lab, const Daemon& d, const OutDir& out) {
+std::string recipe_env(const NamedLab& lab, const Daemon& d, const TempDir& out) {
   const std::string chat_bin = std::filesystem::path(FL_CHAT_SERVER_PATH).parent_path();
   return "LAB=" + lab.name() + " FL_SOCKET=" + d.socket() + " OUT=" + out.path() + " FAULTCTL=" + FL_FAULTCTL_PATH +
          " CHAT_BIN=" + chat_bin + " ";
@@ -117,7 +92,7 @@ TEST(Recipes, PartitionChatHoldsAndCrossHalfDeliveryStopsThenReturns) {
   ASSERT_TRUE(lab.ok());
   Daemon d;
   warm_data_paths(d, lab.name(), {"a", "b", "c"});
-  OutDir out;
+  TempDir out("fl-recipe");
   constexpr int kUsers = 6, kRate = 5;
   Cmd r = sh(recipe_env(lab, d, out) + "USERS=" + std::to_string(kUsers) + " RATE=" + std::to_string(kRate) +
              " STEADY=3s PARTITION=6s RECOVERY=6s " FL_SOURCE_DIR "/examples/partition-chat/run.sh");
@@ -181,7 +156,7 @@ TEST(Recipes, SlowConsumerIsCutOffAtTheBoundWhileOthersDoNotNotice) {
   ASSERT_TRUE(lab.ok());
   Daemon d;
   warm_data_paths(d, lab.name(), {"a"});
-  OutDir out;
+  TempDir out("fl-recipe");
   constexpr int kUsers = 10, kRate = 10;
   Cmd r = sh(recipe_env(lab, d, out) + "USERS=" + std::to_string(kUsers) + " RATE=" + std::to_string(kRate) +
              " STEADY=3s SLOW=8s RECOVERY=5s " FL_SOURCE_DIR "/examples/slow-consumer/run.sh");
@@ -232,7 +207,7 @@ void node_failure(const std::string& mode, double lost_min_s, double lost_max_s)
   ASSERT_TRUE(lab.ok());
   Daemon d;
   warm_data_paths(d, lab.name(), {"a"});
-  OutDir out;
+  TempDir out("fl-recipe");
   Cmd r = sh(recipe_env(lab, d, out) + "MODE=" + mode + " USERS=30 RATE=2 STEADY=3s DOWN=8s RECOVERY=8s " FL_SOURCE_DIR
              "/examples/node-failure/run.sh");
   EXPECT_EQ(r.status, 0) << r.out;
@@ -317,11 +292,11 @@ class PromLab {
   }
   bool ready() const { return ready_; }
   const NamedLab& lab() const { return lab_; }
-  const OutDir& dir() const { return dir_; }
+  const TempDir& dir() const { return dir_; }
   std::string log(const std::string& n) const { return sh("tail -5 " + dir_.path() + "/" + n + ".log").out; }
 
  private:
-  OutDir dir_;
+  TempDir dir_{"fl-recipe"};
   NamedLab lab_;  // after dir_: `lab down` stops the servers and Prometheus before the logs go
   bool ready_ = false;
 };
