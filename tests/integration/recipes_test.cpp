@@ -111,6 +111,30 @@ TEST(Recipes, PartitionChatHoldsAndCrossHalfDeliveryStopsThenReturns) {
   const double cut = t0 + f["start_ms"].get<double>() / 1000, heal = t0 + f["end_ms"].get<double>() / 1000;
   EXPECT_NEAR(heal - cut, 6.0, 0.5);
 
+  // The file carries the cross-half hypothesis: those probes read none while the partition was
+  // on (their `during` range) and some before it (their `range`), and the verdict covers it.
+  for (const char* name : {"left-from-right", "right-from-left"}) {
+    SCOPED_TRACE(name);
+    const json* p = nullptr;
+    for (const auto& q : report["probes"])
+      if (q["name"] == name) p = &q;
+    ASSERT_NE(p, nullptr);
+    const json& d = (*p)["during"];
+    ASSERT_TRUE(d.is_object() && d["from_ms"].is_number() && d["to_ms"].is_number()) << d.dump();
+    EXPECT_EQ(d["max"], 0);
+    EXPECT_EQ(d["from_ms"], f["start_ms"]);
+    const double settled = d["from_ms"].get<double>() + d["after_ms"].get<double>();
+    int zero_during = 0, flowing_before = 0;
+    for (const auto& pt : (*p)["series"]) {
+      const double t = pt["t_ms"].get<double>();
+      if (!pt["value"].is_number()) continue;
+      if (t >= settled && t <= d["to_ms"].get<double>()) zero_during += pt["value"].get<double>() == 0 && pt["in_range"];
+      if (t < d["from_ms"].get<double>()) flowing_before += pt["value"].get<double>() >= 1 && pt["in_range"];
+    }
+    EXPECT_GE(zero_during, 2) << p->dump();
+    EXPECT_GE(flowing_before, 2) << p->dump();
+  }
+
   // Per interval, one half's messages reach the other's kUsers users at kUsers * kRate each.
   const double cross_rate = kUsers * kRate * kUsers;
   struct Half {

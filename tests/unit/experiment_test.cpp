@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <mutex>
@@ -268,6 +269,57 @@ TEST(Experiment, BadFilesAreRefusedWithLineAndField) {
   }
 }
 
+TEST(Experiment, DuringRangeIsReadAndShownInThePlan) {
+  auto e = parse_experiment(with("range: {min: 0.95}", "range: {min: 0.95}\n    during: {min: 0.5, after: 400ms}"),
+                            "x.yaml");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(e->probes[0].during.has_value());
+  EXPECT_EQ(*e->probes[0].during->min, 0.5);
+  EXPECT_FALSE(e->probes[0].during->max);
+  EXPECT_EQ(e->probes[0].during_after, 400ms);
+  EXPECT_EQ(*e->probes[0].range.min, 0.95) << "range is kept for the steady state and the recovery";
+  EXPECT_FALSE(e->probes[1].during.has_value()) << "absent: the probe has one range";
+  EXPECT_NE(format_plan(*e).find("in [0.95, +inf] ratio; while the method runs in [0.5, +inf] (from 400ms after the "
+                                 "first fault)\n"),
+            std::string::npos)
+      << format_plan(*e);
+  auto plain = parse_experiment(with("range: {max: 250}", "range: {max: 250}\n    during: {max: 1000}"), "x.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->probes[1].during_after, 0ms);
+}
+
+TEST(Experiment, BadDuringRangesAreRefusedWithLineAndField) {
+  auto during = [](const std::string& d) { return with("range: {min: 0.95}", "range: {min: 0.95}\n    " + d); };
+  const std::vector<Bad> cases = {
+      {"not a map", during("during: 0"),
+       "x.yaml:13: probes[0].during: expected a map {min: X, max: Y, after: DURATION}, got a scalar"},
+      {"no bound", during("during: {after: 1s}"), "x.yaml:13: probes[0].during: give min, max or both"},
+      {"inverted", during("during: {min: 0.9, max: 0.1}"), "x.yaml:13: probes[0].during: min 0.9 is above max 0.1"},
+      {"not a number", during("during: {max: none}"),
+       "x.yaml:13: probes[0].during.max: expected a number, got \"none\""},
+      {"success rate in percent", during("during: {min: 50}"),
+       "x.yaml:13: probes[0].during: a success_rate is a ratio from 0 to 1 (0.95 is 95%)"},
+      {"bad after", during("during: {max: 0.5, after: soon}"),
+       "x.yaml:13: probes[0].during.after: invalid duration \"soon\": expected a number at \"soon\""},
+      {"after too long", during("during: {max: 0.5, after: 2h}"),
+       "x.yaml:13: probes[0].during.after: 2h is out of bounds (0ms to 1h)"},
+      {"unknown key", during("during: {max: 0.5, until: 1s}"),
+       "x.yaml:13: probes[0].during: unknown key \"until\"; expected one of min, max, after"},
+      {"after in range", with("range: {min: 0.95}", "range: {min: 0.95, after: 1s}"),
+       "x.yaml:12: probes[0].range: unknown key \"after\"; expected one of min, max"},
+      {"given twice", during("during: {max: 0.5}\n    during: {max: 0.6}"), "x.yaml:14: probes[0].during: given twice"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_experiment(c.text, "x.yaml");
+    if (r.ok()) {
+      ADD_FAILURE() << c.name << ": accepted";
+      continue;
+    }
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << c.name;
+    EXPECT_EQ(r.error().message, c.error) << c.name;
+  }
+}
+
 TEST(Experiment, FaultAddressesFromFilesGoThroughTheCliReader) {
   std::vector<std::string> asked;
   ReadFile reader = [&](const std::string& path) -> Result<std::string> {
@@ -402,7 +454,9 @@ class SlowApplyDaemon {
  public:
   // drop_apply: the apply is carried out but the connection closes before the answer, as when
   // a daemon is restarted mid-request; a second connection is then served.
-  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay, bool drop_apply = false) {
+  // on_op: called with each request's op before it is answered (what the fault does to the world).
+  explicit SlowApplyDaemon(std::chrono::milliseconds apply_delay, bool drop_apply = false,
+                           std::function<void(const std::string&)> on_op = {}) {
     char tmpl[] = "/tmp/fl-exp-unit-XXXXXX";
     dir_ = mkdtemp(tmpl);
     path_ = dir_ + "/s.sock";
@@ -412,7 +466,7 @@ class SlowApplyDaemon {
     path_.copy(a.sun_path, path_.size());
     EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     EXPECT_EQ(listen(fd_, 4), 0);
-    thread_ = std::thread([this, apply_delay, drop_apply] {
+    thread_ = std::thread([this, apply_delay, drop_apply, on_op] {
       std::string state = "active";
       for (int conn = 0; conn < 2; ++conn) {
         const int c = accept(fd_, nullptr, nullptr);
@@ -425,6 +479,7 @@ class SlowApplyDaemon {
             ops_.push_back(req.contains("fault") && req["fault"].is_string() ? op + " " + req["fault"].get<std::string>()
                                                                              : op);
           }
+          if (on_op) on_op(op);
           json result = json::object();
           const json fault = {{"id", 1},
                               {"state", state},
@@ -604,6 +659,133 @@ TEST(ExperimentRunner, ApplyLostInFlightIsHealedByName) {
   EXPECT_EQ(f["ended_by"], "abort");
   std::remove(out.report_path.c_str());
   rmdir(dir.c_str());
+}
+
+// A probe whose value the fault changes: the "daemon" writes 0 to the probe's file when the fault
+// is applied (no message crosses) and 5 when it is healed. The file's `during` range is the
+// hypothesis for the method; `range` holds before and after.
+struct DuringRun {
+  std::string dir, value_file;
+  DuringRun() {
+    char tmpl[] = "/tmp/fl-exp-during-XXXXXX";
+    dir = mkdtemp(tmpl);
+    value_file = dir + "/value";
+    set(5);
+  }
+  ~DuringRun() {
+    std::remove(value_file.c_str());
+    std::remove((dir + "/report.json").c_str());
+    std::remove((dir + "/report.html").c_str());
+    rmdir(dir.c_str());
+  }
+  void set(int v) const {
+    // Written aside and renamed: the probe never reads half a file.
+    std::ofstream(value_file + ".tmp") << v << "\n";
+    std::rename((value_file + ".tmp").c_str(), value_file.c_str());
+  }
+  std::string text(const std::string& during, const std::string& abort = "") const {
+    return "name: during\n"
+           "hypothesis: nothing crosses while the fault is on, and it flows again after\n"
+           "steady_state: {duration: 300ms}\n"
+           "probes:\n"
+           "  - {name: cross, kind: exec, argv: [cat, " +
+           value_file + "], interval: 50ms, statistic: value, range: {min: 1}" + during +
+           "}\n"
+           "method:\n"
+           "  faults:\n"
+           "    - {name: f, cli: \"loss 10\", duration: 800ms}\n" +
+           abort + "recovery: {within: 1s}\n";
+  }
+  RunOutcome run(const std::string& text, const std::function<void(const std::string&)>& on_op) const {
+    SlowApplyDaemon d(0ms, false, on_op);
+    auto e = parse_experiment(text, "x.yaml");
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    if (!e) return {};
+    RunOptions o;
+    o.socket = d.path();
+    o.report_dir = dir;
+    std::ostringstream log;
+    return run_experiment(*e, o, log);
+  }
+};
+
+TEST(ExperimentRunner, DuringRangeJudgesTheMethodOnly) {
+  DuringRun r;
+  auto fault = [&](const std::string& op) {
+    if (op == "apply") r.set(0);
+    if (op == "heal") r.set(5);
+  };
+  // One range for the whole run: the 0 while the fault is on refutes it.
+  const RunOutcome one = r.run(r.text(""), fault);
+  EXPECT_EQ(one.verdict, "refuted") << one.reason;
+  EXPECT_NE(one.reason.find("probe cross: value 0, accepted >= 1 at t+"), std::string::npos) << one.reason;
+  EXPECT_TRUE(one.report["probes"][0]["during"].is_null());
+
+  r.set(5);
+  // 0 expected while the method runs, >= 1 before and after: held.
+  const RunOutcome two = r.run(r.text(", during: {max: 0}"), fault);
+  EXPECT_EQ(two.verdict, "held") << two.reason;
+  const json& p = two.report["probes"][0];
+  ASSERT_TRUE(p["during"].is_object()) << p.dump();
+  EXPECT_TRUE(p["during"]["min"].is_null());
+  EXPECT_EQ(p["during"]["max"], 0);
+  EXPECT_EQ(p["during"]["after_ms"], 0);
+  const json& f = two.report["faults"][0];
+  EXPECT_EQ(p["during"]["from_ms"], f["start_ms"]) << "from the first fault's start";
+  int64_t observe_end = -1;
+  for (const auto& ph : two.report["phases"])
+    if (ph["name"] == "observe") observe_end = ph["end_ms"];
+  EXPECT_EQ(p["during"]["to_ms"], observe_end) << "to the end of the method";
+  // Every point judged against the range of its time, and both ranges were needed.
+  const int64_t from = p["during"]["from_ms"], to = p["during"]["to_ms"];
+  int zeros_in_method = 0, ones_outside = 0;
+  for (const auto& pt : p["series"]) {
+    const int64_t t = pt["t_ms"];
+    const double v = pt["value"];
+    const bool during = t >= from && t <= to;
+    if (during) {
+      EXPECT_EQ(pt["in_range"], v <= 0) << pt.dump();
+      zeros_in_method += v == 0;
+    } else if (t < from || t > to) {
+      EXPECT_EQ(pt["in_range"], v >= 1) << pt.dump();
+      ones_outside += v >= 1;
+    }
+  }
+  EXPECT_GE(zeros_in_method, 5);
+  EXPECT_GE(ones_outside, 5) << "the steady state and the recovery";
+
+  // The fault did not stop the flow: the `during` range refutes what `range` would accept.
+  const RunOutcome three = r.run(r.text(", during: {max: 0, after: 100ms}"), [](const std::string&) {});
+  EXPECT_EQ(three.verdict, "refuted") << three.reason;
+  EXPECT_NE(three.reason.find("probe cross: value 5, accepted <= 0 while the method runs at t+"), std::string::npos)
+      << three.reason;
+}
+
+TEST(ExperimentRunner, AbortRuleUsesTheDuringRange) {
+  DuringRun r;
+  std::thread leak;
+  // The flow stops at the apply, then starts again 300 ms into the 800 ms fault: within `range`
+  // but out of `during`, so the rule fires and the fault is healed at once.
+  auto fault = [&](const std::string& op) {
+    if (op == "apply") {
+      r.set(0);
+      leak = std::thread([&] {
+        std::this_thread::sleep_for(300ms);
+        r.set(7);
+      });
+    }
+  };
+  const RunOutcome out = r.run(r.text(", during: {max: 0}", "abort:\n  - {probe: cross, samples: 2}\n"), fault);
+  if (leak.joinable()) leak.join();
+  EXPECT_EQ(out.verdict, "aborted") << out.reason;
+  EXPECT_EQ(out.reason, "probe cross: value 7, accepted <= 0 while the method runs, 2 samples out of range");
+  const json& abort = out.report["abort"];
+  ASSERT_TRUE(abort.is_object()) << out.report.dump();
+  EXPECT_EQ(abort["healed"], json::array({1}));
+  EXPECT_EQ(out.report["faults"][0]["ended_by"], "abort");
+  const int64_t from = out.report["probes"][0]["during"]["from_ms"];
+  EXPECT_GE(abort["t_ms"].get<int64_t>() - from, 300) << "not before the flow started again";
+  EXPECT_LT(abort["t_ms"].get<int64_t>() - from, 700) << "before the fault's end";
 }
 
 }  // namespace

@@ -212,6 +212,60 @@ TEST(ReportHtml, RangeBandAndSeriesShareTheValueScale) {
   EXPECT_NE(h.find("id=\"verdict\" class=\"verdict-held\" data-verdict=\"held\">Hypothesis held<"), std::string::npos);
 }
 
+// A `during` range: its band covers the method's window (from the first fault's start to the
+// method's end), the normal band the rest, overlapping over the settling time; still one chart.
+TEST(ReportHtml, DuringBandCoversTheMethodWindow) {
+  json r = load_report("report-held.json");
+  r["probes"][0]["during"] = {{"min", nullptr}, {"max", 5}, {"after_ms", 1000}, {"from_ms", 5003}, {"to_ms", 15004}};
+  const std::string h = render_ok(r);
+  const double t_end = 30000;
+  const std::string svg = chart(h, "chart-0");
+  const Plot p = plot_of(svg);
+  auto c = elements(svg, "chart");
+  ASSERT_EQ(c.size(), 1u);
+  const double lo = num(c[0], "data-v-lo"), hi = num(c[0], "data-v-hi");
+  EXPECT_LT(lo, 5) << "the during bound is inside the value domain";
+  auto y = [&](double v) { return p.y + p.h * (hi - v) / (hi - lo); };
+  auto x = [&](double t) { return p.x + p.w * t / t_end; };
+
+  auto during = elements(svg, "during-band");
+  ASSERT_EQ(during.size(), 1u);
+  EXPECT_NEAR(num(during[0], "x"), x(5003), 0.01);
+  EXPECT_NEAR(num(during[0], "width"), x(15004) - x(5003), 0.02);
+  EXPECT_NEAR(num(during[0], "y"), y(5), 0.01) << "max 5 is the top";
+  EXPECT_NEAR(num(during[0], "y") + num(during[0], "height"), p.y + p.h, 0.01) << "no min: down to the bottom";
+
+  auto bands = elements(svg, "range-band");
+  ASSERT_EQ(bands.size(), 2u) << "before the method (and its settling time), and after it";
+  EXPECT_NEAR(num(bands[0], "x"), p.x, 0.01);
+  EXPECT_NEAR(num(bands[0], "width"), x(6003) - p.x, 0.02) << "until 1 s after the fault's start";
+  EXPECT_NEAR(num(bands[1], "x"), x(15004), 0.01);
+  EXPECT_NEAR(num(bands[1], "x") + num(bands[1], "width"), p.x + p.w, 0.02);
+  for (const auto& b : bands) {
+    EXPECT_NEAR(num(b, "y"), y(40), 0.01);
+    EXPECT_NEAR(num(b, "y") + num(b, "height"), y(10), 0.01);
+  }
+  EXPECT_NE(h.find("(while the method runs: p50 \u2264 5 ms)"), std::string::npos);
+
+  // The other probe has none: one band over the whole run.
+  const std::string svg1 = chart(h, "chart-1");
+  EXPECT_TRUE(elements(svg1, "during-band").empty());
+  ASSERT_EQ(elements(svg1, "range-band").size(), 1u);
+  EXPECT_NEAR(num(elements(svg1, "range-band")[0], "width"), p.w, 0.01);
+
+  // No fault applied (from_ms null): nothing to draw it over, the normal band everywhere.
+  r["probes"][0]["during"]["from_ms"] = nullptr;
+  r["probes"][0]["during"]["to_ms"] = nullptr;
+  const std::string svg2 = chart(render_ok(r), "chart-0");
+  EXPECT_TRUE(elements(svg2, "during-band").empty());
+  EXPECT_EQ(elements(svg2, "range-band").size(), 1u);
+
+  r["probes"][0]["during"] = "soon";
+  auto bad = render_report_html(r);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "report field probes[0].during: expected an object or null");
+}
+
 TEST(ReportHtml, AbortedReport) {
   const json r = load_report("report-aborted.json");
   const std::string h = render_ok(r);

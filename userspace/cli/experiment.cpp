@@ -253,12 +253,15 @@ std::string first_line(const std::string& msg) {
   return msg.substr(0, msg.find('\n'));
 }
 
-Result<Range> read_range(const Map& p) {
-  const YAML::Node n = p.get("range");
-  const std::string path = sub(p.path, "range");
-  if (!n) return p.missing("range");
-  if (!n.IsMap()) return p.rep.at(n, path + ": expected a map {min: X, max: Y}, got " + node_kind(n));
-  FL_TRY(check_keys(p.rep, n, path, {"min", "max"}));
+// `range` (required) or `during` (optional; it may also give `after`, a duration).
+Result<Range> read_range(const Map& p, const char* key, std::chrono::milliseconds* after = nullptr) {
+  const YAML::Node n = p.get(key);
+  const std::string path = sub(p.path, key);
+  if (!n) return p.missing(key);
+  const std::string form = after ? "{min: X, max: Y, after: DURATION}" : "{min: X, max: Y}";
+  if (!n.IsMap()) return p.rep.at(n, path + ": expected a map " + form + ", got " + node_kind(n));
+  FL_TRY(check_keys(p.rep, n, path, after ? std::vector<std::string>{"min", "max", "after"}
+                                          : std::vector<std::string>{"min", "max"}));
   Map m{p.rep, n, path};
   Range r;
   for (const char* k : {"min", "max"}) {
@@ -272,6 +275,11 @@ Result<Range> read_range(const Map& p) {
   if (r.min && r.max && *r.min > *r.max) {
     return p.rep.at(n, path + ": min " + json(*r.min).dump() + " is above max " + json(*r.max).dump());
   }
+  if (after) {
+    auto a = m.duration("after", std::chrono::milliseconds(0), std::chrono::milliseconds(0), std::chrono::hours(1));
+    if (!a) return a.take_error();
+    *after = *a;
+  }
   return r;
 }
 
@@ -279,7 +287,7 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
   if (!n.IsMap()) return rep.at(n, path + ": expected a map, got " + node_kind(n));
   FL_TRY(check_keys(rep, n, path,
                     {"name", "kind", "address", "url", "status", "argv", "server", "query", "timeout", "interval",
-                     "statistic", "window", "range"}));
+                     "statistic", "window", "range", "during"}));
   Map m{rep, n, path};
   Probe p;
   auto name = m.str("name");
@@ -389,12 +397,20 @@ Result<Probe> read_probe(const Reporter& rep, const YAML::Node& n, const std::st
   auto window = m.count("window", p.statistic == Statistic::value ? 1 : 5, 1, 1000);
   if (!window) return window.take_error();
   p.window = *window;
-  auto range = read_range(m);
+  auto range = read_range(m, "range");
   if (!range) return range.take_error();
   p.range = *range;
-  if (p.statistic == Statistic::success_rate && ((p.range.min && (*p.range.min < 0 || *p.range.min > 1)) ||
-                                                 (p.range.max && (*p.range.max < 0 || *p.range.max > 1)))) {
-    return rep.at(n["range"], path + ".range: a success_rate is a ratio from 0 to 1 (0.95 is 95%)");
+  if (m.has("during")) {
+    auto during = read_range(m, "during", &p.during_after);
+    if (!during) return during.take_error();
+    p.during = *during;
+  }
+  for (const char* key : {"range", "during"}) {
+    const Range* r = std::string(key) == "range" ? &p.range : p.during ? &*p.during : nullptr;
+    if (r && p.statistic == Statistic::success_rate &&
+        ((r->min && (*r->min < 0 || *r->min > 1)) || (r->max && (*r->max < 0 || *r->max > 1)))) {
+      return rep.at(n[key], path + "." + key + ": a success_rate is a ratio from 0 to 1 (0.95 is 95%)");
+    }
   }
   return p;
 }
@@ -706,7 +722,12 @@ std::string format_plan(const Experiment& e) {
     o << "  " << p.name << ": " << probe_kind_name(p.kind) << " " << p.target() << ", every "
       << format_duration(p.interval) << ", timeout " << format_duration(p.timeout) << "; "
       << statistic_name(p.statistic) << " over " << p.window << (p.window == 1 ? " sample" : " samples") << " in "
-      << range(p.range) << (p.unit().empty() ? "" : " " + p.unit()) << "\n";
+      << range(p.range) << (p.unit().empty() ? "" : " " + p.unit());
+    if (p.during) {
+      o << "; while the method runs in " << range(*p.during)
+        << (p.during_after.count() > 0 ? " (from " + format_duration(p.during_after) + " after the first fault)" : "");
+    }
+    o << "\n";
   }
   const auto inject = e.steady_state;
   const auto heal = inject + e.method_duration;

@@ -59,6 +59,12 @@ struct Probe {
   Statistic statistic = Statistic::success_rate;
   size_t window = 5;
   Range range;
+  // Accepted while the method runs (from the first fault's start to the end of the method)
+  // instead of `range`; the steady state and the recovery keep `range`. `during_after`: how long
+  // the statistic may take to move from one range to the other after the first fault's start (a
+  // point in that time is accepted in either range).
+  std::optional<Range> during;
+  std::chrono::milliseconds during_after{0};
 
   // What it measures, for people: "10.200.0.2:7000", "GET http://...", the query.
   std::string target() const;

@@ -370,10 +370,15 @@ std::optional<double> probe_statistic(const Probe& p, const std::vector<ProbeSam
 
 namespace {
 
+// Which range judges a point: `range`, `during` (the method runs), or either (the statistic is
+// moving from one to the other, the probe's during.after after the first fault's start).
+enum class Applies { range, transition, during };
+
 struct SeriesPoint {
   int64_t t_ms;
   std::optional<double> value;
   bool in_range;
+  Applies applies = Applies::range;
 };
 
 // One probe's samples and statistic over time, filled by its own thread.
@@ -401,7 +406,10 @@ std::string range_text(const Range& r) {
 std::string point_text(const Probe& p, const SeriesPoint& pt) {
   const std::string unit = p.unit() == "ratio" ? "" : p.unit().empty() ? "" : " " + p.unit();
   const std::string value = pt.value ? fmt(*pt.value) + unit : std::string("no value (every sample failed)");
-  return "probe " + p.name + ": " + statistic_name(p.statistic) + " " + value + ", accepted " + range_text(p.range);
+  std::string accepted = range_text(p.range);
+  if (pt.applies == Applies::during) accepted = range_text(*p.during) + " while the method runs";
+  if (pt.applies == Applies::transition) accepted = accepted + " or " + range_text(*p.during) + " (settling)";
+  return "probe " + p.name + ": " + statistic_name(p.statistic) + " " + value + ", accepted " + accepted;
 }
 
 json range_json(const Range& r) {
@@ -440,6 +448,7 @@ class Runner {
   void start_probes();
   void stop_probes();
   void probe_loop(ProbeState& st);
+  Applies applies(const Probe& p, int64_t t) const;
   Result<json> call(const std::string& op, const json& params);
   bool reconnect();
   void refresh(FaultRun& fr);
@@ -451,6 +460,15 @@ class Runner {
     phases_.push_back(json{{"name", name}, {"start_ms", start}, {"end_ms", end}, {"ok", ok}, {"note", note}});
   }
   RunOutcome finish(const std::string& verdict, const std::string& reason);
+  json during_json(const Probe& p) const {
+    if (!p.during) return nullptr;
+    json j = range_json(*p.during);
+    const int64_t from = during_from_.load(), to = during_to_.load();
+    j["after_ms"] = p.during_after.count();
+    j["from_ms"] = from >= 0 ? json(from) : json(nullptr);
+    j["to_ms"] = from >= 0 && to >= 0 ? json(to) : json(nullptr);
+    return j;
+  }
 
   const Experiment& e_;
   const RunOptions& o_;
@@ -460,6 +478,11 @@ class Runner {
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<ProbeState>> probes_;
   std::vector<FaultRun> faults_;
+  // The method's window for the probes' `during` ranges: from the first fault's start (its apply
+  // answered) to the end of the observation; -1 until known. While the first apply is in flight
+  // (from apply_sent_) the fault may or may not be in force yet: a point then is accepted in
+  // either range.
+  std::atomic<int64_t> apply_sent_{-1}, during_from_{-1}, during_to_{-1};
   std::optional<Client> client_;
   bool reconnected_ = false;
   json phases_ = json::array();
@@ -481,8 +504,20 @@ void Runner::probe_loop(ProbeState& st) {
     std::lock_guard<std::mutex> lock(st.mu);
     st.samples.push_back(std::move(s));
     auto v = probe_statistic(p, st.samples);
-    st.series.push_back(SeriesPoint{t, v, v.has_value() && p.range.contains(*v)});
+    const Applies a = applies(p, t);
+    const bool in_range = v.has_value() && (a == Applies::during       ? p.during->contains(*v)
+                                             : a == Applies::transition ? p.range.contains(*v) || p.during->contains(*v)
+                                                                        : p.range.contains(*v));
+    st.series.push_back(SeriesPoint{t, v, in_range, a});
   }
+}
+
+Applies Runner::applies(const Probe& p, int64_t t) const {
+  const int64_t sent = apply_sent_.load(), from = during_from_.load(), to = during_to_.load();
+  // The end is included: the observation the verdict judges runs up to and including it.
+  if (!p.during || sent < 0 || t < sent || (to >= 0 && t > to)) return Applies::range;
+  if (from < 0 || t < from + p.during_after.count()) return Applies::transition;
+  return Applies::during;
 }
 
 void Runner::start_probes() {
@@ -646,6 +681,7 @@ RunOutcome Runner::finish(const std::string& verdict, const std::string& reason)
                           {"statistic", statistic_name(p.statistic)},
                           {"unit", p.unit()},
                           {"range", range_json(p.range)},
+                          {"during", during_json(p)},
                           {"interval_ms", p.interval.count()},
                           {"window", p.window},
                           {"samples", std::move(samples)},
@@ -771,6 +807,7 @@ RunOutcome Runner::run() {
     while (next < faults_.size() && now_ms() >= steady_end + faults_[next].f->start.count()) {
       FaultRun& fr = faults_[next++];
       const json params = {{"fault", proto::fault_spec_to_json(fr.f->spec)}};
+      if (apply_sent_.load() < 0) apply_sent_ = now_ms();
       auto r = call("apply", params);
       if (!r) {
         fr.in_doubt = !client_;
@@ -782,6 +819,7 @@ RunOutcome Runner::run() {
       const json& f = (*r)["fault"];
       fr.id = f.value("id", uint64_t{0});
       fr.start_ms = now_ms();
+      if (during_from_.load() < 0) during_from_ = *fr.start_ms;
       fr.active = true;
       method_end = std::max(method_end, *fr.start_ms + (e_.method_duration - fr.f->start).count());
       fr.ended_by = "expiry";
@@ -806,6 +844,7 @@ RunOutcome Runner::run() {
   }
   if (inject_end < 0) inject_end = now_ms();
   const int64_t observe_end = now_ms();
+  if (apply_sent_.load() >= 0) during_to_ = observe_end;
   phase("inject", method_start, inject_end, abort_reason.empty(), "");
   phase("observe", inject_end, observe_end, abort_reason.empty(), abort_reason);
 

@@ -95,6 +95,13 @@ struct Point {
 struct Probe {
   std::string name, kind, target, statistic, unit;
   std::optional<double> min, max;
+  // The range accepted while the method ran, and when it applied (from_ms: the first fault's
+  // start; to_ms: the end of the method; from_ms + after_ms: the end of the settling time).
+  struct During {
+    std::optional<double> min, max, from_ms, to_ms;
+    double after_ms = 0;
+  };
+  std::optional<During> during;
   double interval_ms = 0;
   int64_t window = 0;
   size_t samples = 0, failed_samples = 0;
@@ -140,6 +147,28 @@ Result<Probe> read_probe(const json& j, const std::string& p) {
   FL_GET(max, get_opt_number(*range, p + ".range", "max"));
   pr.name = name, pr.kind = kind, pr.target = target, pr.statistic = statistic, pr.unit = unit;
   pr.min = min, pr.max = max;
+  // Optional: reports written before `during` existed have no such member.
+  if (j.contains("during") && !j["during"].is_null()) {
+    const std::string dp = p + ".during";
+    if (!j["during"].is_object()) return field_error(dp, "expected an object or null");
+    const json& d = j["during"];
+    FL_GET(dmin, get_opt_number(d, dp, "min"));
+    FL_GET(dmax, get_opt_number(d, dp, "max"));
+    Probe::During du{dmin, dmax, std::nullopt, std::nullopt, 0};
+    if (d.contains("from_ms")) {
+      FL_GET(from, get_opt_number(d, dp, "from_ms"));
+      du.from_ms = from;
+    }
+    if (d.contains("to_ms")) {
+      FL_GET(to, get_opt_number(d, dp, "to_ms"));
+      du.to_ms = to;
+    }
+    if (d.contains("after_ms")) {
+      FL_GET(after, get_number(d, dp, "after_ms"));
+      du.after_ms = after;
+    }
+    pr.during = du;
+  }
   if (j.contains("interval_ms") && j["interval_ms"].is_number()) pr.interval_ms = j["interval_ms"].get<double>();
   if (j.contains("window") && j["window"].is_number_integer()) pr.window = j["window"].get<int64_t>();
   FL_GET(samples, get_array(j, p, "samples"));
@@ -306,6 +335,8 @@ void fit_values(Scale& s, const Probe& p) {
     if (pt.value) take(*pt.value);
   if (p.min) take(*p.min);
   if (p.max) take(*p.max);
+  if (p.during && p.during->min) take(*p.during->min);
+  if (p.during && p.during->max) take(*p.during->max);
   if (!any) lo = 0, hi = 1;
   long double span = hi - lo;
   if (span <= 0) {
@@ -334,12 +365,31 @@ double end_of_experiment(const Report& r) {
 
 std::string unit_suffix(const std::string& unit) { return unit.empty() || unit == "ratio" ? "" : " " + unit; }
 
-std::string range_text(const Probe& p) {
+std::string range_text(const Probe& p, const std::optional<double>& min, const std::optional<double>& max) {
   const std::string u = unit_suffix(p.unit);
-  if (p.min && p.max) return human_number(*p.min) + u + " \u2264 " + p.statistic + " \u2264 " + human_number(*p.max) + u;
-  if (p.min) return p.statistic + " \u2265 " + human_number(*p.min) + u;
-  if (p.max) return p.statistic + " \u2264 " + human_number(*p.max) + u;
+  if (min && max) return human_number(*min) + u + " \u2264 " + p.statistic + " \u2264 " + human_number(*max) + u;
+  if (min) return p.statistic + " \u2265 " + human_number(*min) + u;
+  if (max) return p.statistic + " \u2264 " + human_number(*max) + u;
   return "any value";
+}
+std::string range_text(const Probe& p) { return range_text(p, p.min, p.max); }
+
+// A range as a band over [t0, t1): an unbounded side reaches the plot's edge.
+void draw_band(std::string& o, const Scale& s, const char* cls, const std::string& title, double t0, double t1,
+               const std::optional<double>& min, const std::optional<double>& max) {
+  const double x0 = s.x(t0), x1 = s.x(t1);
+  if (x1 <= x0) return;
+  const double top = max ? s.y(*max) : kPlotY;
+  const double bottom = min ? s.y(*min) : kPlotY + kPlotH;
+  o += "<rect class=\"" + std::string(cls) + "\" data-t0-ms=\"" + raw(t0) + "\" data-t1-ms=\"" + raw(t1) +
+       "\" x=\"" + num(x0) + "\" y=\"" + num(top) + "\" width=\"" + num(x1 - x0) + "\" height=\"" +
+       num(std::max(0.0, bottom - top)) + "\"><title>" + html_escape(title) + "</title></rect>\n";
+  if (max)
+    o += "<line class=\"range-edge\" x1=\"" + num(x0) + "\" x2=\"" + num(x1) + "\" y1=\"" + num(top) + "\" y2=\"" +
+         num(top) + "\"/>\n";
+  if (min)
+    o += "<line class=\"range-edge\" x1=\"" + num(x0) + "\" x2=\"" + num(x1) + "\" y1=\"" + num(bottom) +
+         "\" y2=\"" + num(bottom) + "\"/>\n";
 }
 
 void draw_chart(std::string& o, const Report& r, const Probe& p, size_t index, double t_end) {
@@ -355,19 +405,20 @@ void draw_chart(std::string& o, const Report& r, const Probe& p, size_t index, d
   o += "<rect class=\"plot-area\" x=\"" + num(kPlotX) + "\" y=\"" + num(kPlotY) + "\" width=\"" + num(kPlotW) +
        "\" height=\"" + num(kPlotH) + "\"/>\n";
 
-  // Accepted range: a band between the bounds; an unbounded side reaches the plot's edge.
+  // Accepted range: a band between the bounds. With a `during` range that applied, the method's
+  // window gets that band instead (both overlap over the settling time).
   {
-    double top = p.max ? s.y(*p.max) : kPlotY;
-    double bottom = p.min ? s.y(*p.min) : kPlotY + kPlotH;
-    o += "<rect class=\"range-band\" x=\"" + num(kPlotX) + "\" y=\"" + num(top) + "\" width=\"" + num(kPlotW) +
-         "\" height=\"" + num(std::max(0.0, bottom - top)) + "\"><title>accepted: " + html_escape(range_text(p)) +
-         "</title></rect>\n";
-    if (p.max)
-      o += "<line class=\"range-edge\" x1=\"" + num(kPlotX) + "\" x2=\"" + num(kPlotX + kPlotW) + "\" y1=\"" +
-           num(top) + "\" y2=\"" + num(top) + "\"/>\n";
-    if (p.min)
-      o += "<line class=\"range-edge\" x1=\"" + num(kPlotX) + "\" x2=\"" + num(kPlotX + kPlotW) + "\" y1=\"" +
-           num(bottom) + "\" y2=\"" + num(bottom) + "\"/>\n";
+    const std::string accepted = "accepted: " + range_text(p);
+    if (p.during && p.during->from_ms && p.during->to_ms && *p.during->to_ms > *p.during->from_ms) {
+      const double from = *p.during->from_ms, to = *p.during->to_ms;
+      const double settled = std::min(to, from + p.during->after_ms);
+      draw_band(o, s, "range-band", accepted, 0, settled, p.min, p.max);
+      draw_band(o, s, "range-band", accepted, to, t_end, p.min, p.max);
+      draw_band(o, s, "during-band", "accepted while the method ran: " + range_text(p, p.during->min, p.during->max),
+                from, to, p.during->min, p.during->max);
+    } else {
+      draw_band(o, s, "range-band", accepted, 0, t_end, p.min, p.max);
+    }
   }
 
   // Fault windows, under the series so the line stays visible.
@@ -513,6 +564,7 @@ th{background:#f0f2f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg.chart{display:block;margin:4px 0 10px;font-size:11px}
 .plot-area{fill:#fbfcfd;stroke:#9aa3b2;stroke-width:1}
 .range-band{fill:#2e9c50;fill-opacity:.13}
+.during-band{fill:#2f6fd0;fill-opacity:.15}
 .range-edge{stroke:#2e9c50;stroke-dasharray:5 3;stroke-width:1}
 .fault-window{fill:#d0342c;fill-opacity:.16;stroke:#d0342c;stroke-opacity:.5}
 .fault-label{fill:#9d1d17;font-weight:bold}
@@ -601,7 +653,10 @@ Result<std::string> render_report_html(const json& report) {
     for (const auto& pt : p.series) out += pt.in_range ? 0 : 1;
     o += "<section class=\"probe\" id=\"probe-" + std::to_string(i) + "\">\n<h3>" + html_escape(p.name) + "</h3>\n";
     o += "<p class=\"meta\">" + html_escape(p.kind) + (p.target.empty() ? "" : " \u00b7 " + html_escape(p.target)) +
-         " \u00b7 accepted: " + html_escape(range_text(p)) + " \u00b7 <span class=\"sample-count\">" +
+         " \u00b7 accepted: " + html_escape(range_text(p)) +
+         (p.during ? " (while the method runs: " + html_escape(range_text(p, p.during->min, p.during->max)) + ")"
+                   : std::string()) +
+         " \u00b7 <span class=\"sample-count\">" +
          std::to_string(p.samples) + " raw samples</span>";
     if (p.failed_samples > 0) o += " (" + std::to_string(p.failed_samples) + " failed)";
     if (p.window > 0) o += " \u00b7 statistic over the last " + std::to_string(p.window) + " samples";

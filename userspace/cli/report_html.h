@@ -11,7 +11,10 @@
 // Stable hooks for tests and for anyone post-processing the page, in SVG user units:
 //   svg.chart[data-probe][data-t-end-ms][data-v-lo][data-v-hi]  one per probe, same t_end in all
 //   rect.plot-area          the plotting rectangle; time 0..t_end maps onto its width
-//   rect.range-band         the accepted range (an unbounded side reaches the plot's edge)
+//   rect.range-band[data-t0-ms][data-t1-ms]   the accepted range over [t0, t1) (an unbounded
+//                           side reaches the plot's edge); one over the whole run, or, with a
+//                           probe's `during` range, one before the method's window and one after
+//   rect.during-band[data-t0-ms][data-t1-ms]  the `during` range over the method's window
 //   polyline.series         one point per numeric series entry ("x,y" pairs); a null value
 //                           splits the line, so a series may have several polylines
 //   circle.out-of-range     one per series entry with in_range false
