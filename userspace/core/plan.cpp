@@ -56,18 +56,10 @@ uint64_t percent_to_prob(double percent) {
 }
 
 uint8_t slot_kind(FaultKind k) {
-  switch (k) {
-    case FaultKind::partition: return FL_KIND_PARTITION;
-    case FaultKind::loss: return FL_KIND_LOSS;
-    case FaultKind::isolate: return FL_KIND_ISOLATE;
-    case FaultKind::delay:
-    case FaultKind::rate:
-    case FaultKind::corrupt:
-    case FaultKind::duplicate:
-    case FaultKind::reorder:
-    case FaultKind::shape:
-    case FaultKind::matrix: return FL_KIND_SHAPE;
-  }
+  if (is_shaping(k)) return FL_KIND_SHAPE;
+  if (k == FaultKind::partition) return FL_KIND_PARTITION;
+  if (k == FaultKind::loss) return FL_KIND_LOSS;
+  if (k == FaultKind::isolate) return FL_KIND_ISOLATE;
   return FL_KIND_NONE;
 }
 
