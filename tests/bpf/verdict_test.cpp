@@ -52,7 +52,6 @@ struct Case {
   std::optional<int64_t> lease_in = {};  // lease = now + this (may be negative)
   bool lease_zero = false;
   std::optional<uint32_t> nslots = {};
-  const char* bug = nullptr;  // a known BUG in the data path this case exposes; still asserted
 
   Case stat(fl_stat s, uint64_t n = 1) && {
     extra_stats.emplace_back(s, n);
@@ -68,10 +67,6 @@ struct Case {
   }
   Case scan_bound(uint32_t n) && {
     nslots = n;
-    return std::move(*this);
-  }
-  Case known_bug(const char* why) && {
-    bug = why;
     return std::move(*this);
   }
 };
@@ -414,25 +409,18 @@ std::vector<Case> parsing_cases() {
       Case{"Egress_ExtensionChainPastParseLimitPassesIPv6", {part2()},
        Packet().ipv6(A6, B6).ext6(kDestOpts, 464).tcp(40000, 80).build(), Dir::egress, kNext, {kNone}}
           .stat(FL_STAT_TRUNCATED),
-      // BUG, reported to the lead; these three cases FAIL until bpf/faultline.bpf.c is fixed.
-      // In parse()'s IPv6 extension loop the length formula is chosen by the NEXT header's type:
-      // nh is overwritten with oh->nexthdr before `if (nh == IPV6_NEXTHDR_AUTH)` is tested. So
-      // an AH is skipped as (len+1)*8 = 40 bytes instead of (len+2)*4 = 24, and the header in
-      // front of an AH is skipped with AH's formula; L4 ports are read from the wrong place.
-      // Fix (checked against these cases): test the type of the header being skipped (keep it
-      // in a local before reading oh->nexthdr).
+      // An AH's length is (len+2)*4 bytes, every other extension header's (len+1)*8: the parser
+      // must pick the formula by the type of the header it skips, not by the next one's. These
+      // three cases read ports at the right offset only when it does.
       Case{"Egress_AuthHeaderReachesPortsIPv6", {dport80},
            Packet().ipv6(A6, OUT6).ext6(kAuth, 24).tcp(40000, 80).payload(32).build(), Dir::egress, kEgressDrop,
-           {kDropped}}
-          .known_bug("AH length taken from the next header's type: ports read 16 bytes too far"),
+           {kDropped}},
       Case{"Egress_ExemptsSshBehindAuthHeaderIPv6", {part2()},
            Packet().ipv6(A6, B6).ext6(kAuth, 24).tcp(40000, 22).payload(32).build(), Dir::egress, kNext,
-           {kExempted}}
-          .known_bug("AH length taken from the next header's type: an SSH session over AH is cut"),
+           {kExempted}},
       Case{"Egress_HopByHopBeforeAuthHeaderReachesPortsIPv6", {dport80},
            Packet().ipv6(A6, OUT6).ext6(kHopByHop, 16).ext6(kAuth, 24).tcp(40000, 80).payload(32).build(),
-           Dir::egress, kEgressDrop, {kDropped}}
-          .known_bug("a 16-byte hop-by-hop header before AH is skipped as (1+2)*4 = 12 bytes"),
+           Dir::egress, kEgressDrop, {kDropped}},
       // Truncated headers pass (a fault that would drop the full frame is active in each case).
       Case{"Egress_TruncatedVlanTagPasses", {part2()}, cut(Packet().vlan(100).ipv4(A4, B4).tcp(40000, 80),
                                                             Layer::vlan, 2),
@@ -738,8 +726,6 @@ class Verdict : public ::testing::TestWithParam<Case> {};
 TEST_P(Verdict, Run) {
   if (auto why = bpf_skip_reason()) GTEST_SKIP() << *why;
   const Case& c = GetParam();
-  // A known-bug case keeps its correct expectation; every failure message names the bug.
-  SCOPED_TRACE(c.bug ? std::string("KNOWN BUG in bpf/faultline.bpf.c: ") + c.bug : std::string("no known bug"));
 
   auto env = BpfEnv::create();
   ASSERT_TRUE(env.ok()) << env.error().message;

@@ -1,6 +1,7 @@
 // One loaded instance of bpf/faultline.bpf.c: its programs and maps, for one target namespace.
-// Open, configure, load here; attaching is attach.h's job. Move-only; destroying it closes every
-// fd (programs stay only where something still attaches them).
+// Open, configure, load here; attaching is attach.h's job. Neither copied nor moved: owners hold
+// it through unique_ptr. Destroying it closes every fd (programs stay only where something still
+// attaches them).
 #pragma once
 
 #include <array>
