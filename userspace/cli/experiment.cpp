@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: the experiment file's whole schema (keys, types, ranges, and an
+// error naming line and field for each) is read here, in the order docs/EXPERIMENTS.md lists
+// it; split, the schema would be read in several places.
 #include "cli/experiment.h"
 
 #include <arpa/inet.h>

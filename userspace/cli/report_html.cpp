@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: one self-contained page (markup, inline SVG plots, styles) written
+// from report.json; the plot geometry and the markup that places it belong together.
 #include "cli/report_html.h"
 
 #include <algorithm>

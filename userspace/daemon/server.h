@@ -20,6 +20,7 @@
 
 #include "core/result.h"
 #include "daemon/event_loop.h"
+#include "daemon/socket_file.h"
 
 namespace fl::daemon {
 
@@ -32,15 +33,6 @@ struct Peer {
   bool may_mutate = false;  // uid 0, or the faultline group as primary or supplementary group
   uint64_t client = 0;      // this connection, for replies sent later (Server::send)
 };
-
-// Who besides root may connect and change faults: a group by name (used if it exists, resolved
-// once at start), a numeric gid (used as is, no lookup), or nobody (empty: root only).
-struct GroupSpec {
-  std::string name;          // empty with no gid: root only
-  std::optional<gid_t> gid;  // a numeric spec
-};
-// "" -> root only; all digits -> that gid; otherwise a group name. Errors quote the value.
-Result<GroupSpec> parse_group(const std::string& s);
 
 struct ServerOptions {
   std::string socket_path = "/run/faultline/faultline.sock";
