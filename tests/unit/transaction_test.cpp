@@ -273,6 +273,9 @@ TEST_F(Transaction, AnUnreachableHostStopsEverythingBeforeAnyApply) {
   EXPECT_TRUE(printed_.has("nothing was applied")) << dump(printed_.messages());
   EXPECT_EQ(printed_.failures.size(), 2u) << dump(printed_.messages());
   EXPECT_TRUE(printed_.out.empty());
+  // Each line carries the status faultctl exits with: -o json's error object reports the first
+  // one's as its exit_status and code ("unreachable"), which must agree with the exit.
+  for (const auto& l : printed_.failures) EXPECT_EQ(l.code, kFanOutUnreachable) << l.message;
 }
 
 TEST_F(Transaction, ARefusedHelloStopsEverythingBeforeAnyApply) {

@@ -132,12 +132,14 @@ int fan_out_apply(const Invocation& inv, std::vector<HostRun>& runs, const Conne
     // bigger maps.
     specs[i] = *own ? narrow_for_host(spec, **own) : spec;
   });
-  if (worst_exit(runs) != kFanOutOk) {
+  // Every line carries the status faultctl exits with, since -o json's error object takes its
+  // exit_status and code from the first.
+  if (const int code = worst_exit(runs); code != kFanOutOk) {
     for (const auto& r : runs) {
-      if (r.error) output.fail(kFanOutRefused, r.describe(), false);
+      if (r.error) output.fail(code, r.describe(), false);
     }
-    output.fail(kFanOutRefused, "nothing was applied", false);
-    return worst_exit(runs);
+    output.fail(code, "nothing was applied", false);
+    return code;
   }
 
   std::vector<std::optional<json>> applied(runs.size());
