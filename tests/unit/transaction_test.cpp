@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ using json = nlohmann::json;
 // connection breaks; for an apply, after the daemon has installed the fault).
 enum class Step { none, connect, hello, status, apply, heal };
 enum class How { refused, lost, malformed };
+
+void PrintTo(How how, std::ostream* os) {
+  *os << (how == How::refused ? "refused" : how == How::lost ? "lost" : "malformed");
+}
 
 struct Script {
   Step fail_at = Step::none;
@@ -66,7 +71,7 @@ class FakeNet {
   }
   // Each host numbers its own faults, from a base of its own, so an id healed on the wrong host
   // shows.
-  static uint64_t id_base(const std::string& host) { return 100 * (std::hash<std::string>{}(host) % 50 + 1); }
+  static uint64_t id_base(const std::string& host) { return 100 * std::stoull(host.substr(host.rfind('.') + 1)); }
 
  private:
   class Conn : public HostConnection {
