@@ -324,6 +324,15 @@ TEST_F(MultiHost, UnreachableHostAppliesNothing) {
   EXPECT_EQ(e.active_faults(0), json::array());
   EXPECT_EQ(e.active_faults(1), json::array());
 
+  // -o json's error object agrees with the exit status.
+  Cmd j = e.fan("--hosts " + file + " -o json loss 10 --dst 10.200.9.9 --for 2m", true);
+  EXPECT_EQ(j.status, 3) << j.out;
+  const json err = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(err.is_object()) << j.out;
+  EXPECT_EQ(err["error"]["exit_status"], 3) << j.out;
+  EXPECT_EQ(err["error"]["code"], "unreachable") << j.out;
+  EXPECT_EQ(e.active_faults(0), json::array());
+
   // A host whose daemon socket is missing: ssh connects, the forwarded connection is closed.
   Cmd s = e.fan("--host 10.200.0.1 --socket " + e.dir() + "/nothing-here.sock status");
   EXPECT_EQ(s.status, 3) << s.out;

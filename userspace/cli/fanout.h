@@ -1,12 +1,9 @@
 // faultctl --host/--hosts: one request sent to the daemons of many hosts, each reached through
 // its own ssh process that forwards a private local Unix socket to the remote daemon's socket.
-// The parsing and the partition narrowing are pure (unit-tested); Tunnel is the only part that
-// starts processes.
+// The parsing and the partition narrowing are pure (unit-tested); the ssh tunnel is in
+// tunnel.h, and the transaction across hosts in transaction.h.
 #pragma once
 
-#include <sys/types.h>
-
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,7 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
-#include "cli/client.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -26,9 +22,6 @@ namespace fl::cli {
 inline constexpr size_t kMaxParallelHosts = 32;
 // An apply holds one ssh per host open until every host has answered.
 inline constexpr size_t kMaxHosts = 1024;
-// How long ssh gets to connect, authenticate and set up the forwarding. Generous: a loaded
-// machine (or a VM under emulation) needs seconds for the key exchange alone.
-inline constexpr auto kTunnelTimeout = std::chrono::seconds(30);
 
 // The options faultctl takes before the command to fan out, and the arguments left for
 // parse_args (--socket, -o, the command and its options), in their order.
@@ -95,44 +88,5 @@ bool narrowable(const core::FaultSpec& spec);
 // which is what --no-narrow is for. nullopt: no side holds any of them, and the host has
 // nothing to do. Specs that are not narrowable() come back unchanged.
 std::optional<core::FaultSpec> narrow_for_host(const core::FaultSpec& spec, const std::vector<core::Cidr>& own);
-
-// ssh -N -L LOCAL:REMOTE to one host, LOCAL a socket in a private (0700) temporary directory.
-// Move-only; the destructor stops ssh and removes the directory.
-struct SshOptions {
-  std::string config;  // ssh -F; empty: none
-  std::chrono::milliseconds timeout = kTunnelTimeout;
-};
-class Tunnel {
- public:
-  // From now on SIGINT, SIGTERM, SIGHUP and SIGPIPE stop every open tunnel's ssh and remove
-  // its directory before faultctl dies of the signal (signals the caller ignores stay
-  // ignored). Call once, before opening tunnels.
-  static void clean_up_on_signals();
-
-  static Result<Tunnel> open(const Host& host, const std::string& remote_socket, const SshOptions& opts);
-
-  Tunnel(Tunnel&& other) noexcept;
-  Tunnel& operator=(Tunnel&& other) noexcept;
-  Tunnel(const Tunnel&) = delete;
-  Tunnel& operator=(const Tunnel&) = delete;
-  ~Tunnel();
-
-  // Waits (up to the timeout given to open) until the forwarded socket accepts a connection,
-  // and returns that connection. Errors carry what ssh printed; the caller names the host.
-  Result<Client> connect();
-  // What ssh wrote on stderr so far, on one line ("" if nothing): why a forwarded connection
-  // was closed ("open failed: connect failed: No such file or directory").
-  std::string ssh_errors() const;
-  const std::string& local_socket() const { return local_; }
-
- private:
-  Tunnel() = default;
-  void close();
-
-  std::string dir_, local_, err_path_;
-  pid_t pid_ = -1;
-  int slot_ = -1;  // in the table the signal handler cleans up; -1: none
-  std::chrono::milliseconds timeout_{0};
-};
 
 }  // namespace fl::cli

@@ -25,6 +25,8 @@
 #include "cli/experiment_run.h"
 #include "cli/watch.h"
 #include "cli/fanout.h"
+#include "cli/transaction.h"
+#include "cli/tunnel.h"
 #include "cli/format.h"
 #include "core/parse.h"
 #include "core/printable.h"
@@ -279,264 +281,9 @@ fl::Result<std::string> read_hosts_file(const std::string& path) {
 
 // ---------------------------------------------------------------- --host, --hosts
 
-// One host of a fan-out: its tunnel, its connection, and how it last failed.
-struct HostRun {
-  const fl::cli::Host* host = nullptr;
-  std::string socket;  // the daemon's, on the host
-  std::optional<fl::cli::Tunnel> tunnel;
-  std::optional<fl::cli::Client> client;  // declared after the tunnel: closed before ssh stops
-  std::optional<fl::Error> error;
-  bool unreachable = false;  // the failure was the connection's, not the daemon's answer
-
-  std::string name() const { return host->name(); }
-  void failed(fl::Error e, bool lost) {
-    error = std::move(e);
-    unreachable = lost;
-  }
-  // "HOST: code: message" for an answer, "HOST: message" for a connection that failed.
-  std::string describe() const {
-    if (!error) return name() + ": ok";
-    if (unreachable) return name() + ": " + error->message;
-    return name() + ": " + fl::errc_name(error->code) + ": " + error->message;
-  }
-};
-
-// One thread per host, at most kMaxParallelHosts at a time. No exception leaves a worker: it
-// becomes that host's error.
-void for_each_host(std::vector<HostRun>& runs, const std::function<void(HostRun&)>& fn) {
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < runs.size();) {
-      try {
-        fn(runs[i]);
-      } catch (const std::exception& e) {
-        runs[i].failed(fl::make_error(fl::Errc::internal, std::string("internal error: ") + e.what()), false);
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  const size_t n = std::min(runs.size(), fl::cli::kMaxParallelHosts);
-  for (size_t t = 0; t + 1 < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-}
-
-// A call on the host's connection; on failure, records it and returns nullopt. A broken
-// connection is explained with what ssh said, and in terms of the remote socket: the local end
-// of the forwarding is a temporary file that means nothing to the user.
-std::optional<json> host_call(HostRun& r, const std::string& op, const json& params) {
-  auto res = r.client->call(op, params);
-  if (res) return std::move(*res);
-  fl::Error e = res.take_error();
-  const bool lost = r.client->lost();
-  if (lost) {
-    const std::string& local = r.tunnel->local_socket();
-    for (size_t at; (at = e.message.find(local)) != std::string::npos;) e.message.replace(at, local.size(), r.socket);
-    const std::string ssh = r.tunnel->ssh_errors();
-    if (!ssh.empty()) {
-      e.message += " (ssh: " + ssh + ")";
-    } else if (op == "hello") {
-      e.message += " (is faultlined running there, listening on " + r.socket +
-                   ", and does sshd there allow the forwarding: AllowStreamLocalForwarding, and "
-                   "AllowTcpForwarding yes or local?)";
-    }
-  }
-  r.failed(std::move(e), lost);
-  return std::nullopt;
-}
-
-bool open_host(HostRun& r, const std::string& default_socket, const fl::cli::SshOptions& ssh) {
-  r.socket = r.host->socket.empty() ? default_socket : r.host->socket;
-  auto tunnel = fl::cli::Tunnel::open(*r.host, r.socket, ssh);
-  if (!tunnel) {
-    r.failed(tunnel.take_error(), true);
-    return false;
-  }
-  r.tunnel.emplace(std::move(*tunnel));
-  auto client = r.tunnel->connect();
-  if (!client) {
-    r.failed(client.take_error(), true);
-    return false;
-  }
-  r.client.emplace(std::move(*client));
-  const fl::cli::Call hello = fl::cli::hello_call();
-  return host_call(r, hello.op, hello.params).has_value();
-}
-
-// Unreachable beats refused: "is the host there?" is the first thing to look at.
-int worst_exit(const std::vector<HostRun>& runs) {
-  int code = kExitOk;
-  for (const auto& r : runs) {
-    if (r.error) code = std::max(code, r.unreachable ? kExitUnreachable : kExitRefused);
-  }
-  return code;
-}
-
-// Left-aligned columns, the last one unpadded.
-std::string two_columns(const std::vector<std::pair<std::string, std::string>>& rows) {
-  size_t width = 0;
-  for (const auto& [a, b] : rows) width = std::max(width, fl::core::printable(a).size());
-  std::string out;
-  for (const auto& [a, b] : rows) {
-    const std::string shown = fl::core::printable(a);
-    out += shown + std::string(width - shown.size() + 2, ' ') + fl::core::printable(b) + "\n";
-  }
-  return out;
-}
-
-constexpr const char* kSkipped = "none of its addresses is in a side";
-
-// Apply commands, all or nothing: every host is reached (and, for a partition narrowed to each
-// host, asked for its addresses) before any is changed, and a fault applied on some hosts is
-// healed there when another refuses or is lost.
-int fan_out_apply(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh,
-                  bool allow_narrowing) {
-  const fl::core::FaultSpec& spec = *inv.fault;
-  // The addresses a daemon reports are its host namespace's: they say nothing about a fault
-  // with --target netns:, pod:, container:..., which goes to every host whole, as it does with
-  // --no-narrow. Such a host is never skipped.
-  const bool narrow = allow_narrowing && fl::cli::narrowable(spec);
-  std::vector<std::optional<fl::core::FaultSpec>> specs(runs.size());
-  for_each_host(runs, [&](HostRun& r) {
-    if (!open_host(r, inv.socket, ssh)) return;
-    const size_t i = static_cast<size_t>(&r - runs.data());
-    if (!narrow) {
-      specs[i] = spec;
-      return;
-    }
-    auto status = host_call(r, "status", json::object());
-    if (!status) return;
-    auto own = fl::cli::status_addresses(*status);
-    if (!own) return r.failed(own.take_error(), false);
-    // A daemon too old to list its addresses gets the whole partition: the same drops, only
-    // bigger maps.
-    specs[i] = *own ? fl::cli::narrow_for_host(spec, **own) : spec;
-  });
-  if (worst_exit(runs) != kExitOk) {
-    for (const auto& r : runs) {
-      if (r.error) fail(kExitRefused, r.describe());
-    }
-    fail(kExitRefused, "nothing was applied");
-    return worst_exit(runs);
-  }
-
-  std::vector<std::optional<json>> applied(runs.size());
-  for_each_host(runs, [&](HostRun& r) {
-    const size_t i = static_cast<size_t>(&r - runs.data());
-    if (!specs[i]) return;
-    fl::cli::Invocation one = inv;
-    one.fault = specs[i];
-    const fl::cli::Call call = fl::cli::command_call(one);
-    auto result = host_call(r, call.op, call.params);
-    if (!result) return;
-    auto fault = shown_part(call.op, *result);
-    if (fault) {
-      auto id = fault->find("id");
-      if (id != fault->end() && id->is_number_unsigned()) {
-        applied[i] = std::move(*fault);
-        return;
-      }
-    }
-    // Applied, as far as the daemon is concerned, but we cannot tell which fault to heal.
-    r.failed(fl::make_error(fl::Errc::internal,
-                            "malformed reply from faultlined: no fault id; the fault may be in place there"),
-             false);
-  });
-
-  const int code = worst_exit(runs);
-  if (code == kExitOk) {
-    if (inv.output == Output::json) {
-      json out = json::object();
-      for (size_t i = 0; i < runs.size(); ++i) {
-        out[runs[i].name()] = applied[i] ? *applied[i] : json{{"skipped", kSkipped}};
-      }
-      return emit(fl::cli::format_json(out));
-    }
-    std::vector<std::pair<std::string, std::string>> rows = {{"HOST", "FAULT"}};
-    for (size_t i = 0; i < runs.size(); ++i) {
-      if (applied[i]) {
-        if (const std::string reset = fl::cli::format_apply_reset(*applied[i]); !reset.empty()) {
-          std::cerr << fl::core::printable(runs[i].name()) << ": " << reset;
-        }
-      }
-      rows.emplace_back(runs[i].name(), applied[i] ? (*applied[i])["id"].dump() : std::string("skipped: ") + kSkipped);
-    }
-    return emit(two_columns(rows));
-  }
-
-  const std::string expiry = "it ends by itself within " + fl::core::format_duration(spec.duration);
-  for (const auto& r : runs) {
-    if (!r.error) continue;
-    std::string line = r.describe();
-    if (r.unreachable) line += "; if the fault was applied there before the connection broke, " + expiry;
-    fail_foreign(code, line);
-  }
-  std::vector<std::optional<fl::Error>> heal_errors(runs.size());
-  for_each_host(runs, [&](HostRun& r) {
-    const size_t i = static_cast<size_t>(&r - runs.data());
-    if (!applied[i] || r.error) return;
-    if (!host_call(r, "heal", json{{"fault", std::to_string((*applied[i])["id"].get<uint64_t>())}})) {
-      heal_errors[i] = r.error;
-    }
-  });
-  for (size_t i = 0; i < runs.size(); ++i) {
-    if (!applied[i]) continue;
-    const std::string id = (*applied[i])["id"].dump();
-    if (heal_errors[i]) {
-      fail_foreign(code, "could not heal fault " + id + " on " + runs[i].describe() + "; " + expiry);
-    } else {
-      fail(code, "healed fault " + id + " on " + runs[i].name() + ", where it had been applied");
-    }
-  }
-  return code;
-}
-
-// Read ops (and heal): the same request everywhere, one block of output per host.
-int fan_out_other(const fl::cli::Invocation& inv, std::vector<HostRun>& runs, const fl::cli::SshOptions& ssh) {
-  const fl::cli::Call call = fl::cli::command_call(inv);
-  std::vector<std::optional<json>> results(runs.size());
-  for_each_host(runs, [&](HostRun& r) {
-    if (open_host(r, inv.socket, ssh)) {
-      results[static_cast<size_t>(&r - runs.data())] = host_call(r, call.op, call.params);
-    }
-    // Nothing more to ask: keep at most one ssh per worker, not one per host.
-    r.client.reset();
-    r.tunnel.reset();
-  });
-  if (inv.output == Output::json) {
-    json out = json::object();
-    for (size_t i = 0; i < runs.size(); ++i) {
-      HostRun& r = runs[i];
-      if (results[i]) {
-        auto part = shown_part(call.op, *results[i]);
-        if (part) {
-          out[r.name()] = std::move(*part);
-          continue;
-        }
-        r.failed(part.take_error(), false);
-      }
-      out[r.name()] = json{{"error", {{"code", fl::errc_name(r.error->code)}, {"message", r.error->message}}},
-                           {"unreachable", r.unreachable}};
-    }
-    const int st = emit(fl::cli::format_json(out));
-    return st != kExitOk ? st : worst_exit(runs);
-  }
-  for (size_t i = 0; i < runs.size(); ++i) {
-    HostRun& r = runs[i];
-    if (const int st = emit((i == 0 ? "== " : "\n== ") + fl::core::printable(r.name()) + "\n"); st != kExitOk)
-      return st;
-    if (results[i]) {
-      auto text = render(inv, call.op, *results[i]);
-      if (text) {
-        if (const int st = emit(*text); st != kExitOk) return st;
-        continue;
-      }
-      r.failed(text.take_error(), false);
-    }
-    fail_foreign(kExitRefused, r.describe());
-  }
-  return worst_exit(runs);
-}
+// The fan-out's exit statuses are faultctl's.
+static_assert(fl::cli::kFanOutOk == kExitOk && fl::cli::kFanOutRefused == kExitRefused &&
+              fl::cli::kFanOutUnreachable == kExitUnreachable);
 
 int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts) {
   auto hosts = fl::cli::collect_hosts(opts, read_hosts_file);
@@ -549,9 +296,15 @@ int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts
     return fail(kExitUsage, "--ssh-config: cannot read " + ssh.config + ": " + std::strerror(errno));
   }
   fl::cli::Tunnel::clean_up_on_signals();
-  std::vector<HostRun> runs(hosts->size());
-  for (size_t i = 0; i < runs.size(); ++i) runs[i].host = &(*hosts)[i];
-  return inv.fault ? fan_out_apply(inv, runs, ssh, opts.narrow) : fan_out_other(inv, runs, ssh);
+  fl::cli::FanOutOutput output;
+  output.out = emit;
+  output.note = [](const std::string& text) { std::cerr << text; };
+  output.fail = [](int code, const std::string& msg, bool foreign) {
+    return foreign ? fail_foreign(code, msg) : fail(code, msg);
+  };
+  output.shown_part = shown_part;
+  output.render = render;
+  return fl::cli::fan_out(inv, *hosts, opts.narrow, fl::cli::ssh_connector(std::move(ssh)), output);
 }
 
 // ---------------------------------------------------------------- faultctl lab
