@@ -23,13 +23,13 @@ void TcAttrs::put(uint16_t type, const void* p, size_t n) {
   if (n) raw(p, n);
 }
 
-std::optional<std::map<uint16_t, std::span<const uint8_t>>> parse_tc_attrs(std::span<const uint8_t> bytes) {
+std::map<uint16_t, std::span<const uint8_t>> parse_tc_attrs(std::span<const uint8_t> bytes) {
   std::map<uint16_t, std::span<const uint8_t>> out;
   size_t off = 0;
   while (off + NLA_HDRLEN <= bytes.size()) {
     nlattr h;
     std::memcpy(&h, bytes.data() + off, sizeof h);
-    if (h.nla_len < NLA_HDRLEN || off + h.nla_len > bytes.size()) return std::nullopt;
+    if (h.nla_len < NLA_HDRLEN || off + h.nla_len > bytes.size()) break;
     out[h.nla_type & NLA_TYPE_MASK] = bytes.subspan(off + NLA_HDRLEN, h.nla_len - NLA_HDRLEN);
     off += NLA_ALIGN(h.nla_len);
   }
@@ -171,10 +171,9 @@ std::vector<uint8_t> tbf_options(uint64_t bytes_per_s, uint32_t burst_bytes, uin
 // (and ones newer kernels add) are ignored as long as those we know are at their defaults.
 std::string fq_codel_non_default(std::span<const uint8_t> opts, uint32_t mtu) {
   auto tb = parse_tc_attrs(opts);
-  if (!tb) return "options unreadable";
   auto u32_is = [&](uint16_t type, const char* name, std::initializer_list<uint64_t> ok) -> std::string {
-    auto it = tb->find(type);
-    if (it == tb->end()) return "";
+    auto it = tb.find(type);
+    if (it == tb.end()) return "";
     if (it->second.size() < 4) return std::string(name) + " unreadable";
     uint32_t v;
     std::memcpy(&v, it->second.data(), sizeof v);
@@ -192,7 +191,7 @@ std::string fq_codel_non_default(std::span<const uint8_t> opts, uint32_t mtu) {
                  u32_is(TCA_FQ_CODEL_MEMORY_LIMIT, "memory_limit", {32u << 20}),
                  u32_is(TCA_FQ_CODEL_DROP_BATCH_SIZE, "drop_batch", {64})})
     if (!s.empty()) return s;
-  if (tb->count(TCA_FQ_CODEL_CE_THRESHOLD)) return "ce_threshold set";
+  if (tb.count(TCA_FQ_CODEL_CE_THRESHOLD)) return "ce_threshold set";
   return "";
 }
 

@@ -47,9 +47,11 @@ class TcAttrs {
   std::vector<uint8_t> buf_;
 };
 
-// Attributes of a payload by type (the last of a type wins, as in the kernel's nla_parse).
-// nullopt if an attribute runs past the end or is shorter than its header.
-std::optional<std::map<uint16_t, std::span<const uint8_t>>> parse_tc_attrs(std::span<const uint8_t> bytes);
+// Attributes of a payload by type (the last of a type wins). Like libnl's nla_parse, it stops
+// at the first attribute shorter than its header or running past the end and ignores the rest:
+// a kernel newer than us may append what we cannot read, and that must not make a default
+// qdisc look configured.
+std::map<uint16_t, std::span<const uint8_t>> parse_tc_attrs(std::span<const uint8_t> bytes);
 
 // psched_mtu() for Ethernet devices: MTU plus the 14-byte header, what a full frame costs HTB.
 constexpr uint32_t frame_bytes(uint32_t mtu) { return mtu + 14; }
