@@ -483,40 +483,7 @@ TEST(ShapingKernel, ProbeAgreesWithTc) {
 
 // ---------------------------------------------------------------- no root needed
 
-struct Moments {
-  double mean, sd;
-};
-Moments moments(const std::vector<int16_t>& t) {
-  double mean = std::accumulate(t.begin(), t.end(), 0.0) / static_cast<double>(t.size());
-  double var = 0;
-  for (int16_t v : t) var += (v - mean) * (v - mean);
-  return {mean, std::sqrt(var / static_cast<double>(t.size()))};
-}
-
-TEST(ShapingDistribution, TablesAreStandardizedAtNetemScale) {
-  EXPECT_TRUE(kernel::distribution_table(core::Distribution::uniform).empty());
-  for (auto [d, tol] : {std::pair{core::Distribution::normal, 0.02}, std::pair{core::Distribution::pareto, 0.05},
-                        std::pair{core::Distribution::paretonormal, 0.05}}) {
-    auto t = kernel::distribution_table(d);
-    SCOPED_TRACE(core::distribution_name(d));
-    EXPECT_EQ(t.size(), 4096u);
-    auto m = moments(t);
-    EXPECT_LT(std::abs(m.mean), 0.01 * 8192) << m.mean;
-    EXPECT_NEAR(m.sd, 8192, tol * 8192);
-    EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
-    EXPECT_EQ(t, kernel::distribution_table(d)) << "deterministic";
-  }
-  // Shapes: normal is symmetric, Pareto is skewed right (its median sits below its mean).
-  auto n = kernel::distribution_table(core::Distribution::normal);
-  EXPECT_NEAR(n[0], -n.back(), 2);
-  EXPECT_NEAR(n[2048], 0, 10);
-  auto p = kernel::distribution_table(core::Distribution::pareto);
-  EXPECT_LT(p[2048], -1000);
-  EXPECT_EQ(p.back(), 32767) << "the long tail reaches the int16 limit";
-  auto pn = kernel::distribution_table(core::Distribution::paretonormal);
-  EXPECT_LT(pn[2048], 0);
-  EXPECT_GT(pn[2048], p[2048]);
-}
+// ShapingDistribution (the netem tables) is in tests/unit/tc_options_test.cpp.
 
 TEST(ShapingSavedQdisc, JsonRoundTrip) {
   kernel::SavedQdisc q{"tbf", 0x80010000u, {0x00, 0x01, 0xab, 0xff}, false};

@@ -1,6 +1,8 @@
 #include "kernel/attach.h"
 
-#include "kernel/shaping.h"
+#include "kernel/ifb.h"
+#include "kernel/rtnl.h"
+#include "kernel/tc_objects.h"
 
 #include <linux/bpf.h>
 #include <linux/pkt_sched.h>
@@ -11,9 +13,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <netlink/route/classifier.h>
-#include <netlink/route/tc.h>
-#include <netlink/socket.h>
 #include <spdlog/spdlog.h>
 
 namespace fl::kernel {
@@ -68,21 +67,12 @@ bool prog_is_ours(uint32_t prog_id) {
 
 // Filters of any kind left on one clsact hook.
 Result<int> count_filters(int ifindex, bool ingress) {
-  nl_sock* sk = nl_socket_alloc();
-  if (!sk) return make_error(Errc::internal, "nl_socket_alloc failed");
-  int err = nl_connect(sk, NETLINK_ROUTE);
-  if (err < 0) {
-    nl_socket_free(sk);
-    return make_error(Errc::kernel_error, std::string("netlink connect: ") + nl_geterror(err));
-  }
-  nl_cache* cache = nullptr;
+  auto nl = Rtnl::open();
+  if (!nl.ok()) return nl.take_error();
   uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  err = rtnl_cls_alloc_cache(sk, ifindex, parent, &cache);
-  nl_socket_free(sk);
-  if (err < 0) return make_error(Errc::kernel_error, std::string("list tc filters: ") + nl_geterror(err));
-  int n = nl_cache_nitems(cache);
-  nl_cache_free(cache);
-  return n;
+  auto filters = dump_filters(*nl, ifindex, parent);
+  if (!filters.ok()) return filters.take_error().wrap("list tc filters");
+  return static_cast<int>(filters->size());
 }
 
 Status tc_detach_ours(int ifindex, bool ingress) {

@@ -8,6 +8,7 @@
 #include <linux/if_link.h>
 #include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -24,16 +25,8 @@
 #include <sstream>
 #include <thread>
 
-#include <netlink/addr.h>
-#include <netlink/cache.h>
-#include <netlink/errno.h>
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
-#include <netlink/socket.h>
 
+#include "kernel/rtnl_link.h"
 #include "lab/lab.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -239,89 +232,66 @@ Status remove_stale_netns_file(const std::string& name) {
 // ---- rtnetlink ----
 
 Result<Rtnl> Rtnl::in(const NsFd& ns, const std::string& ns_name) {
-  nl_sock* sk = nullptr;
-  Status st;
-  on_own_thread([&] {
-    if (setns(ns.fd(), CLONE_NEWNET) < 0) {
-      st = Error::sys(Errc::target_unavailable, "enter namespace " + ns_name, errno);
-      return;
-    }
-    sk = nl_socket_alloc();
-    if (!sk) {
-      st = make_error(Errc::internal, "out of memory for a netlink socket");
-      return;
-    }
-    if (int err = nl_connect(sk, NETLINK_ROUTE); err < 0) {
-      st = make_error(Errc::kernel_error, std::string("netlink socket in ") + ns_name + ": " + nl_geterror(err));
-      nl_socket_free(sk);
-      sk = nullptr;
-    }
-  });
-  if (!st.ok()) return st.take_error();
-  return Rtnl(sk, ns_name);
+  auto nl = kernel::Rtnl::open_in(ns.fd(), ns_name);
+  if (!nl.ok()) return nl.take_error();
+  return Rtnl(std::move(*nl), ns_name);
 }
 
-Rtnl::~Rtnl() {
-  if (sk_) nl_socket_free(sk_);
-}
-
-Error Rtnl::nl_fail(const std::string& what, int err) const {
-  Errc c = Errc::kernel_error;
-  if (err == -NLE_EXIST) c = Errc::already_exists;
-  if (err == -NLE_PERM) c = Errc::permission_denied;
-  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) c = Errc::not_found;
-  return make_error(c, what + " in " + ns_ + ": " + nl_geterror(err));
+Error Rtnl::fail(const std::string& what, Error e) const {
+  // The lab's own codes: a name taken is already_exists, a device missing not_found.
+  if (e.sys_errno == EEXIST) e.code = Errc::already_exists;
+  if (e.sys_errno == ENODEV || e.sys_errno == ENOENT) e.code = Errc::not_found;
+  return std::move(e).wrap(what + " in " + ns_);
 }
 
 Result<int> Rtnl::ifindex(const std::string& name) {
-  rtnl_link* link = nullptr;
-  if (int err = rtnl_link_get_kernel(sk_, 0, name.c_str(), &link); err < 0) return nl_fail("find " + name, err);
-  int idx = rtnl_link_get_ifindex(link);
-  rtnl_link_put(link);
-  return idx;
+  auto l = kernel::get_link(nl_, 0, name);
+  if (!l.ok()) return fail("find " + name, l.take_error());
+  if (!*l) return make_error(Errc::not_found, "find " + name + " in " + ns_ + ": no such device");
+  return (*l)->index;
 }
 
 Status Rtnl::add_bridge(const std::string& name) {
-  // libnl has no setters for these bridge options, so the message is built by hand. STP off
-  // with no forward delay: ports forward as soon as they are up. Multicast snooping off: with
-  // no MLD querier in the lab it could hold back IPv6 neighbour discovery; flood instead.
-  nl_msg* m = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  if (!m) return make_error(Errc::internal, "out of memory for a netlink message");
+  // STP off with no forward delay: ports forward as soon as they are up. Multicast snooping
+  // off: with no MLD querier in the lab it could hold back IPv6 neighbour discovery; flood.
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
   ifi.ifi_flags = IFF_UP;
   ifi.ifi_change = IFF_UP;
-  int err = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
-  nlattr *info = nullptr, *data = nullptr;
-  if (err >= 0) err = nla_put_string(m, IFLA_IFNAME, name.c_str());
-  if (err >= 0 && !(info = nla_nest_start(m, IFLA_LINKINFO))) err = -NLE_NOMEM;
-  if (err >= 0) err = nla_put_string(m, IFLA_INFO_KIND, "bridge");
-  if (err >= 0 && !(data = nla_nest_start(m, IFLA_INFO_DATA))) err = -NLE_NOMEM;
-  if (err >= 0) err = nla_put_u32(m, IFLA_BR_STP_STATE, 0);
-  if (err >= 0) err = nla_put_u32(m, IFLA_BR_FORWARD_DELAY, 0);
-  if (err >= 0) err = nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 0);
-  if (err >= 0) err = nla_nest_end(m, data);
-  if (err >= 0) err = nla_nest_end(m, info);
-  if (err < 0) {
-    nlmsg_free(m);
-    return nl_fail("build bridge " + name, err);
-  }
-  // nl_send_sync frees the message, also on failure.
-  if ((err = nl_send_sync(sk_, m)) < 0) return nl_fail("create bridge " + name, err);
+  kernel::RtMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifi);
+  m.put_string(IFLA_IFNAME, name)
+      .begin_nest(IFLA_LINKINFO)
+      .put_string(IFLA_INFO_KIND, "bridge")
+      .begin_nest(IFLA_INFO_DATA)
+      .put_u32(IFLA_BR_STP_STATE, 0)
+      .put_u32(IFLA_BR_FORWARD_DELAY, 0)
+      .put_u8(IFLA_BR_MCAST_SNOOPING, 0)
+      .end_nest()
+      .end_nest();
+  if (auto st = nl_.talk(m); !st.ok()) return fail("create bridge " + name, st.take_error());
   return {};
 }
 
 Status Rtnl::add_veth(const std::string& name, const std::string& peer_name, const NsFd& peer_ns) {
-  rtnl_link* link = rtnl_link_veth_alloc();
-  if (!link) return make_error(Errc::internal, "out of memory for a veth");
-  rtnl_link* peer = rtnl_link_veth_get_peer(link);
-  rtnl_link_set_name(link, name.c_str());
-  rtnl_link_set_name(peer, peer_name.c_str());
-  rtnl_link_set_ns_fd(peer, peer_ns.fd());
-  int err = rtnl_link_add(sk_, link, NLM_F_CREATE | NLM_F_EXCL);
-  rtnl_link_put(peer);
-  rtnl_link_put(link);
-  if (err < 0) return nl_fail("create veth " + name + " (peer " + peer_name + ")", err);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifinfomsg peer{};
+  peer.ifi_family = AF_UNSPEC;
+  kernel::RtMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifi);
+  // The peer is an ifinfomsg and its own attributes inside VETH_INFO_PEER; IFLA_NET_NS_FD
+  // creates it straight in the other namespace.
+  m.put_string(IFLA_IFNAME, name)
+      .begin_nest(IFLA_LINKINFO)
+      .put_string(IFLA_INFO_KIND, "veth")
+      .begin_nest(IFLA_INFO_DATA)
+      .begin_nest(VETH_INFO_PEER)
+      .append(&peer, sizeof peer)
+      .put_string(IFLA_IFNAME, peer_name)
+      .put_u32(IFLA_NET_NS_FD, static_cast<uint32_t>(peer_ns.fd()))
+      .end_nest()
+      .end_nest()
+      .end_nest();
+  if (auto st = nl_.talk(m); !st.ok()) return fail("create veth " + name + " (peer " + peer_name + ")", st.take_error());
   return {};
 }
 
@@ -334,73 +304,30 @@ Status Rtnl::set_up(const std::string& name, const std::string& master) {
     if (!m.ok()) return m.take_error();
     master_idx = *m;
   }
-  nl_msg* m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
-  if (!m) return make_error(Errc::internal, "out of memory for a netlink message");
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = *idx;
-  ifi.ifi_flags = IFF_UP;
-  ifi.ifi_change = IFF_UP;
-  int err = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
-  if (err >= 0 && master_idx) err = nla_put_u32(m, IFLA_MASTER, static_cast<uint32_t>(master_idx));
-  if (err < 0) {
-    nlmsg_free(m);
-    return nl_fail("build link change for " + name, err);
-  }
-  std::string what = "set " + name + " up" + (master.empty() ? "" : " on " + master);
-  if ((err = nl_send_sync(sk_, m)) < 0) return nl_fail(what, err);
+  if (auto st = kernel::set_link_up(nl_, *idx, master_idx); !st.ok())
+    return fail("set " + name + " up" + (master.empty() ? "" : " on " + master), st.take_error());
   return {};
 }
 
 Status Rtnl::add_address(const std::string& dev, const std::string& cidr) {
   auto idx = ifindex(dev);
   if (!idx.ok()) return idx.take_error();
-  bool v6 = cidr.find(':') != std::string::npos;
-  nl_addr* local = nullptr;
-  if (int err = nl_addr_parse(cidr.c_str(), v6 ? AF_INET6 : AF_INET, &local); err < 0)
-    return nl_fail("parse address " + cidr, err);
-  rtnl_addr* a = rtnl_addr_alloc();
-  if (!a) {
-    nl_addr_put(local);
-    return make_error(Errc::internal, "out of memory for an address");
-  }
-  rtnl_addr_set_ifindex(a, *idx);
-  rtnl_addr_set_family(a, v6 ? AF_INET6 : AF_INET);
-  int err = rtnl_addr_set_local(a, local);
-  if (err >= 0) rtnl_addr_set_prefixlen(a, static_cast<int>(nl_addr_get_prefixlen(local)));
-  if (err >= 0 && v6) rtnl_addr_set_flags(a, IFA_F_NODAD);
-  if (err >= 0) err = rtnl_addr_add(sk_, a, NLM_F_CREATE | NLM_F_EXCL);
-  rtnl_addr_put(a);
-  nl_addr_put(local);
-  if (err < 0) return nl_fail("add address " + cidr + " to " + dev, err);
+  if (auto st = kernel::add_address(nl_, *idx, cidr); !st.ok())
+    return fail("add address " + cidr + " to " + dev, st.take_error());
   return {};
 }
 
 Result<Rtnl::LinkState> Rtnl::link_state(const std::string& name) {
   LinkState s;
-  rtnl_link* link = nullptr;
-  int err = rtnl_link_get_kernel(sk_, 0, name.c_str(), &link);
-  if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return s;
-  if (err < 0) return nl_fail("read link " + name, err);
+  auto l = kernel::get_link(nl_, 0, name);
+  if (!l.ok()) return fail("read link " + name, l.take_error());
+  if (!*l) return s;
   s.exists = true;
-  unsigned flags = rtnl_link_get_flags(link);
-  s.up = flags & IFF_UP;
-  s.carrier = flags & IFF_LOWER_UP;
-  int idx = rtnl_link_get_ifindex(link);
-  rtnl_link_put(link);
-
-  nl_cache* cache = nullptr;
-  if ((err = rtnl_addr_alloc_cache(sk_, &cache)) < 0) return nl_fail("list addresses", err);
-  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-    auto* a = reinterpret_cast<rtnl_addr*>(o);
-    if (rtnl_addr_get_ifindex(a) != idx || rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) continue;
-    nl_addr* l = rtnl_addr_get_local(a);
-    if (!l) continue;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (!inet_ntop(nl_addr_get_family(l), nl_addr_get_binary_addr(l), buf, sizeof buf)) continue;
-    s.addresses.push_back(std::string(buf) + "/" + std::to_string(rtnl_addr_get_prefixlen(a)));
-  }
-  nl_cache_free(cache);
+  s.up = (*l)->flags & IFF_UP;
+  s.carrier = (*l)->flags & IFF_LOWER_UP;
+  auto addrs = kernel::global_addresses(nl_, (*l)->index);
+  if (!addrs.ok()) return fail("list addresses", addrs.take_error());
+  s.addresses = std::move(*addrs);
   return s;
 }
 

@@ -1,5 +1,5 @@
 // What faultline-lab does to the system: named network namespaces (the iproute2 convention, a
-// bind mount under /run/netns), links and addresses over rtnetlink (libnl-route), the processes
+// bind mount under /run/netns), links and addresses over rtnetlink (kernel/rtnl.h, the layer faultlined uses), the processes
 // inside a namespace, and the state file. Nothing here runs another program.
 #pragma once
 
@@ -14,9 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "kernel/rtnl.h"
 #include "lab/lab.h"
-
-struct nl_sock;
 
 namespace fl::lab {
 
@@ -61,10 +60,9 @@ Status remove_stale_netns_file(const std::string& name);
 class Rtnl {
  public:
   static Result<Rtnl> in(const NsFd& ns, const std::string& ns_name);
-  Rtnl(Rtnl&& o) noexcept : sk_(o.sk_), ns_(std::move(o.ns_)) { o.sk_ = nullptr; }
+  Rtnl(Rtnl&& o) noexcept = default;
   Rtnl& operator=(Rtnl&&) = delete;
   Rtnl(const Rtnl&) = delete;
-  ~Rtnl();
 
   Status add_bridge(const std::string& name);
   // A veth pair: `name` here, `peer` created directly in `peer_ns`, so neither end ever
@@ -84,10 +82,10 @@ class Rtnl {
   Result<LinkState> link_state(const std::string& name);
 
  private:
-  Rtnl(nl_sock* sk, std::string ns) : sk_(sk), ns_(std::move(ns)) {}
+  Rtnl(kernel::Rtnl nl, std::string ns) : nl_(std::move(nl)), ns_(std::move(ns)) {}
   Result<int> ifindex(const std::string& name);
-  Error nl_fail(const std::string& what, int err) const;
-  nl_sock* sk_ = nullptr;
+  Error fail(const std::string& what, Error e) const;
+  kernel::Rtnl nl_;
   std::string ns_;
 };
 
