@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -598,6 +600,91 @@ TEST(ValidateSides, IdenticalSidesAreRefusedEvenWrittenDifferently) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::invalid_argument);
   EXPECT_NE(st.error().message.find("same CIDRs as sides[0]"), std::string::npos) << st.error().message;
+}
+
+// Issue 13 §2: the data path drops a partitioned packet only when its ends share no side, so a
+// side lying within another (0.0.0.0/0 as a side above all) made an accepted partition that cut
+// nothing between them. A node in two sides (the documented bridge) is still fine.
+TEST(ValidateSides, ASideWithinAnotherIsRefused) {
+  struct Case {
+    std::vector<std::string> a, b;
+    std::string field;
+  };
+  const std::vector<Case> refused = {
+      {{"0.0.0.0/0"}, {"10.200.0.2"}, "sides[1]"},
+      {{"10.200.0.2"}, {"0.0.0.0/0", "::/0"}, "sides[0]"},
+      {{"fd00::/127", "10.0.0.0/8"}, {"10.1.0.0/16", "10.2.0.0/16", "fd00::1"}, "sides[1]"},
+      {{"::/0"}, {"fd00::/64"}, "sides[1]"},
+      {{"10.0.0.0/24", "10.0.0.0/25"}, {"10.0.0.0/25"}, "sides[1]"},  // equal to one CIDR of a
+  };
+  for (const auto& c : refused) {
+    FaultSpec s;
+    s.kind = FaultKind::partition;
+    for (const auto& [name, list] : {std::pair{"a", &c.a}, std::pair{"b", &c.b}}) {
+      Side side{name, {}};
+      for (const auto& x : *list) side.cidrs.push_back(C(x));
+      s.sides.push_back(side);
+    }
+    auto st = validate(s);
+    ASSERT_FALSE(st.ok()) << c.field;
+    EXPECT_EQ(st.error().code, Errc::invalid_argument);
+    EXPECT_EQ(st.error().message.rfind(c.field + ": each of its CIDRs lies within one of sides[", 0), 0u)
+        << st.error().message;
+  }
+  // A bridge node in both sides, sides that only partly overlap, and a /0 of the other family
+  // still pass.
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> passing = {
+      {{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2", "10.0.0.3"}},
+      {{"10.0.0.0/24"}, {"10.0.0.7", "10.0.1.0/24"}},
+      {{"10.0.2.0/25", "::/0"}, {"10.0.2.128/25"}},
+  };
+  for (const auto& [a, b] : passing) {
+    FaultSpec s;
+    s.kind = FaultKind::partition;
+    s.sides = {{"a", {}}, {"b", {}}};
+    for (const auto& x : a) s.sides[0].cidrs.push_back(C(x));
+    for (const auto& x : b) s.sides[1].cidrs.push_back(C(x));
+    ExpectValid(s);
+  }
+  // Three sides: the third lies within the first, the second does not.
+  FaultSpec three = Partition();
+  three.sides.push_back({"c", {C("10.0.0.128/25")}});
+  auto st = validate(three);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message.rfind("sides[2]: each of its CIDRs lies within one of sides[0]", 0), 0u)
+      << st.error().message;
+}
+
+TEST(ValidateSides, SidesOfDifferentFamiliesAreRefused) {
+  FaultSpec s;
+  s.kind = FaultKind::partition;
+  s.sides = {{"a", {C("0.0.0.0/0")}}, {"b", {C("fd00::/64")}}};
+  auto st = validate(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message.rfind("sides: no two sides hold addresses of the same family", 0), 0u)
+      << st.error().message;
+}
+
+TEST(ValidateSides, IsolatingASlashZeroIsRefused) {
+  for (const char* all : {"0.0.0.0/0", "::/0"}) {
+    FaultSpec s = Isolate();
+    s.sides[0].cidrs.push_back(C(all));
+    auto st = validate(s);
+    ASSERT_FALSE(st.ok()) << all;
+    EXPECT_EQ(st.error().message.rfind("sides[0].cidrs[1]: ", 0), 0u) << st.error().message;
+    EXPECT_NE(st.error().message.find("cuts nothing"), std::string::npos) << st.error().message;
+  }
+}
+
+// 65,536 CIDRs in two sides are checked in one sort, not 2^31 comparisons.
+TEST(ValidateSides, OverlapCheckOfTheLargestFaultIsFast) {
+  FaultSpec s;
+  s.kind = FaultKind::partition;
+  s.sides = {{"a", {}}, {"b", {}}};
+  for (size_t i = 0; i < kMaxCidrsPerFault; ++i) s.sides[i % 2].cidrs.push_back(Host(i));
+  const auto t0 = std::chrono::steady_clock::now();
+  ExpectValid(s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
 }
 
 }  // namespace
