@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -603,19 +602,19 @@ TEST(ValidateSides, IdenticalSidesAreRefusedEvenWrittenDifferently) {
 }
 
 // Issue 13 §2: the data path drops a partitioned packet only when its ends share no side, so a
-// side lying within another (0.0.0.0/0 as a side above all) made an accepted partition that cut
-// nothing between them. A node in two sides (the documented bridge) is still fine.
-TEST(ValidateSides, ASideWithinAnotherIsRefused) {
+// side holding 0.0.0.0/0 (or ::/0), which every address of the family is then in, made an accepted
+// partition that cut nothing of that family. A bridge (a node in two sides, or a narrower side
+// within a wider one, as faultctl --hosts narrows for a bridge host) is still fine.
+TEST(ValidateSides, ASlashZeroInAPartitionSideIsRefused) {
   struct Case {
     std::vector<std::string> a, b;
     std::string field;
   };
   const std::vector<Case> refused = {
-      {{"0.0.0.0/0"}, {"10.200.0.2"}, "sides[1]"},
-      {{"10.200.0.2"}, {"0.0.0.0/0", "::/0"}, "sides[0]"},
-      {{"fd00::/127", "10.0.0.0/8"}, {"10.1.0.0/16", "10.2.0.0/16", "fd00::1"}, "sides[1]"},
-      {{"::/0"}, {"fd00::/64"}, "sides[1]"},
-      {{"10.0.0.0/24", "10.0.0.0/25"}, {"10.0.0.0/25"}, "sides[1]"},  // equal to one CIDR of a
+      {{"0.0.0.0/0"}, {"10.200.0.2"}, "sides[0].cidrs[0]"},
+      {{"10.200.0.2"}, {"fd00::1", "0.0.0.0/0", "::/0"}, "sides[1].cidrs[1]"},
+      {{"::/0"}, {"fd00::/64"}, "sides[0].cidrs[0]"},
+      {{"0.0.0.0/0"}, {"fd00::/64"}, "sides[0].cidrs[0]"},
   };
   for (const auto& c : refused) {
     FaultSpec s;
@@ -628,15 +627,13 @@ TEST(ValidateSides, ASideWithinAnotherIsRefused) {
     auto st = validate(s);
     ASSERT_FALSE(st.ok()) << c.field;
     EXPECT_EQ(st.error().code, Errc::invalid_argument);
-    EXPECT_EQ(st.error().message.rfind(c.field + ": each of its CIDRs lies within one of sides[", 0), 0u)
-        << st.error().message;
+    EXPECT_EQ(st.error().message.rfind(c.field + ": ", 0), 0u) << st.error().message;
+    EXPECT_NE(st.error().message.find("would cut nothing"), std::string::npos) << st.error().message;
   }
-  // A bridge node in both sides, sides that only partly overlap, and a /0 of the other family
-  // still pass.
   const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> passing = {
       {{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2", "10.0.0.3"}},
-      {{"10.0.0.0/24"}, {"10.0.0.7", "10.0.1.0/24"}},
-      {{"10.0.2.0/25", "::/0"}, {"10.0.2.128/25"}},
+      {{"10.0.1.0/24"}, {"10.0.1.11", "10.0.2.0/24"}},
+      {{"0.0.0.0/1"}, {"128.0.0.0/1"}},
   };
   for (const auto& [a, b] : passing) {
     FaultSpec s;
@@ -646,23 +643,6 @@ TEST(ValidateSides, ASideWithinAnotherIsRefused) {
     for (const auto& x : b) s.sides[1].cidrs.push_back(C(x));
     ExpectValid(s);
   }
-  // Three sides: the third lies within the first, the second does not.
-  FaultSpec three = Partition();
-  three.sides.push_back({"c", {C("10.0.0.128/25")}});
-  auto st = validate(three);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message.rfind("sides[2]: each of its CIDRs lies within one of sides[0]", 0), 0u)
-      << st.error().message;
-}
-
-TEST(ValidateSides, SidesOfDifferentFamiliesAreRefused) {
-  FaultSpec s;
-  s.kind = FaultKind::partition;
-  s.sides = {{"a", {C("0.0.0.0/0")}}, {"b", {C("fd00::/64")}}};
-  auto st = validate(s);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message.rfind("sides: no two sides hold addresses of the same family", 0), 0u)
-      << st.error().message;
 }
 
 TEST(ValidateSides, IsolatingASlashZeroIsRefused) {
@@ -676,16 +656,6 @@ TEST(ValidateSides, IsolatingASlashZeroIsRefused) {
   }
 }
 
-// 65,536 CIDRs in two sides are checked in one sort, not 2^31 comparisons.
-TEST(ValidateSides, OverlapCheckOfTheLargestFaultIsFast) {
-  FaultSpec s;
-  s.kind = FaultKind::partition;
-  s.sides = {{"a", {}}, {"b", {}}};
-  for (size_t i = 0; i < kMaxCidrsPerFault; ++i) s.sides[i % 2].cidrs.push_back(Host(i));
-  const auto t0 = std::chrono::steady_clock::now();
-  ExpectValid(s);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
-}
 
 }  // namespace
 }  // namespace fl::core
