@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -599,6 +600,62 @@ TEST(ValidateSides, IdenticalSidesAreRefusedEvenWrittenDifferently) {
   EXPECT_EQ(st.error().code, Errc::invalid_argument);
   EXPECT_NE(st.error().message.find("same CIDRs as sides[0]"), std::string::npos) << st.error().message;
 }
+
+// Issue 13 §2: the data path drops a partitioned packet only when its ends share no side, so a
+// side holding 0.0.0.0/0 (or ::/0), which every address of the family is then in, made an accepted
+// partition that cut nothing of that family. A bridge (a node in two sides, or a narrower side
+// within a wider one, as faultctl --hosts narrows for a bridge host) is still fine.
+TEST(ValidateSides, ASlashZeroInAPartitionSideIsRefused) {
+  struct Case {
+    std::vector<std::string> a, b;
+    std::string field;
+  };
+  const std::vector<Case> refused = {
+      {{"0.0.0.0/0"}, {"10.200.0.2"}, "sides[0].cidrs[0]"},
+      {{"10.200.0.2"}, {"fd00::1", "0.0.0.0/0", "::/0"}, "sides[1].cidrs[1]"},
+      {{"::/0"}, {"fd00::/64"}, "sides[0].cidrs[0]"},
+      {{"0.0.0.0/0"}, {"fd00::/64"}, "sides[0].cidrs[0]"},
+  };
+  for (const auto& c : refused) {
+    FaultSpec s;
+    s.kind = FaultKind::partition;
+    for (const auto& [name, list] : {std::pair{"a", &c.a}, std::pair{"b", &c.b}}) {
+      Side side{name, {}};
+      for (const auto& x : *list) side.cidrs.push_back(C(x));
+      s.sides.push_back(side);
+    }
+    auto st = validate(s);
+    ASSERT_FALSE(st.ok()) << c.field;
+    EXPECT_EQ(st.error().code, Errc::invalid_argument);
+    EXPECT_EQ(st.error().message.rfind(c.field + ": ", 0), 0u) << st.error().message;
+    EXPECT_NE(st.error().message.find("would cut nothing"), std::string::npos) << st.error().message;
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> passing = {
+      {{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2", "10.0.0.3"}},
+      {{"10.0.1.0/24"}, {"10.0.1.11", "10.0.2.0/24"}},
+      {{"0.0.0.0/1"}, {"128.0.0.0/1"}},
+  };
+  for (const auto& [a, b] : passing) {
+    FaultSpec s;
+    s.kind = FaultKind::partition;
+    s.sides = {{"a", {}}, {"b", {}}};
+    for (const auto& x : a) s.sides[0].cidrs.push_back(C(x));
+    for (const auto& x : b) s.sides[1].cidrs.push_back(C(x));
+    ExpectValid(s);
+  }
+}
+
+TEST(ValidateSides, IsolatingASlashZeroIsRefused) {
+  for (const char* all : {"0.0.0.0/0", "::/0"}) {
+    FaultSpec s = Isolate();
+    s.sides[0].cidrs.push_back(C(all));
+    auto st = validate(s);
+    ASSERT_FALSE(st.ok()) << all;
+    EXPECT_EQ(st.error().message.rfind("sides[0].cidrs[1]: ", 0), 0u) << st.error().message;
+    EXPECT_NE(st.error().message.find("cuts nothing"), std::string::npos) << st.error().message;
+  }
+}
+
 
 }  // namespace
 }  // namespace fl::core

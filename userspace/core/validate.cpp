@@ -532,6 +532,33 @@ Status validate(FaultSpec& spec) {
                                                 "; sides must differ");
     }
   }
+  // The data path drops a partitioned packet only when its ends share no side, and a node in
+  // two sides bridges them (docs/FAULTS.md). A /0 in a side puts every address of its family in
+  // that side, so no packet of that family would be cut: the user would be told of a partition
+  // that is not there. (A narrower side within a wider one is a bridge, which faultctl --hosts
+  // also produces when it narrows a partition for a bridge host, so it stays allowed.)
+  if (spec.kind == FaultKind::partition) {
+    for (size_t i = 0; i < nsides; ++i) {
+      for (size_t k = 0; k < spec.sides[i].cidrs.size(); ++k) {
+        if (spec.sides[i].cidrs[k].prefix == 0) {
+          return field_error(idx(idx("sides", i) + ".cidrs", k),
+                             spec.sides[i].cidrs[k].str() + " puts every address of its family in this side, and a "
+                             "node in two sides is cut from neither: the partition would cut nothing of that family");
+        }
+      }
+    }
+  }
+  // Isolate drops a packet with exactly one end in the side: a /0 there leaves no address of
+  // its family outside, so that family is cut from nothing.
+  if (spec.kind == FaultKind::isolate) {
+    for (size_t k = 0; k < spec.sides[0].cidrs.size(); ++k) {
+      if (spec.sides[0].cidrs[k].prefix == 0) {
+        return field_error(idx("sides[0].cidrs", k),
+                           spec.sides[0].cidrs[k].str() +
+                               " holds every address of its family, so isolating it cuts nothing");
+      }
+    }
+  }
 
   if (spec.kind == FaultKind::matrix) {
     FL_TRY(check_matrix(spec, side_names));

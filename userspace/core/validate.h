@@ -14,7 +14,9 @@ namespace fl::core {
 // names). Errors are invalid_argument and name the field: "sides: partition needs at least 2
 // sides (got 1)". Rules:
 //  - partition: 2..kMaxSidesPerFault sides, each with >= 1 CIDR; loss_percent/correlation unset.
-//  - isolate: exactly one side (the isolated nodes); one_way not allowed.
+//  - partition: no /0 in a side (every address of that family would be in it, and a node in
+//    two sides is cut from neither: nothing of that family would be cut).
+//  - isolate: exactly one side (the isolated nodes), no /0 in it; one_way not allowed.
 //  - loss: no sides; 0 < loss_percent <= 100; 0 <= correlation < 100.
 //  - one_way only with partition; seed and correlation only with loss.
 //  - side names unique within the fault; fault name via check_name when non-empty.
