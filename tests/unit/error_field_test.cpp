@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/args.h"
+#include "core/parse.h"
 #include "core/validate.h"
 #include "daemon/policy.h"
 #include "protocol/protocol.h"
