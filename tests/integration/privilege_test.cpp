@@ -112,6 +112,11 @@ TEST(Policy, RefusalsComeBeforeAnyKernelChangeAndStatusShowsThePolicy) {
   e = d.call_error("apply", {{"fault", loss_fault(lab.target(0), 2min)}});
   ASSERT_FALSE(e.is_null());
   EXPECT_EQ(e["message"], "duration: 2m is above this daemon's policy maximum 1m (faultlined --max-duration)");
+  EXPECT_EQ(e["field"], "fault.duration") << e.dump();
+  // faultctl names its own option, from the reply's field.
+  Cmd l = faultctl(d, "loss 30 --for 2m --target " + lab.target(0));
+  EXPECT_NE(l.status, 0) << l.out;
+  EXPECT_NE(l.out.find("--for: 2m is above this daemon's policy maximum 1m"), std::string::npos) << l.out;
   Hooks h = hooks_on(lab.ns(0), "eth0");
   EXPECT_EQ(h.tcx + h.tc_filters, 0) << "a refused fault attached something";
   EXPECT_TRUE(lab.ping(0, 1));

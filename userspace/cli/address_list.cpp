@@ -98,7 +98,7 @@ Result<std::string> AddressSources::read(const std::string& path) {
 Result<std::vector<core::Cidr>> AddressSources::lab_node(std::string_view spec) {
   const std::string item = "lab:" + std::string(spec);
   auto fail = [&](const std::string& why) { return usage(item + ": " + why); };
-  std::string_view lab = "fl-lab", node = spec;
+  std::string_view lab = core::kDefaultLab, node = spec;
   if (const size_t slash = spec.find('/'); slash != std::string_view::npos) {
     lab = spec.substr(0, slash);
     node = spec.substr(slash + 1);
@@ -202,7 +202,7 @@ Result<core::Side> resolve_side(std::string_view arg, size_t index, AddressSourc
     return core::parse_side(arg, index);
   }
   const std::string ctx = "invalid side " + std::to_string(index + 1) + " " + core::quote(arg);
-  core::Side side{"s" + std::to_string(index + 1), {}};
+  core::Side side{core::default_side_name(index), {}};
   std::string_view list = arg;
   // A name is what comes before '=', unless the side starts with a file: "@a=b.txt" is a path.
   if (const size_t eq = arg.find('='); eq != std::string_view::npos && arg.front() != '@') {

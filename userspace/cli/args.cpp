@@ -6,6 +6,7 @@
 #include <cctype>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -29,11 +30,15 @@ namespace {
 // also accept it spelt as an option; parse_command() refuses that.
 constexpr const char* kPositional = "positional-args";
 
+using proto::Op;
+using proto::op_info;
+
 struct CommandInfo {
   const char* name;
-  const char* synopsis;  // after "faultctl [GLOBAL OPTIONS] "
-  const char* summary;   // one line, for the top-level help
-  const char* details;   // paragraphs for the command's help
+  const char* synopsis;      // after "faultctl [GLOBAL OPTIONS] "
+  std::string_view summary;  // one line, for the top-level help; an op's verb takes protocol/ops.h's
+  const char* details;       // paragraphs for the command's help
+  std::optional<Op> op;      // what the command sends; none for run, which drives several
 };
 
 // What every shaping command's help says about direction and kernel support. Macros, so that
@@ -65,7 +70,7 @@ constexpr CommandInfo kCommands[] = {
      "  faultctl partition --side 10.0.0.1 --side 10.0.0.2,10.0.0.3 --one-way --proto tcp\n"
      "  faultctl partition --side a=10.0.1.0/24 --side b=10.0.2.0/24 --reset --target netns:node-a\n"
      "  faultctl partition --side lab:a,lab:b --side lab:c --target lab:a --target lab:b --for 1m\n"
-     "  faultctl partition --side db=@db-nodes.txt --side app=10.0.1.0/24 --for 10m\n"},
+     "  faultctl partition --side db=@db-nodes.txt --side app=10.0.1.0/24 --for 10m\n", Op::apply},
     {"loss", "loss PERCENT [--correlation PERCENT] [--seed N] [OPTIONS]",
      "drop a percentage of the matching packets",
      "Drops PERCENT (0 < PERCENT <= 100, \"30\" or \"30%\") of the packets that match the\n"
@@ -78,7 +83,7 @@ constexpr CommandInfo kCommands[] = {
      "Examples:\n"
      "  faultctl loss 30 --dst 10.0.0.0/8 --proto udp --for 2m\n"
      "  faultctl loss 20 --dst 10.0.2.7 --dport 53 --for 7d\n"
-     "  faultctl loss 5% --correlation 25 --seed 42 --target netns:pod-a\n"},
+     "  faultctl loss 5% --correlation 25 --seed 42 --target netns:pod-a\n", Op::apply},
     {"isolate", "isolate CIDR[,CIDR...] [OPTIONS]",
      "cut addresses off from every other address",
      "Drops traffic between the given addresses and every address outside them.\n\n"
@@ -89,7 +94,7 @@ constexpr CommandInfo kCommands[] = {
      "and DNS by default) keeps its connections.\n\n"
      "Examples:\n"
      "  faultctl isolate 10.0.0.7 --for 1m --name lonely-node\n"
-     "  faultctl isolate 10.0.0.7 --reset --target netns:node-7 --for 1m\n"},
+     "  faultctl isolate 10.0.0.7 --reset --target netns:node-7 --for 1m\n", Op::apply},
     {"delay", "delay DURATION [--jitter DURATION] [--correlation PERCENT] [--distribution DIST] [OPTIONS]",
      "delay the matching packets",
      "Holds each matching packet for DURATION (\"100ms\", \"0.5ms\", \"250us\"; at most 60s).\n"
@@ -99,7 +104,7 @@ constexpr CommandInfo kCommands[] = {
      FL_NEEDS_NETEM
      "Examples:\n"
      "  faultctl delay 100ms --dst 10.0.2.0/24 --for 2m\n"
-     "  faultctl delay 50ms --jitter 10ms --distribution normal --target netns:pod-a\n"},
+     "  faultctl delay 50ms --jitter 10ms --distribution normal --target netns:pod-a\n", Op::apply},
     {"rate", "rate RATE [--burst SIZE] [OPTIONS]", "limit the bandwidth of the matching packets",
      "Sends the matching packets at no more than RATE, in bits per second: 512kbit, 10mbit,\n"
      "1gbit (x1000; kibit, mibit, gibit are x1024). As in tc, bps, kbps, mbps and gbps are BYTES\n"
@@ -109,18 +114,18 @@ constexpr CommandInfo kCommands[] = {
      "Works without netem (an HTB class).\n\n"
      "Examples:\n"
      "  faultctl rate 1mbit --dst 10.0.2.0/24\n"
-     "  faultctl rate 100mbit --burst 64kb --dev eth0 --for 10m\n"},
+     "  faultctl rate 100mbit --burst 64kb --dev eth0 --for 10m\n", Op::apply},
     {"corrupt", "corrupt PERCENT [OPTIONS]", "flip a bit in a percentage of the matching packets",
      "Flips one random bit in PERCENT (0 < PERCENT <= 100) of the matching packets, so that\n"
      "checksums fail at the receiver.\n\n"
      FL_NEEDS_NETEM
      "Example:\n"
-     "  faultctl corrupt 1% --dst 10.0.2.0/24 --proto udp\n"},
+     "  faultctl corrupt 1% --dst 10.0.2.0/24 --proto udp\n", Op::apply},
     {"duplicate", "duplicate PERCENT [OPTIONS]", "send a percentage of the matching packets twice",
      "Sends PERCENT (0 < PERCENT <= 100) of the matching packets twice.\n\n"
      FL_NEEDS_NETEM
      "Example:\n"
-     "  faultctl duplicate 5 --dst 10.0.2.0/24\n"},
+     "  faultctl duplicate 5 --dst 10.0.2.0/24\n", Op::apply},
     {"reorder", "reorder PERCENT --delay DURATION [--gap N] [OPTIONS]",
      "send some matching packets ahead of the others",
      "Delays the matching packets by DURATION but sends PERCENT of them at once, so those overtake\n"
@@ -130,7 +135,7 @@ constexpr CommandInfo kCommands[] = {
      FL_NEEDS_NETEM
      "Examples:\n"
      "  faultctl reorder 25 --delay 10ms --dst 10.0.2.0/24\n"
-     "  faultctl reorder 50% --delay 5ms --gap 5\n"},
+     "  faultctl reorder 50% --delay 5ms --gap 5\n", Op::apply},
     {"shape", "shape EFFECTS [OPTIONS]",
      "combine delay, rate, loss, corruption, duplication and reordering",
      "One fault that does several things to the matching packets. EFFECTS are the \"Shape\n"
@@ -140,7 +145,7 @@ constexpr CommandInfo kCommands[] = {
      FL_NETEM_FOR_SOME
      "Examples:\n"
      "  faultctl shape --delay 40ms --jitter 5ms --rate 20mbit --loss 0.5 --dst 10.0.2.0/24\n"
-     "  faultctl shape --rate 1mbit --loss 2 --loss-correlation 25 --for 10m\n"},
+     "  faultctl shape --rate 1mbit --loss 2 --loss-correlation 25 --for 10m\n", Op::apply},
     {"matrix", "matrix FILE [OPTIONS]",
      "give each pair of node groups its own delay, rate and loss",
      "Reads named sides and one profile per ordered pair of sides from FILE (\"-\" reads stdin),\n"
@@ -161,9 +166,9 @@ constexpr CommandInfo kCommands[] = {
      FL_NETEM_FOR_SOME
      "Examples:\n"
      "  faultctl matrix wan.yaml --for 30m --target netns:node-1\n"
-     "  generate-matrix | faultctl matrix - --name wan\n"},
+     "  generate-matrix | faultctl matrix - --name wan\n", Op::apply},
     {"reset", "reset SELECTORS|--all [--target TARGET...] [OPTIONS]",
-     "reset matching TCP connections now",
+     op_info(Op::reset).summary,
      "Destroys the established TCP connections that the selectors match, in each target, with\n"
      "SOCK_DESTROY: the local end fails with ECONNABORTED and the peer gets a RST (ECONNRESET),\n"
      "at once, as when the process at one end dies. Nothing stays in place afterwards, so new\n"
@@ -175,17 +180,17 @@ constexpr CommandInfo kCommands[] = {
      "Examples:\n"
      "  faultctl reset --dst 10.0.2.7 --dport 5432 --target netns:app-1\n"
      "  faultctl reset --src 10.0.1.0/24 --target pod:shop/cart-7d9f\n"
-     "  faultctl reset --all --target netns:node-3\n"},
-    {"list", "list", "list active faults",
+     "  faultctl reset --all --target netns:node-3\n", Op::reset},
+    {"list", "list", op_info(Op::list).summary,
      "Columns: ID NAME KIND TARGETS EXPIRES MATCHED DROPPED EXEMPT, and DETAILS (what a shaping\n"
-     "fault does) when the list has one. With -o json, a JSON array of fault objects.\n"},
-    {"get", "get ID|NAME", "show one fault", "Shows a fault, active or recently ended.\n"},
-    {"heal", "heal ID|NAME|--all", "remove a fault now, or all of them",
-     "Removes the fault at once and prints the id of each fault healed.\n"},
-    {"stats", "stats [ID|NAME]", "show fresh packet counters",
-     "Reads the counters from the kernel now, for one fault or every active fault.\n"},
-    {"status", "status", "show the daemon's version, lease, kernel features and faults", ""},
-    {"events", "events [--since SEQ] [--limit N] [--follow]", "show what happened: applies, heals, expiries, refusals",
+     "fault does) when the list has one. With -o json, a JSON array of fault objects.\n", Op::list},
+    {"get", "get ID|NAME", op_info(Op::get).summary, "Shows a fault, active or recently ended.\n", Op::get},
+    {"heal", "heal ID|NAME|--all", op_info(Op::heal).summary,
+     "Removes the fault at once and prints the id of each fault healed.\n", Op::heal},
+    {"stats", "stats [ID|NAME]", op_info(Op::stats).summary,
+     "Reads the counters from the kernel now, for one fault or every active fault.\n", Op::stats},
+    {"status", "status", op_info(Op::status).summary, "", Op::status},
+    {"events", "events [--since SEQ] [--limit N] [--follow]", op_info(Op::events).summary,
      "Prints the events the daemon recorded, oldest first, one a line: time, sequence number,\n"
      "type (applied, healed, expired, gone, refused, lease_late), the fault, its targets and\n"
      "who asked (uid and pid). The record survives a daemon restart. With --follow, then\n"
@@ -193,7 +198,7 @@ constexpr CommandInfo kCommands[] = {
      "line.\n\n"
      "Examples:\n"
      "  faultctl events --limit 20\n"
-     "  faultctl -o json events --follow\n"},
+     "  faultctl -o json events --follow\n", Op::events},
     {"run", "run [--dry-run] [--report-dir DIR] EXPERIMENT.yaml", "run an experiment: hypothesis, probes, faults, verdict",
      "Checks the steady state with the experiment's probes, applies its faults at their offsets\n"
      "(each with its duration, so the kernel ends it even if faultctl dies), observes, heals,\n"
@@ -204,22 +209,33 @@ constexpr CommandInfo kCommands[] = {
      "Exit status: 0 held, 1 refuted, aborted or not started, 2 usage or invalid file.\n\n"
      "Examples:\n"
      "  faultctl run --dry-run docs/examples/experiment.yaml\n"
-     "  faultctl run --report-dir /tmp/r docs/examples/experiment.yaml\n"},
-    {"wait", "wait ID|NAME [--timeout DUR]", "wait until a fault has ended",
+     "  faultctl run --report-dir /tmp/r docs/examples/experiment.yaml\n", std::nullopt},
+    {"wait", "wait ID|NAME [--timeout DUR]", op_info(Op::wait).summary,
      "Returns when the fault has ended, and prints how (healed, expired or gone); at once if it\n"
      "has ended already. Exit status 0 when it ended, 4 when --timeout ran out first (the fault\n"
      "is left as it is), 1 when the daemon knows no such fault.\n\n"
      "Examples:\n"
      "  faultctl wait split\n"
-     "  faultctl wait split --timeout 10m\n"},
+     "  faultctl wait split --timeout 10m\n", Op::wait},
 };
 
-const CommandInfo* find_command(std::string_view name) {
+constexpr const CommandInfo* find_command(std::string_view name) {
   for (const auto& c : kCommands) {
     if (name == c.name) return &c;
   }
   return nullptr;
 }
+
+// Every op with a verb in protocol/ops.h is a command here that sends it.
+consteval bool every_verb_is_a_command() {
+  for (const auto& o : proto::kOpTable) {
+    if (o.verb.empty()) continue;
+    const CommandInfo* c = find_command(o.verb);
+    if (c == nullptr || c->op != o.op) return false;
+  }
+  return true;
+}
+static_assert(every_verb_is_a_command(), "an op's verb in protocol/ops.h has no command in kCommands");
 
 bool is_shaping_cmd(std::string_view cmd) {
   return cmd == "delay" || cmd == "rate" || cmd == "corrupt" || cmd == "duplicate" || cmd == "reorder" ||
@@ -227,7 +243,8 @@ bool is_shaping_cmd(std::string_view cmd) {
 }
 
 bool is_apply(std::string_view cmd) {
-  return cmd == "partition" || cmd == "loss" || cmd == "isolate" || is_shaping_cmd(cmd);
+  const CommandInfo* c = find_command(cmd);
+  return c != nullptr && c->op == Op::apply;
 }
 
 Error usage(std::string msg) { return make_error(Errc::invalid_argument, std::move(msg)); }
@@ -399,7 +416,7 @@ po::options_description command_options(std::string_view cmd) {
 
 std::string command_help(const CommandInfo& c) {
   std::ostringstream out;
-  std::string summary = c.summary;
+  std::string summary(c.summary);
   summary[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(summary[0])));
   out << "Usage: faultctl [--socket PATH] [-o table|json] " << c.synopsis << "\n\n" << summary << ".\n";
   if (*c.details) out << "\n" << c.details;
@@ -470,10 +487,10 @@ Status parse_opt(const po::variables_map& vm, const char* name, Parse parse, T& 
   return {};
 }
 
-// "match.sport: port 80 needs proto tcp or udp" -> "--sport: port 80 needs proto tcp or udp".
-// Only the leading path is replaced, and only when its field is one we know; anything else is
-// passed through unchanged.
-std::string option_wording(const std::string& cmd, const std::string& msg) {
+}  // namespace
+
+// The option that sets a FaultSpec or ResetSpec field, for this command; empty when none does.
+std::string_view option_for_field(std::string_view cmd, std::string_view path) {
   static const std::pair<std::string_view, std::string_view> kFieldOption[] = {
       {"loss_percent", "PERCENT"}, {"correlation_percent", "--correlation"}, {"seed", "--seed"},
       {"one_way", "--one-way"},    {"match.src", "--src"},                   {"match.dst", "--dst"},
@@ -496,9 +513,6 @@ std::string option_wording(const std::string& cmd, const std::string& msg) {
       {"duplicate", {"shape.duplicate_percent", "PERCENT"}},
       {"reorder", {"shape.reorder_percent", "PERCENT"}},
   };
-  const size_t colon = msg.find(": ");
-  if (colon == std::string::npos) return msg;
-  const std::string_view path(msg.data(), colon);
   auto matches = [&](std::string_view field) {
     return path.substr(0, field.size()) == field &&
            (path.size() == field.size() || path[field.size()] == '[' || path[field.size()] == '.');
@@ -514,9 +528,27 @@ std::string option_wording(const std::string& cmd, const std::string& msg) {
       if (c == cmd && matches(fo.first)) option = fo.second;
     }
   }
-  if (option.empty()) return msg;
-  return std::string(option) + msg.substr(colon);
+  return option;
 }
+
+Error in_option_terms(std::string_view cmd, Error e) {
+  std::string_view field = e.field;
+  // The daemon's decoder and policy name fields from the request's root.
+  for (std::string_view root : {"fault.", "reset."})
+    if (field.starts_with(root)) field.remove_prefix(root.size());
+  const std::string_view option = option_for_field(cmd, field);
+  if (option.empty()) return e;
+  // validate() and the decoder start the message with the path they blamed; say the option instead.
+  for (const std::string& path : {e.field, std::string(field)}) {
+    if (e.message.starts_with(path + ": ")) {
+      e.message = std::string(option) + e.message.substr(path.size());
+      break;
+    }
+  }
+  return e;
+}
+
+namespace {
 
 Result<uint32_t> parse_gap(std::string_view s) {
   auto r = core::parse_u64(s);
@@ -690,11 +722,9 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   FL_TRY(parse_opt(vm, "proto", core::parse_proto, spec.match.proto));
   FL_TRY(parse_opt(vm, "sport", core::parse_port_range, spec.match.sport));
   FL_TRY(parse_opt(vm, "dport", core::parse_port_range, spec.match.dport));
-  // Loss and shaping act where packets leave unless told otherwise, so that a fault on both ends
-  // of a path judges each packet once (the daemon applies the same default to a request without
-  // a direction). Partition and isolate keep both: a deterministic drop does not compound.
-  if (is_shaping_cmd(cmd) || cmd == "loss") spec.match.direction = core::Direction::egress;
   FL_TRY(parse_opt(vm, "direction", core::parse_direction, spec.match.direction));
+  // The daemon's decoder decides the same for a request without a direction.
+  core::normalize(spec, core::Given{.direction = vm.count("direction") > 0});
   spec.match.new_only = vm.count("new-only") > 0;
   FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets, src));
   spec.devs = opt_strings(vm, "dev");
@@ -706,7 +736,7 @@ Status build_fault(const std::string& cmd, const Parsed& p, core::FaultSpec& spe
   // The daemon validates again; doing it here turns a round trip into an immediate, local
   // error. validate() names FaultSpec fields; the user typed options, so say those.
   auto st = core::validate(spec);
-  if (!st) return usage(option_wording(cmd, st.error().message));
+  if (!st) return in_option_terms(cmd, st.take_error());
   return {};
 }
 
@@ -735,7 +765,7 @@ Status build_reset(const Parsed& p, core::ResetSpec& spec, AddressSources& src) 
   }
   FL_TRY(parse_exempt_and_targets(vm, spec.exempt, spec.default_exempt, spec.targets, src));
   auto st = core::validate_reset(spec);
-  if (!st) return usage(option_wording(cmd, st.error().message));
+  if (!st) return in_option_terms(cmd, st.take_error());
   return {};
 }
 
@@ -1020,7 +1050,8 @@ Call command_call(const Invocation& inv) {
     c.params["reset"] = proto::reset_spec_to_json(*inv.reset);
     return c;
   }
-  c.op = inv.command;
+  const CommandInfo* info = find_command(inv.command);
+  c.op = info != nullptr && info->op ? std::string(op_info(*info->op).name) : inv.command;
   if (inv.command == "heal" && inv.all) {
     c.params["all"] = true;
   } else if (!inv.ref.empty()) {

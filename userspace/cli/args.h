@@ -75,6 +75,13 @@ struct Call {
 Call command_call(const Invocation& inv);
 Call hello_call();
 
+// Errors in the user's terms: the option of `cmd` that sets the field an error blames
+// (Error::field: "match.sport" from validate, "fault.match.sport" from the daemon) takes the
+// field's place at the head of the message ("--sport: ..."). An error that blames no field, or a
+// field no option of cmd sets, is returned as it is.
+std::string_view option_for_field(std::string_view cmd, std::string_view field);
+Error in_option_terms(std::string_view cmd, Error e);
+
 std::string top_help();
 // "faultctl 0.1.0 (protocol 1)\n", or under -o json {"faultctl": "0.1.0", "protocol": 1}.
 std::string version_text(Output output);

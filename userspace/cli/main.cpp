@@ -30,6 +30,7 @@
 #include "cli/format.h"
 #include "core/parse.h"
 #include "core/printable.h"
+#include "protocol/ops.h"
 
 namespace {
 
@@ -160,46 +161,95 @@ fl::Error malformed(const char* key) {
 }
 
 // The part of a reply that faultctl shows: what -o json prints, and what the tables are made of.
-fl::Result<json> shown_part(const std::string& op, const json& result) {
-  if (op == "apply" || op == "get") {
-    const json* f = member(result, "fault", json::value_t::object);
-    if (f == nullptr) return malformed("fault");
-    return *f;
+// The switches on Op have no default: an op added to protocol/ops.h that faultctl does not show
+// is a warning here (-Wswitch), and tests/unit/ops_test.cpp checks every verb sends its op.
+fl::Result<json> shown_part(fl::proto::Op op, const json& result) {
+  using fl::proto::Op;
+  switch (op) {
+    case Op::apply:
+    case Op::get: {
+      const json* f = member(result, "fault", json::value_t::object);
+      if (f == nullptr) return malformed("fault");
+      return *f;
+    }
+    case Op::list:
+    case Op::stats: {
+      const json* fs = member(result, "faults", json::value_t::array);
+      if (fs == nullptr) return malformed("faults");
+      return *fs;
+    }
+    case Op::heal:
+      if (member(result, "healed", json::value_t::array) == nullptr) return malformed("healed");
+      return result;
+    case Op::hello:
+    case Op::status:
+    case Op::reset:
+    case Op::events:
+    case Op::wait:
+      break;
   }
-  if (op == "list" || op == "stats") {
-    const json* fs = member(result, "faults", json::value_t::array);
-    if (fs == nullptr) return malformed("faults");
-    return *fs;
-  }
-  if (op == "heal" && member(result, "healed", json::value_t::array) == nullptr) return malformed("healed");
-  return result;  // heal, status
+  return result;
 }
 
-fl::Result<std::string> render(const fl::cli::Invocation& inv, const std::string& op, const json& result) {
+// By the op's wire name, as a Call carries it.
+fl::Result<fl::proto::Op> op_named(const std::string& name) {
+  const fl::proto::OpInfo* info = fl::proto::find_op(name);
+  if (info == nullptr) return fl::make_error(fl::Errc::internal, "no op named " + name);
+  return info->op;
+}
+
+fl::Result<json> shown_part(const std::string& op_name, const json& result) {
+  auto op = op_named(op_name);
+  if (!op) return op.take_error();
+  return shown_part(*op, result);
+}
+
+fl::Result<std::string> render(const fl::cli::Invocation& inv, fl::proto::Op op, const json& result) {
+  using fl::proto::Op;
   auto part = shown_part(op, result);
   if (!part) return part.take_error();
   if (inv.output == Output::json) return fl::cli::format_json(*part);
-  if (op == "get") return fl::cli::format_fault_detail(*part);
-  if (op == "apply") {
-    auto id = part->find("id");
-    if (id == part->end() || !id->is_number_unsigned()) return malformed("fault.id");
-    return fl::cli::format_applied(*part);
-  }
-  if (op == "list" || op == "stats") return fl::cli::format_fault_table(*part);
-  if (op == "reset") return fl::cli::format_reset_result(*part);
-  if (op == "heal") {
-    std::string out;
-    // Ids are numbers; ensure_ascii keeps anything else a daemon might send printable.
-    for (const auto& id : (*part)["healed"]) out += id.dump(-1, ' ', true, json::error_handler_t::replace) + "\n";
-    return out;
+  switch (op) {
+    case Op::get:
+      return fl::cli::format_fault_detail(*part);
+    case Op::apply: {
+      auto id = part->find("id");
+      if (id == part->end() || !id->is_number_unsigned()) return malformed("fault.id");
+      return fl::cli::format_applied(*part);
+    }
+    case Op::list:
+    case Op::stats:
+      return fl::cli::format_fault_table(*part);
+    case Op::reset:
+      return fl::cli::format_reset_result(*part);
+    case Op::heal: {
+      std::string out;
+      // Ids are numbers; ensure_ascii keeps anything else a daemon might send printable.
+      for (const auto& id : (*part)["healed"]) out += id.dump(-1, ' ', true, json::error_handler_t::replace) + "\n";
+      return out;
+    }
+    case Op::hello:
+    case Op::status:
+    case Op::events:
+    case Op::wait:
+      break;
   }
   return fl::cli::format_status(*part);
 }
 
-int print_result(const fl::cli::Invocation& inv, const std::string& op, const json& result) {
+fl::Result<std::string> render(const fl::cli::Invocation& inv, const std::string& op_name, const json& result) {
+  auto op = op_named(op_name);
+  if (!op) return op.take_error();
+  return render(inv, *op, result);
+}
+
+int print_result(const fl::cli::Invocation& inv, const std::string& op_name, const json& result) {
+  auto known = op_named(op_name);
+  if (!known) return fail(kExitRefused, "internal error: " + known.error().message);
+  const fl::proto::Op op = *known;
   auto text = render(inv, op, result);
   if (!text) return fail(kExitRefused, text.error().message);
-  if (op == "apply" && inv.output == Output::table) {
+  if (op == fl::proto::Op::apply && inv.output == Output::table) {
     if (const json* f = member(result, "fault", json::value_t::object)) std::cerr << fl::cli::format_apply_reset(*f);
   }
   return emit(*text);
@@ -243,7 +293,9 @@ int run(const fl::cli::Invocation& inv) {
   }
   const fl::cli::Call call = fl::cli::command_call(inv);
   auto result = client->call(call.op, call.params);
-  if (!result) return report(*client, result.error());
+  // A refusal that blames a field (the daemon's policy, or a check this faultctl does not make)
+  // names the option that set it.
+  if (!result) return report(*client, fl::cli::in_option_terms(inv.command, result.error()));
   return print_result(inv, call.op, *result);
 }
 

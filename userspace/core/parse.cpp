@@ -894,7 +894,7 @@ Result<Target> parse_target(std::string_view s) {
     if (node.size() != 1 || node[0] < 'a' || node[0] > 'z') {
       return invalid(what, s, "node name " + quote(node) + " is not a lab node (one letter, a to z)");
     }
-    return Target{Target::Kind::netns_name, std::string(lab) + "-" + std::string(node)};
+    return Target{Target::Kind::netns_name, lab_netns_name(lab, node)};
   }
   return invalid(what, s, "unknown kind " + quote(kind) + "; " + expected);
 }
@@ -917,7 +917,7 @@ Result<Side> parse_side(std::string_view s, size_t index) {
     cidrs = s.substr(eq + 1);
     if (cidrs.empty()) return fail("missing CIDRs after '='");
   } else {
-    side.name = "s" + std::to_string(index + 1);
+    side.name = default_side_name(index);
   }
   auto list = parse_cidr_list(cidrs);
   if (!list.ok()) return list.take_error().wrap(ctx);

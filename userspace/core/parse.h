@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/normalize.h"
 #include "core/result.h"
 
 namespace fl::core {
@@ -68,7 +69,6 @@ Result<Exemption> parse_exemption(std::string_view s);
 // label / subdomain); "lab:NODE" and "lab:LAB/NODE" (a-z, 0-9, '-'; LAB up to 40 characters,
 // default "fl-lab", NODE up to 15), which become netns:LAB-NODE, the namespace the lab made.
 Result<Target> parse_target(std::string_view s);
-inline constexpr std::string_view kDefaultLab = "fl-lab";
 // Where faultline-lab keeps its labs' state files (LAB.json), read by faultctl for lab:NODE
 // sides. Not under /run/faultline: systemd removes faultlined's RuntimeDirectory when the
 // daemon stops, and the lab has nothing to do with the daemon. On tmpfs all the same, like

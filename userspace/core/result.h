@@ -34,14 +34,25 @@ struct Error {
   Errc code = Errc::internal;
   std::string message;
   int sys_errno = 0;
+  // The request field this error blames, as a path in the terms of whoever set it ("match.sport"
+  // from validate, "fault.match.sport" from the protocol decoder); empty when no one field is at
+  // fault. Data, so that faultctl can name the option without reading the message. Set with at().
+  std::string field;
 
   static Error sys(Errc code, std::string what, int err) {
     return Error{code, what + ": " + std::strerror(err), err};
   }
-  // Prefix context, keeping the code: wrap("attach eth0") -> "attach eth0: <message>".
-  Error wrap(const std::string& ctx) const& { return Error{code, ctx + ": " + message, sys_errno}; }
+  // Prefix context, keeping the code and the field: wrap("attach eth0") -> "attach eth0: <message>".
+  Error wrap(const std::string& ctx) const& { return Error{code, ctx + ": " + message, sys_errno, field}; }
   Error wrap(const std::string& ctx) && {
     message = ctx + ": " + message;
+    return std::move(*this);
+  }
+  // Blame a field: the message gets its path as context, "path: <message>", and the field becomes
+  // path (or path.<field> when an inner step already blamed a member of it).
+  Error at(const std::string& path) && {
+    message = path + ": " + message;
+    field = field.empty() ? path : path + "." + field;
     return std::move(*this);
   }
 };
@@ -84,7 +95,11 @@ class [[nodiscard]] Result<void> {
 
 using Status = Result<void>;
 
-inline Error make_error(Errc c, std::string msg) { return Error{c, std::move(msg), 0}; }
+inline Error make_error(Errc c, std::string msg) { return Error{c, std::move(msg), 0, {}}; }
+// An error about one field: message "field: msg", field set.
+inline Error field_error(Errc c, const std::string& field, std::string msg) {
+  return make_error(c, std::move(msg)).at(field);
+}
 
 }  // namespace fl
 
@@ -93,6 +108,12 @@ inline Error make_error(Errc c, std::string msg) { return Error{c, std::move(msg
   do {                                               \
     auto&& fl_try_r_ = (expr);                       \
     if (!fl_try_r_.ok()) return fl_try_r_.take_error().wrap(ctx); \
+  } while (0)
+// Propagate an error blaming a field: FL_TRY_AT(check_name(n), "sides[1].name");
+#define FL_TRY_AT(expr, path)                        \
+  do {                                               \
+    auto&& fl_try_r_ = (expr);                       \
+    if (!fl_try_r_.ok()) return fl_try_r_.take_error().at(path); \
   } while (0)
 #define FL_TRY(expr)                                 \
   do {                                               \

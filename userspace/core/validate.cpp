@@ -20,7 +20,7 @@ namespace {
 constexpr size_t kMaxIfName = 15;
 
 Error field_error(std::string_view field, const std::string& msg) {
-  return make_error(Errc::invalid_argument, std::string(field) + ": " + msg);
+  return fl::field_error(Errc::invalid_argument, std::string(field), msg);
 }
 
 std::string num(double v) {
@@ -351,7 +351,7 @@ Status check_targets(const std::vector<Target>& targets) {
     // The parser is the one definition of a well-formed target; a Target built by other code
     // must survive a round trip through it unchanged.
     auto parsed = parse_target(t.str());
-    if (!parsed.ok()) return parsed.take_error().wrap(field);
+    if (!parsed.ok()) return parsed.take_error().at(field);
     if (*parsed != t) {
       return field_error(field,
                          quote(t.str()) + " is not in canonical form; use " + quote(parsed->str()));
@@ -401,7 +401,7 @@ Status validate(FaultSpec& spec) {
                        "unknown fault kind value " + std::to_string(static_cast<int>(spec.kind)));
   }
   const std::string kind = kind_name(spec.kind);
-  if (!spec.name.empty()) FL_TRY_CTX(check_name(spec.name, "fault name"), "name");
+  if (!spec.name.empty()) FL_TRY_AT(check_name(spec.name, "fault name"), "name");
 
   const size_t nsides = spec.sides.size();
   switch (spec.kind) {
@@ -504,8 +504,8 @@ Status validate(FaultSpec& spec) {
   for (size_t i = 0; i < nsides; ++i) {
     const Side& side = spec.sides[i];
     const std::string field = idx("sides", i);
-    side_names[i] = side.name.empty() ? "s" + std::to_string(i + 1) : side.name;
-    FL_TRY_CTX(check_name(side_names[i], "side name"), field + ".name");
+    side_names[i] = side_name(spec.sides, i);
+    FL_TRY_AT(check_name(side_names[i], "side name"), field + ".name");
     for (size_t j = 0; j < i; ++j) {
       if (side_names[j] == side_names[i]) {
         return field_error("sides", "duplicate side name " + quote(side_names[i]) + " (" +

@@ -8,9 +8,9 @@ namespace {
 
 Status exemptions_kept(bool default_exempt, bool required) {
   if (required && !default_exempt)
-    return make_error(Errc::permission_denied,
-                      "default_exempt: false is refused by this daemon's policy (faultlined "
-                      "--require-default-exempt): SSH, DNS and the metadata address always pass");
+    return field_error(Errc::permission_denied, "default_exempt",
+                       "false is refused by this daemon's policy (faultlined "
+                       "--require-default-exempt): SSH, DNS and the metadata address always pass");
   return {};
 }
 
@@ -19,10 +19,9 @@ Status exemptions_kept(bool default_exempt, bool required) {
 Status Policy::check(const core::FaultSpec& spec) const {
   FL_TRY(exemptions_kept(spec.default_exempt, require_default_exempt));
   if (max_duration && spec.duration > *max_duration)
-    return make_error(Errc::permission_denied,
-                      "duration: " + core::format_duration(spec.duration) +
-                          " is above this daemon's policy maximum " + core::format_duration(*max_duration) +
-                          " (faultlined --max-duration)");
+    return field_error(Errc::permission_denied, "duration",
+                       core::format_duration(spec.duration) + " is above this daemon's policy maximum " +
+                           core::format_duration(*max_duration) + " (faultlined --max-duration)");
   return {};
 }
 

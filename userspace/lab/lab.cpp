@@ -120,7 +120,7 @@ Result<core::Cidr> parse_subnet(std::string_view s, int family, int nodes) {
 }
 
 std::string netns_name(std::string_view lab, std::string_view node) {
-  return std::string(lab) + "-" + std::string(node);
+  return core::lab_netns_name(lab, node);
 }
 
 std::string state_path(std::string_view lab) { return std::string(kStateDir) + "/" + std::string(lab) + ".json"; }

@@ -11,12 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/model.h"
+#include "core/normalize.h"
 #include "core/parse.h"
 #include "core/result.h"
 
 namespace fl::lab {
 
-constexpr const char* kDefaultName = "fl-lab";
+constexpr const char* kDefaultName = core::kDefaultLab.data();
 constexpr size_t kMaxNameLen = 40;
 constexpr int kMinNodes = 2;
 constexpr int kMaxNodes = 26;  // one letter each, a..z

@@ -96,7 +96,7 @@ std::optional<uint64_t> as_u64(const json& v) {
 }
 
 Error field_error(const std::string& path, const std::string& what) {
-  return make_error(Errc::invalid_argument, path + ": " + what);
+  return fl::field_error(Errc::invalid_argument, path, what);
 }
 
 Error type_error(const std::string& path, const char* expected, const json& got) {
@@ -155,7 +155,7 @@ Result<std::vector<T>> read_parsed_array(const json& v, const std::string& path,
     auto s = read_string(v[i], p);
     if (!s) return s.take_error();
     auto r = parse(std::string_view(*s));
-    if (!r) return r.take_error().wrap(p);
+    if (!r) return r.take_error().at(p);
     out.push_back(std::move(*r));
   }
   return out;
@@ -191,7 +191,7 @@ Status read_sides(const json& v, const std::string& path, std::vector<core::Side
       auto name = read_string(*n, p + ".name");
       if (!name) return name.take_error();
       // Empty means "unnamed": validate() names it s<index+1>.
-      if (!name->empty()) FL_TRY_CTX(core::check_name(*name, "side name"), p + ".name");
+      if (!name->empty()) FL_TRY_AT(core::check_name(*name, "side name"), p + ".name");
       side.name = std::move(*name);
     }
     if (const json* c = member(js, "cidrs")) {
@@ -263,7 +263,7 @@ Status read_shape(const json& v, const std::string& path, core::ShapeProfile& p)
     auto s = read_string(*d, pp);
     if (!s) return s.take_error();
     auto r = core::parse_distribution(*s);
-    if (!r) return r.take_error().wrap(pp);
+    if (!r) return r.take_error().at(pp);
     p.distribution = *r;
   }
   if (const json* r = member(v, "rate_bps")) {
@@ -283,9 +283,7 @@ Status read_shape(const json& v, const std::string& path, core::ShapeProfile& p)
 
 // What a pair's "from" and "to" are matched against: validate()'s names, so "s1" finds an
 // unnamed first side.
-std::string effective_side_name(const std::vector<core::Side>& sides, size_t i) {
-  return sides[i].name.empty() ? "s" + std::to_string(i + 1) : sides[i].name;
-}
+std::string effective_side_name(const std::vector<core::Side>& sides, size_t i) { return core::side_name(sides, i); }
 
 Status read_pairs(const json& v, const std::string& path, const std::vector<core::Side>& sides,
                   std::vector<core::MatrixPair>& out) {
@@ -352,7 +350,7 @@ Status read_match(const json& v, const std::string& path, core::Match& m, bool* 
     auto s = read_string(*p, pp);
     if (!s) return s.take_error();
     auto r = core::parse_proto(*s);
-    if (!r) return r.take_error().wrap(pp);
+    if (!r) return r.take_error().at(pp);
     m.proto = *r;
   }
   for (auto [key, dest] : {std::pair{"sport", &m.sport}, std::pair{"dport", &m.dport}}) {
@@ -361,7 +359,7 @@ Status read_match(const json& v, const std::string& path, core::Match& m, bool* 
       auto s = read_string(*p, pp);
       if (!s) return s.take_error();
       auto r = core::parse_port_range(*s);
-      if (!r) return r.take_error().wrap(pp);
+      if (!r) return r.take_error().at(pp);
       *dest = *r;
     }
   }
@@ -370,7 +368,7 @@ Status read_match(const json& v, const std::string& path, core::Match& m, bool* 
     auto s = read_string(*d, pp);
     if (!s) return s.take_error();
     auto r = core::parse_direction(*s);
-    if (!r) return r.take_error().wrap(pp);
+    if (!r) return r.take_error().at(pp);
     m.direction = *r;
     *direction_given = true;
   }
@@ -400,13 +398,13 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
     auto s = read_string(*kind, "fault.kind");
     if (!s) return s.take_error();
     auto k = core::parse_kind(*s);
-    if (!k) return k.take_error().wrap("fault.kind");
+    if (!k) return k.take_error().at("fault.kind");
     spec.kind = *k;
   }
   if (const json* n = member(j, "name")) {
     auto s = read_string(*n, "fault.name");
     if (!s) return s.take_error();
-    if (!s->empty()) FL_TRY_CTX(core::check_name(*s, "fault name"), "fault.name");
+    if (!s->empty()) FL_TRY_AT(core::check_name(*s, "fault name"), "fault.name");
     spec.name = std::move(*s);
   }
   if (const json* s = member(j, "sides")) FL_TRY(read_sides(*s, "fault.sides", spec.sides));
@@ -431,12 +429,7 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
   }
   bool direction_given = false;
   if (const json* m = member(j, "match")) FL_TRY(read_match(*m, "fault.match", spec.match, &direction_given));
-  // Loss and shaping act where packets leave (netem on an interface delays and drops what it
-  // sends), so a request that names no direction gets egress; applied on every node, a loss or a
-  // matrix then judges each packet once, on its sender, instead of compounding on the receiver.
-  // Partition and isolate keep both: their drops are deterministic and do not compound.
-  if (!direction_given && (core::is_shaping(spec.kind) || spec.kind == core::FaultKind::loss))
-    spec.match.direction = core::Direction::egress;
+  core::normalize(spec, core::Given{.direction = direction_given});
   if (const json* e = member(j, "exempt")) {
     auto r = read_parsed_array<core::Exemption>(*e, "fault.exempt", core::parse_exemption);
     if (!r) return r.take_error();
@@ -472,7 +465,10 @@ Result<core::FaultSpec> spec_from_json(const json& j) {
 
 }  // namespace
 
-bool op_is_mutating(std::string_view op) { return op == "apply" || op == "heal" || op == "reset"; }
+bool op_is_mutating(std::string_view op) {
+  const OpInfo* info = find_op(op);
+  return info != nullptr && info->mutating;
+}
 
 std::optional<Errc> errc_from_name(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(Errc::timeout); ++i) {
@@ -516,9 +512,8 @@ Result<Request> parse_request(std::string_view line, std::optional<uint64_t>* id
     if (op_it == j.end()) return invalid_request("missing \"op\" (a string)");
     if (!op_it->is_string()) return invalid_request("\"op\" must be a string, got " + describe(*op_it));
     const auto& op = op_it->get_ref<const std::string&>();
-    bool known = false;
-    for (std::string_view k : kOps) known = known || op == k;
-    if (!known) {
+    const OpInfo* info = find_op(op);
+    if (info == nullptr) {
       std::string list;
       for (std::string_view k : kOps) {
         if (!list.empty()) list += ", ";
@@ -529,6 +524,7 @@ Result<Request> parse_request(std::string_view line, std::optional<uint64_t>* id
     Request req;
     req.id = id;
     req.op = op;
+    req.kind = info->op;
     req.body = std::move(j);
     return req;
   } catch (const std::exception& e) {
@@ -551,6 +547,8 @@ std::string reply_error(std::optional<uint64_t> id, const Error& e) {
   const std::string id_str = id ? std::to_string(*id) : "null";
   try {
     json err = {{"code", errc_name(e.code)}, {"message", e.message}};
+    // Added in protocol v1 without a version change: clients ignore members they do not know.
+    if (!e.field.empty()) err["field"] = e.field;
     return "{\"id\":" + id_str + ",\"ok\":false,\"error\":" + dump_safe(err) + "}";
   } catch (const std::exception&) {
     // Only allocation can fail here; a fixed reply still tells the client something broke.
@@ -727,7 +725,13 @@ Result<json> parse_reply(std::string_view line, uint64_t expected_id) {
     if (msg == nullptr || !msg->is_string()) return bad("\"error.message\" missing or not a string");
     const auto& code_s = code->get_ref<const std::string&>();
     const auto& msg_s = msg->get_ref<const std::string&>();
-    if (auto c = errc_from_name(code_s)) return make_error(*c, msg_s);
+    const json* field = member(*err, "field");
+    if (field != nullptr && !field->is_string()) return bad("\"error.field\" not a string");
+    if (auto c = errc_from_name(code_s)) {
+      Error e = make_error(*c, msg_s);
+      if (field != nullptr) e.field = field->get<std::string>();
+      return e;
+    }
     // A newer daemon may know codes we do not; keep its name so the user still sees it.
     return make_error(Errc::internal, code_s + ": " + msg_s);
   } catch (const std::exception& e) {

@@ -12,6 +12,7 @@
 #include "core/flow_match.h"
 #include "core/model.h"
 #include "core/result.h"
+#include "protocol/ops.h"
 
 namespace fl::proto {
 
@@ -21,14 +22,14 @@ inline constexpr int kVersion = 1;
 inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this is refused
 inline constexpr size_t kMaxReply = 16u << 20;  // a reply line longer than this is refused by clients
 
-// Operations. Read-only ones may be allowed to any local user; mutating ones need root or the
-// faultline group.
-inline constexpr std::string_view kOps[] = {"hello", "apply", "list", "get", "heal", "stats", "status", "reset", "events", "wait"};
-bool op_is_mutating(std::string_view op);  // apply, heal, reset
+// Operations: protocol/ops.h. Read-only ones may be allowed to any local user; mutating ones
+// need root or the faultline group.
+bool op_is_mutating(std::string_view op);  // kOpTable's mutating column; false for an unknown op
 
 struct Request {
   uint64_t id = 0;
   std::string op;
+  Op kind = Op::hello;  // op, as parse_request found it in kOpTable
   json body;  // the whole request object
 };
 
@@ -42,11 +43,12 @@ std::string reply_error(std::optional<uint64_t> id, const Error& e);  // id null
 
 // FaultSpec <-> JSON (the "fault" member of an apply request). from_json checks types and
 // parses every string with core/parse.h, naming the field in errors ("fault.sides[1].cidrs[0]:
-// ..."); it does not run core::validate. It does apply one default: a shaping kind whose
-// request names no match.direction gets egress. A matrix pair names its sides ("from": "eu");
-// an unnamed side is found by validate()'s name for it, "s<index+1>". to_json emits "shape",
-// "pairs" and "replace_root" only for shaping kinds (or when set), so requests of the other
-// kinds stay what daemons before shaping accept; from_json(to_json(x)) == x for every spec
+// ..."); it does not run core::validate. It does run core::normalize (core/normalize.h), so a
+// loss or shaping request that names no match.direction gets egress. A matrix pair names its
+// sides ("from": "eu"); an unnamed side is found by its core::side_name, "s<index+1>". Errors
+// blame the member in Error::field ("fault.match.sport"), which reply_error sends as "field".
+// to_json emits "shape", "pairs" and "replace_root" only for shaping kinds (or when set), so
+// requests of the other kinds stay what daemons before shaping accept; from_json(to_json(x)) == x for every spec
 // whose pairs index existing sides.
 json fault_spec_to_json(const core::FaultSpec& spec);
 Result<core::FaultSpec> fault_spec_from_json(const json& j);
