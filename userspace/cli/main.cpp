@@ -354,8 +354,8 @@ int run_fan_out(const fl::cli::Invocation& inv, const fl::cli::HostOptions& opts
   output.fail = [](int code, const std::string& msg, bool foreign) {
     return foreign ? fail_foreign(code, msg) : fail(code, msg);
   };
-  output.shown_part = shown_part;
-  output.render = render;
+  output.shown_part = [](const std::string& op, const json& r) { return shown_part(op, r); };
+  output.render = [](const fl::cli::Invocation& i, const std::string& op, const json& r) { return render(i, op, r); };
   return fl::cli::fan_out(inv, *hosts, opts.narrow, fl::cli::ssh_connector(std::move(ssh)), output);
 }
 
