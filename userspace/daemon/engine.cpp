@@ -13,6 +13,7 @@
 #include "core/plan.h"
 #include "core/scope_exit.h"
 #include "kernel/shaping.h"
+#include "daemon/real_kernel_port.h"
 #include "daemon/reset.h"
 #include "protocol/protocol.h"
 
@@ -28,13 +29,13 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-namespace {
-
 int64_t unix_ms_now() {
   struct timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
+
+namespace {
 
 json counters_json(const kernel::Counters& c) {
   return {{"matched", c.matched}, {"dropped", c.dropped}, {"exempted", c.exempted}, {"shaped", c.shaped}};
@@ -107,7 +108,7 @@ struct RefBit {
 };
 
 struct AttachedIface {
-  kernel::InterfaceAttachment a;
+  std::unique_ptr<Attachment> a;
   JournalEntry je;
   int refs = 0;
 };
@@ -126,8 +127,8 @@ struct ShapingTree {
 struct Engine::Target {
   core::Target spec;
   std::string label;
-  kernel::Netns ns;
-  std::unique_ptr<kernel::Datapath> dp;
+  std::unique_ptr<TargetNs> ns;
+  std::unique_ptr<DataPath> dp;
 
   std::map<int, AttachedIface> attached;  // by ifindex
 
@@ -195,12 +196,11 @@ struct Engine::Fault {
 namespace {
 
 // Pool acquisition that waits out quarantine when it is the only thing in the way.
-Result<uint32_t> acquire(core::IndexPool& pool, kernel::GracePeriod& grace, const char* what,
-                         const std::string& label) {
-  auto id = pool.acquire(grace.completed());
-  if (!id && pool.waiting(grace.completed())) {
-    grace.wait(grace.current(), kGraceWait);
-    id = pool.acquire(grace.completed());
+Result<uint32_t> acquire(core::IndexPool& pool, KernelPort& port, const char* what, const std::string& label) {
+  auto id = pool.acquire(port.grace_completed());
+  if (!id && pool.waiting(port.grace_completed())) {
+    port.grace_wait(port.grace_current(), kGraceWait);
+    id = pool.acquire(port.grace_completed());
   }
   if (!id)
     return make_error(Errc::resource_exhausted,
@@ -209,7 +209,7 @@ Result<uint32_t> acquire(core::IndexPool& pool, kernel::GracePeriod& grace, cons
   return *id;
 }
 
-Status write_set_changes(kernel::Datapath& dp, const std::vector<core::SetMap::Change>& ch, bool exempt) {
+Status write_set_changes(DataPath& dp, const std::vector<core::SetMap::Change>& ch, bool exempt) {
   return exempt ? dp.apply_exempt_changes(ch) : dp.apply_set_changes(ch);
 }
 
@@ -219,8 +219,17 @@ Status write_set_changes(kernel::Datapath& dp, const std::vector<core::SetMap::C
 
 Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Features features,
                                                Journal* journal) {
+  auto port = make_real_kernel_port(opts.spare_datapaths);
+  if (!port.ok()) return port.take_error();
+  return create(std::move(opts), std::move(features), journal, std::move(*port));
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Features features, Journal* journal,
+                                               std::unique_ptr<KernelPort> port) {
   std::unique_ptr<Engine> e(new Engine());
   e->opts_ = std::move(opts);
+  if (!e->opts_.clock) e->opts_.clock = monotonic_ns;
+  if (!e->opts_.wall_clock_ms) e->opts_.wall_clock_ms = unix_ms_now;
   e->features_ = features;
   e->journal_ = journal;
   if (e->opts_.force_mode) {
@@ -230,13 +239,7 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Featu
   } else {
     e->mode_ = features.tcx == kernel::Tri::yes ? kernel::AttachMode::tcx : kernel::AttachMode::tc;
   }
-  auto grace = kernel::GracePeriod::create();
-  if (!grace.ok()) return grace.take_error();
-  e->grace_ = std::move(*grace);
-  auto host = kernel::Netns::self();
-  if (!host.ok()) return host.take_error();
-  e->host_ = std::make_unique<kernel::Netns>(std::move(*host));
-  e->pool_ = std::make_unique<kernel::DatapathPool>(e->opts_.spare_datapaths);
+  e->port_ = std::move(port);
   e->lease_ = std::make_unique<LeaseKeeper>(e->opts_.lease, e->opts_.on_lease_late, e->stall_limit());
   return e;
 }
@@ -251,19 +254,19 @@ Engine::~Engine() {
 }
 
 Result<Engine::Target*> Engine::target_for(const core::Target& spec) {
-  auto ns = kernel::Netns::open(spec, *host_);
+  auto ns = port_->open_target(spec);
   if (!ns.ok()) return ns.take_error();
   for (auto& t : targets_)
-    if (t->ns.id() == ns->id()) return t.get();
-  Result<std::unique_ptr<kernel::Datapath>> dp = make_error(Errc::internal, "no data path");
+    if (t->ns->id() == (*ns)->id()) return t.get();
+  Result<std::unique_ptr<DataPath>> dp = make_error(Errc::internal, "no data path");
   if (!recycled_.empty()) {
     auto& [old, stamp] = recycled_.back();
     // The grace period asked for at detach is usually over by now (~10 ms); waiting for it
     // beats loading a new one.
-    if (grace_->wait(stamp, std::chrono::milliseconds(200))) dp = std::move(old);
+    if (port_->grace_wait(stamp, std::chrono::milliseconds(200))) dp = std::move(old);
     recycled_.pop_back();
   }
-  if (!dp.ok()) dp = pool_->take();
+  if (!dp.ok()) dp = port_->take_datapath();
   if (!dp.ok()) return dp.take_error();
   auto t = std::make_unique<Target>();
   t->spec = spec;
@@ -271,16 +274,16 @@ Result<Engine::Target*> Engine::target_for(const core::Target& spec) {
   t->ns = std::move(*ns);
   t->dp = std::move(*dp);
   if (auto st = t->dp->stats(); st.ok()) t->stats_base = *st;
-  lease_->add(t->dp.get());
+  if (auto* l = t->dp->leased()) lease_->add(l);
   targets_.push_back(std::move(t));
-  spdlog::info("{}: data path ready ({})", targets_.back()->label, targets_.back()->ns.id().str());
+  spdlog::info("{}: data path ready ({})", targets_.back()->label, targets_.back()->ns->id().str());
   return targets_.back().get();
 }
 
 // Detaches one interface. Its journal entry goes only once the kernel said yes: if detaching
 // failed, the entry stays for the next start and the data path is never reused.
 void Engine::detach_one(Target& t, AttachedIface& att, bool in_netns) {
-  Status st = in_netns ? att.a.detach() : make_error(Errc::internal, "not in the namespace");
+  Status st = in_netns ? att.a->detach() : make_error(Errc::internal, "not in the namespace");
   if (!st.ok()) {
     spdlog::error("{}: detach {}: {}", t.label, att.je.ifname, st.error().message);
     t.dirty = true;
@@ -298,7 +301,7 @@ void Engine::drop_target_if_idle(Target& t) {
     for (auto& part : p.second->parts)
       if (part.t == &t) return;
   if (!t.attached.empty()) {
-    auto g = kernel::NetnsGuard::enter(t.ns);
+    auto g = port_->enter(*t.ns);
     for (auto& [idx, att] : t.attached) detach_one(t, att, g.ok());
     t.attached.clear();
   }
@@ -308,13 +311,13 @@ void Engine::drop_target_if_idle(Target& t) {
   // A data path whose maps are back to empty is kept, detached, for the next namespace: loading
   // costs the verifier 0.1-0.2 s. It is reused only after a grace period, when no program run
   // from its old attachment can still be reading its slots.
-  lease_->remove(t.dp.get());
+  if (auto* l = t.dp->leased()) lease_->remove(l);
   bool clean = !t.dirty && t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() &&
                t.if_refs.empty() && t.dead_if_bits.empty();
   if (clean && recycled_.size() < kMaxRecycled) {
     t.dp->set_nslots(0);
-    recycled_.push_back({std::move(t.dp), grace_->current()});
-    grace_->request();
+    recycled_.push_back({std::move(t.dp), port_->grace_current()});
+    port_->grace_request();
   }
   targets_.erase(std::remove_if(targets_.begin(), targets_.end(), [&](auto& p) { return p.get() == &t; }),
                  targets_.end());
@@ -335,12 +338,12 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
     ifname = at->second.je.ifname;
     Status st;
     if (device_present)
-      st = at->second.a.detach();
+      st = at->second.a->detach();
     else
-      at->second.a.forget();
+      at->second.a->forget();
     if (!st.ok()) {
       spdlog::error("{}: detach {}: {}; left in the journal for the next start", t.label, ifname, st.error().message);
-      at->second.a.forget();
+      at->second.a->forget();
       t.dirty = true;
     } else if (journal_) {
       auto js = journal_->remove(at->second.je);
@@ -367,8 +370,8 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
     Status st;
     if (device_present) {
       // Putting the saved root back replaces ours with every class under it.
-      auto now = kernel::read_root_qdisc(ifindex);
-      if (now.ok() && now->ours) st = kernel::restore_root(ifindex, eg->second.saved);
+      auto now = port_->read_root_qdisc(ifindex);
+      if (now.ok() && now->ours) st = port_->restore_root(ifindex, eg->second.saved);
     }
     if (!st.ok()) {
       spdlog::error("{}: restore root qdisc of {}: {}; left in the journal for the next start", t.label, ifname,
@@ -382,14 +385,14 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
   if (auto ig = t.ingress_trees.find(ifindex); ig != t.ingress_trees.end()) {
     ifb_dev = ig->second.dev;
     Status st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
-    if (st.ok() && device_present && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
+    if (st.ok() && device_present && mode_ == kernel::AttachMode::tc) st = port_->detach_ifb_mirred(ifindex);
     // Only the ifb named after the gone interface is ours to delete; a device that took the
     // ifb's index since is not. A lookup that fails for want of a descriptor says neither.
-    auto ifb = kernel::lookup_device(ifb_dev);
+    auto ifb = port_->lookup_device(ifb_dev);
     if (st.ok() && ifb.state == kernel::DeviceLookup::unknown)
       st = Error::sys(Errc::internal, "look up ifindex " + std::to_string(ifb_dev), ifb.err);
     if (st.ok() && ifb.state == kernel::DeviceLookup::present && ifb.name == kernel::ifb_name(ifindex))
-      st = kernel::delete_link(ifb_dev);
+      st = port_->delete_link(ifb_dev);
     if (!st.ok()) {
       spdlog::error("{}: remove {}: {}; left in the journal for the next start", t.label,
                     kernel::ifb_name(ifindex), st.error().message);
@@ -429,20 +432,20 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
 
 void Engine::reap_dead_interfaces(Target& t) {
   if (t.attached.empty()) return;
-  auto g = kernel::NetnsGuard::enter(t.ns);
+  auto g = port_->enter(*t.ns);
   if (!g.ok()) {
     spdlog::error("{}: cannot enter to check interfaces: {}", t.label, g.error().message);
     return;
   }
   std::vector<std::pair<int, bool>> dead;  // ifindex, device still there
   for (auto& [idx, att] : t.attached) {
-    auto alive = att.a.alive();
+    auto alive = att.a->alive();
     if (!alive.ok()) {
       spdlog::warn("{}: cannot tell whether {} is still there: {}", t.label, att.je.ifname, alive.error().message);
       continue;
     }
     if (*alive) continue;
-    auto same = kernel::same_device(att.a.interface());
+    auto same = port_->same_device(att.a->interface());
     if (!same) {
       // Out of descriptors, say: nothing is known about the device, so nothing is forgotten;
       // the next check (a second later) asks again.
@@ -471,7 +474,7 @@ void Engine::end_part(Fault& f, size_t i, const std::string& why) {
   }
   if (p.active) t->faults -= static_cast<int>(p.slots.size());
   p.active = false;
-  release_part(f, i, grace_->current());
+  release_part(f, i, port_->grace_current());
   p.gone = true;
   p.gone_reason = why;
   p.t = nullptr;
@@ -482,7 +485,7 @@ void Engine::end_part(Fault& f, size_t i, const std::string& why) {
   t->dp->set_unscoped(any);
   spdlog::info("fault {}: {} {}; its part there ended", f.id, p.label, why);
   drop_target_if_idle(*t);
-  grace_->request();
+  port_->grace_request();
 }
 
 size_t Engine::reconcile() {
@@ -502,7 +505,7 @@ size_t Engine::reconcile() {
         const auto& p = f->parts[i];
         if (p.gone || p.t != t) continue;
         auto it = there.find(p.spec);
-        if (it == there.end()) it = there.emplace(p.spec, kernel::target_still_there(p.spec, t->ns)).first;
+        if (it == there.end()) it = there.emplace(p.spec, port_->target_still_there(p.spec, *t->ns)).first;
         if (!it->second)
           ending.emplace_back(f.get(), i, "is gone (it no longer names the namespace the fault was applied in)");
         else if (p.ifaces.empty())
@@ -529,7 +532,7 @@ size_t Engine::reconcile() {
 // feature the probe could not decide counts as missing, with the reason.
 Status Engine::check_kernel_can(const core::FaultSpec& spec) const {
   if (spec.reset) {
-    auto st = kernel::probe_sock_destroy();
+    auto st = port_->probe_sock_destroy();
     if (!st.ok()) return st.take_error().wrap(std::string(core::kind_name(spec.kind)) + " --reset; nothing was changed");
   }
   if (!core::is_shaping(spec.kind)) return {};
@@ -569,9 +572,9 @@ Status Engine::resolve(Fault& f, FaultPart& part) {
   // An interface deleted (and perhaps re-created under the same name or index) since the last
   // look must not be taken for the one our bookkeeping knows.
   reap_dead_interfaces(t);
-  auto guard = kernel::NetnsGuard::enter(t.ns);
+  auto guard = port_->enter(*t.ns);
   if (!guard.ok()) return guard.take_error();
-  auto all = kernel::list_interfaces();
+  auto all = port_->list_interfaces();
   if (!all.ok()) return all.take_error();
   auto ours = [](const kernel::Interface& i) { return i.name.rfind(kernel::kIfbPrefix, 0) == 0; };
   if (spec.devs.empty()) {
@@ -609,9 +612,9 @@ Status Engine::resolve(Fault& f, FaultPart& part) {
   if (needs_egress_tree(spec) && needs_class(spec)) {
     for (const auto& ifc : part.ifaces) {
       if (t.egress_trees.count(ifc.index)) continue;
-      auto q = kernel::read_root_qdisc(ifc.index);
+      auto q = port_->read_root_qdisc(ifc.index);
       if (!q.ok()) return q.take_error().wrap(ifc.name);
-      FL_TRY(kernel::check_replaceable(*q, ifc.index, ifc.name, spec.replace_root));
+      FL_TRY(port_->check_replaceable(*q, ifc.index, ifc.name, spec.replace_root));
     }
   }
   return {};
@@ -670,15 +673,15 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
     tree.ifindex = ifc.index;
     tree.ifname = ifc.name;
     JournalEntry je;
-    je.netns_path = t.ns.path();
-    je.netns_dev = t.ns.id().dev;
-    je.netns_ino = t.ns.id().ino;
+    je.netns_path = t.ns->path();
+    je.netns_dev = t.ns->id().dev;
+    je.netns_ino = t.ns->id().ino;
     je.mode = "-";
     if (!ingress) {
-      auto q = kernel::read_root_qdisc(ifc.index);
+      auto q = port_->read_root_qdisc(ifc.index);
       if (!q.ok()) return q.take_error().wrap(ifc.name);
       // Checked in resolve(); again here because another target's apply may sit in between.
-      FL_TRY(kernel::check_replaceable(*q, ifc.index, ifc.name, replace_root));
+      FL_TRY(port_->check_replaceable(*q, ifc.index, ifc.name, replace_root));
       if (q->ours) {
         // A tree of ours that nothing here knows of: the leftover of a killed instance whose
         // journal was lost. What it replaced is unknown; the kernel's default goes back.
@@ -692,9 +695,9 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
       je.ifindex = ifc.index;
       je.saved_qdisc = tree.saved.to_json().dump();
       if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
-      auto st = kernel::install_root(ifc.index);
+      auto st = port_->install_root(ifc.index);
       if (!st.ok()) {
-        (void)kernel::restore_root(ifc.index, tree.saved);
+        (void)port_->restore_root(ifc.index, tree.saved);
         if (journal_) (void)journal_->remove(je);
         return st.take_error().wrap(ifc.name);
       }
@@ -702,7 +705,7 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
       je.what = "ifb";
       je.ifname = kernel::ifb_name(ifc.index);
       if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
-      auto ifb = kernel::create_ifb(ifc.index);
+      auto ifb = port_->create_ifb(ifc.index);
       if (!ifb.ok()) {
         if (journal_) (void)journal_->remove(je);
         return ifb.take_error().wrap(ifc.name + " ingress");
@@ -717,19 +720,19 @@ Status Engine::hold_tree(Target& t, FaultPart& part, const kernel::Interface& if
       else
         spdlog::error("journal: {}", js.error().message);
       tree.dev = *ifb;
-      Status st = kernel::install_root(*ifb);
+      Status st = port_->install_root(*ifb);
       uint32_t value = static_cast<uint32_t>(*ifb);
       if (st.ok() && mode_ == kernel::AttachMode::tc) {
         // Before 6.4, ifb drops what bpf_redirect() sends it; act_mirred works everywhere. The
         // filter goes first so the program never classifies a packet nothing will redirect.
-        st = kernel::attach_ifb_mirred(ifc.index, t.dp->ifb_match_fd(), *ifb);
+        st = port_->attach_ifb_mirred(ifc.index, *t.dp, *ifb);
         value |= FL_IFB_BY_TC;
       }
       if (st.ok()) st = t.dp->set_ifb(static_cast<uint32_t>(ifc.index), value);
       if (!st.ok()) {
         (void)t.dp->delete_ifb(static_cast<uint32_t>(ifc.index));
-        if (mode_ == kernel::AttachMode::tc) (void)kernel::detach_ifb_mirred(ifc.index);
-        (void)kernel::delete_link(*ifb);
+        if (mode_ == kernel::AttachMode::tc) (void)port_->detach_ifb_mirred(ifc.index);
+        (void)port_->delete_link(*ifb);
         if (journal_) (void)journal_->remove(je);
         return st.take_error().wrap(ifc.name + " ingress");
       }
@@ -753,18 +756,18 @@ void Engine::release_tree(Target& t, int ifindex, bool ingress) {
   // Only ENODEV means the device went with its tree. Any other failure of the lookup (EMFILE)
   // leaves it "present": the egress restore then finds out for itself (it only ever replaces a
   // root that is ours), and an ifb is not deleted blindly but kept in the journal.
-  auto dev = kernel::lookup_device(tree.dev);
+  auto dev = port_->lookup_device(tree.dev);
   bool exists = dev.state != kernel::DeviceLookup::gone;
   if (ingress) {
     st = t.dp->delete_ifb(static_cast<uint32_t>(ifindex));
-    if (st.ok() && mode_ == kernel::AttachMode::tc) st = kernel::detach_ifb_mirred(ifindex);
+    if (st.ok() && mode_ == kernel::AttachMode::tc) st = port_->detach_ifb_mirred(ifindex);
     if (st.ok() && dev.state == kernel::DeviceLookup::unknown)
       st = Error::sys(Errc::internal, "look up " + tree.ifname, dev.err);
     // Deleting the ifb takes its tree with it. Packets a program run redirected a moment ago
     // are dropped with it; the slots were off before we got here.
-    if (st.ok() && exists) st = kernel::delete_link(tree.dev);
+    if (st.ok() && exists) st = port_->delete_link(tree.dev);
   } else if (exists) {
-    st = kernel::restore_root(tree.dev, tree.saved);
+    st = port_->restore_root(tree.dev, tree.saved);
   }
   if (!st.ok()) {
     spdlog::error("{}: {} {}: {}; left in the journal for the next start", t.label, tree.ifname,
@@ -786,7 +789,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
   const core::FaultSpec& spec = f.spec;
 
   {
-    auto guard = kernel::NetnsGuard::enter(t.ns);
+    auto guard = port_->enter(*t.ns);
     if (!guard.ok()) return guard.take_error();
     for (const auto& ifc : part.ifaces) {
       auto at = t.attached.find(ifc.index);
@@ -795,17 +798,17 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
         part.attached.push_back(ifc.index);
         continue;
       }
-      JournalEntry je{"attach", t.ns.path(), t.ns.id().dev, t.ns.id().ino, ifc.name, ifc.index,
+      JournalEntry je{"attach", t.ns->path(), t.ns->id().dev, t.ns->id().ino, ifc.name, ifc.index,
                       kernel::attach_mode_name(mode_), false, ""};
       // Write-ahead: if we die between here and the attach, the next start looks and finds
       // nothing, which is harmless; the other order could leak a filter.
       if (journal_) FL_TRY_CTX(journal_->add(je), "journal");
-      auto a = kernel::InterfaceAttachment::attach(ifc, t.dp->ingress_fd(), t.dp->egress_fd(), mode_);
+      auto a = port_->attach(ifc, *t.dp, mode_);
       if (!a.ok()) {
         if (journal_) (void)journal_->remove(je);
         return a.take_error();
       }
-      if (a->created_clsact() && journal_) {
+      if ((*a)->created_clsact() && journal_) {
         JournalEntry updated = je;
         updated.created_clsact = true;
         auto js = journal_->replace(je, updated);
@@ -839,14 +842,14 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
                           "node sets in " + t.label + " would exceed " + std::to_string(FL_MAX_HOSTS) +
                               " IPv" + std::to_string(fam) + " hosts or " + std::to_string(FL_MAX_CIDRS) + " prefixes");
     }
-    auto bit = acquire(t.set_bits, *grace_, "node-set bit", t.label);
+    auto bit = acquire(t.set_bits, *port_, "node-set bit", t.label);
     if (!bit.ok()) return bit.take_error();
     uint64_t mask = uint64_t{1} << *bit;
     auto changes = t.sets.add(cidrs, mask);
     auto st = write_set_changes(*t.dp, changes, false);
     if (!st.ok()) {
       (void)write_set_changes(*t.dp, t.sets.remove(cidrs, mask), false);
-      t.set_bits.release(*bit, grace_->current());
+      t.set_bits.release(*bit, port_->grace_current());
       return st.take_error();
     }
     t.set_refs[cidrs] = RefBit<Cidr>{*bit, 1};
@@ -863,7 +866,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
       bits.exempt |= uint64_t{1} << it->second.bit;
       continue;
     }
-    auto bit = acquire(t.rule_bits, *grace_, "exemption rule", t.label);
+    auto bit = acquire(t.rule_bits, *port_, "exemption rule", t.label);
     if (!bit.ok()) return bit.take_error();
     uint64_t mask = uint64_t{1} << *bit;
     auto st = write_set_changes(*t.dp, t.exempt_cidrs.add({ex.cidr}, mask), true);
@@ -875,7 +878,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
         t.port_masks.erase(key);
         (void)t.dp->delete_exempt_port(key);
       }
-      t.rule_bits.release(*bit, grace_->current());
+      t.rule_bits.release(*bit, port_->grace_current());
       return st.take_error().wrap("exemption " + ex.str());
     }
     t.port_masks[key] |= mask;
@@ -890,11 +893,11 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
     for (const auto& ifc : part.ifaces) {
       auto it = t.if_refs.find(ifc.index);
       if (it == t.if_refs.end()) {
-        auto bit = acquire(t.if_bits, *grace_, "interface bit", t.label);
+        auto bit = acquire(t.if_bits, *port_, "interface bit", t.label);
         if (!bit.ok()) return bit.take_error();
         auto st = t.dp->set_iface_bit(static_cast<uint32_t>(ifc.index), uint64_t{1} << *bit);
         if (!st.ok()) {
-          t.if_bits.release(*bit, grace_->current());
+          t.if_bits.release(*bit, port_->grace_current());
           return st.take_error();
         }
         it = t.if_refs.emplace(ifc.index, RefBit<int>{*bit, 0}).first;
@@ -907,7 +910,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
 
   auto planned = core::plan_slots(spec, bits);
   for (size_t i = 0; i < planned.size(); i++) {
-    auto slot = acquire(t.slots, *grace_, "fault slot", t.label);
+    auto slot = acquire(t.slots, *port_, "fault slot", t.label);
     if (!slot.ok()) return slot.take_error();
     part.slots.push_back(*slot);
   }
@@ -918,7 +921,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
   bool any_class = std::any_of(planned.begin(), planned.end(),
                                [](auto& p) { return p.profile && p.profile->needs_class(); });
   if (any_class && (egress || ingress)) {
-    auto guard = kernel::NetnsGuard::enter(t.ns);
+    auto guard = port_->enter(*t.ns);
     if (!guard.ok()) return guard.take_error();
     for (const auto& ifc : part.ifaces) {
       for (bool in : {false, true}) {
@@ -928,7 +931,7 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
         for (size_t i = 0; i < planned.size(); i++) {
           if (!planned[i].profile || !planned[i].profile->needs_class()) continue;
           uint16_t minor = kernel::slot_minor(part.slots[i]);
-          auto st = kernel::add_class(dev, minor, *planned[i].profile);
+          auto st = port_->add_class(dev, minor, *planned[i].profile);
           if (!st.ok())
             return st.take_error().wrap(ifc.name + (in ? " ingress" : " egress") + " class " + class_str(minor));
           part.classes.emplace_back(dev, minor);
@@ -968,7 +971,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
 
   auto f = std::make_unique<Fault>();
   f->spec = std::move(spec);
-  f->created_unix_ms = unix_ms_now();
+  f->created_unix_ms = opts_.wall_clock_ms();
   // Until the fault is registered, any way out of here (an error, an exception) gives back what
   // it took in every target: nothing switched on stays on, nothing attached stays attached.
   core::ScopeExit rollback([&] {
@@ -1007,7 +1010,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
   if (!failed.ok()) return failed.take_error();  // rolled back by `rollback`
 
   f->id = next_id_++;
-  f->expires_ns = monotonic_ns() + static_cast<uint64_t>(f->spec.duration.count()) * 1000000ull;
+  f->expires_ns = opts_.clock() + static_cast<uint64_t>(f->spec.duration.count()) * 1000000ull;
   // With --reset, the slots first act on ingress only: the resets the target's stack sends
   // must leave through its egress, while new connections from its clients are already cut.
   std::vector<std::vector<uint8_t>> full_dir(f->parts.size());
@@ -1062,9 +1065,9 @@ void Engine::reset_connections(Fault& f, json& report) {
   json per_target = json::array();
   for (auto& p : f.parts) {
     json pt = {{"target", p.label}};
-    auto g = kernel::NetnsGuard::enter(p.t->ns);
+    auto g = port_->enter(*p.t->ns);
     Result<kernel::DestroyResult> r =
-        g.ok() ? reset_cut_connections(f.spec, opts_.exemptions) : Result<kernel::DestroyResult>(g.take_error());
+        g.ok() ? port_->destroy_cut_connections(f.spec, opts_.exemptions) : Result<kernel::DestroyResult>(g.take_error());
     if (r.ok()) {
       matched += r->matched;
       destroyed += r->destroyed;
@@ -1095,15 +1098,15 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   part.netem_slots = part.netem_dup_slots = 0;
   // Classes first (their slots are off or were never on), then the trees they hang from.
   if (!part.classes.empty() || !part.egress_trees.empty() || !part.ingress_trees.empty()) {
-    auto g = kernel::NetnsGuard::enter(t.ns);
+    auto g = port_->enter(*t.ns);
     if (!g.ok()) {
       spdlog::error("{}: cannot enter to remove shaping: {}", t.label, g.error().message);
       t.dirty = true;
     } else {
       for (auto [dev, minor] : part.classes) {
         // Device gone, class with it. If the lookup cannot tell (EMFILE), the delete finds out.
-        if (kernel::lookup_device(dev).state == kernel::DeviceLookup::gone) continue;
-        auto st = kernel::delete_class(dev, minor);
+        if (port_->lookup_device(dev).state == kernel::DeviceLookup::gone) continue;
+        auto st = port_->delete_class(dev, minor);
         if (!st.ok()) {
           spdlog::error("{}: delete class {}: {}", t.label, class_str(minor), st.error().message);
           t.dirty = true;
@@ -1178,7 +1181,7 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
   }
   part.attached.clear();
   if (!detach.empty()) {
-    auto g = kernel::NetnsGuard::enter(t.ns);
+    auto g = port_->enter(*t.ns);
     if (!g.ok()) spdlog::error("{}: cannot enter to detach: {}", t.label, g.error().message);
     for (int ifindex : detach) {
       auto it = t.attached.find(ifindex);
@@ -1197,7 +1200,7 @@ void Engine::undo_apply(Fault& f) noexcept {
       p.t->faults -= static_cast<int>(p.slots.size());
       p.active = false;
     }
-    uint64_t stamp = grace_->current();
+    uint64_t stamp = port_->grace_current();
     std::vector<Target*> touched;
     for (size_t i = 0; i < f.parts.size(); i++) {
       if (f.parts[i].gone || !f.parts[i].t) continue;
@@ -1209,7 +1212,7 @@ void Engine::undo_apply(Fault& f) noexcept {
     for (auto* t : touched) no_throw("roll back apply", [&] { settle_target(t); });
     for (size_t i = targets_.size(); i > 0; i--)
       no_throw("roll back apply", [&] { drop_target_if_idle(*targets_[i - 1]); });
-    grace_->request();
+    port_->grace_request();
   });
 }
 
@@ -1228,7 +1231,7 @@ void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
   for (auto& p : f.parts)
     if (p.active)
       for (uint32_t idx : p.slots) p.t->dp->deactivate_slot(idx);
-  const uint64_t stamp = grace_->current();
+  const uint64_t stamp = port_->grace_current();
   const uint64_t fault_id = f.id;
   // The report below is the only part that could throw; what the fault holds in the kernel is
   // given back whatever it does.
@@ -1248,7 +1251,7 @@ void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
     }
   }
   ended_.push_front(status_of(f, why));
-  ended_.front()["ended_unix_ms"] = unix_ms_now();
+  ended_.front()["ended_unix_ms"] = opts_.wall_clock_ms();
   while (ended_.size() > 64) ended_.pop_back();
   if (events_) {
     Event e;
@@ -1284,7 +1287,7 @@ void Engine::release_ended(uint64_t id, FaultState why, uint64_t stamp) {
   faults_.erase(it);  // f is gone from here on
   active_.store(faults_.size(), std::memory_order_relaxed);
   for (auto* t : touched) no_throw("fault " + std::to_string(id), [&] { settle_target(t); });
-  grace_->request();
+  port_->grace_request();
   spdlog::info("fault {} {}", id, fault_state_name(why));
 }
 
@@ -1327,7 +1330,7 @@ std::vector<uint64_t> Engine::heal_all(std::optional<Caller> caller) {
 }
 
 size_t Engine::expire_due() {
-  uint64_t now = monotonic_ns();
+  uint64_t now = opts_.clock();
   std::vector<uint64_t> due;
   for (auto& [id, f] : faults_)
     if (f->expires_ns <= now) due.push_back(id);
@@ -1359,7 +1362,8 @@ Status Engine::shutdown() {
   // shaping trees stay journalled for the next start.
   const size_t n = targets_.size();
   // Out of the keeper first: its thread writes through every data path it holds.
-  for (auto& t : targets_) lease_->remove(t->dp.get());
+  for (auto& t : targets_)
+    if (auto* l = t->dp->leased()) lease_->remove(l);
   no_throw("shutdown: close data paths", [&] { targets_.clear(); });
   return make_error(Errc::internal, std::to_string(n) + " target(s) could not be detached cleanly");
 }
@@ -1412,7 +1416,7 @@ json Engine::status_of(const Fault& f, FaultState state) const {
       ifaces.push_back({{"target", p.label}, {"dev", ifc.name}, {"ifindex", ifc.index},
                         {"mode", kernel::attach_mode_name(mode_)}});
   }
-  uint64_t now = monotonic_ns();
+  uint64_t now = opts_.clock();
   int64_t left = state == FaultState::active && f.expires_ns > now
                      ? static_cast<int64_t>((f.expires_ns - now) / 1000000ull) : 0;
   json out = {{"id", f.id},
@@ -1451,6 +1455,22 @@ json Engine::list() {
   json arr = json::array();
   for (auto& [id, f] : faults_) arr.push_back(status_of(*f, FaultState::active));
   return arr;
+}
+
+EngineUsage Engine::usage() const {
+  EngineUsage u;
+  u.targets = targets_.size();
+  u.recycled = recycled_.size();
+  for (const auto& t : targets_) {
+    u.slots += t->slots.in_use();
+    u.set_bits += t->set_bits.in_use();
+    u.rule_bits += t->rule_bits.in_use();
+    u.if_bits += t->if_bits.in_use();
+    u.attached += t->attached.size();
+    u.egress_trees += t->egress_trees.size();
+    u.ingress_trees += t->ingress_trees.size();
+  }
+  return u;
 }
 
 }  // namespace fl::daemon
