@@ -3,6 +3,12 @@
 // a transaction across all its targets: prepared everywhere, then switched on with one store
 // per target, or rolled back completely. Single-threaded: in the daemon every call but the few
 // marked "any thread" comes from the kernel worker (daemon/kernel_worker.h).
+//
+// Every kernel call goes through a KernelPort (daemon/kernel_port.h); expiry reads only
+// EngineOptions::clock (CLOCK_MONOTONIC). The implementation is split by concept: engine.cpp
+// (registry: ids, names, heal, expiry, ended faults), engine_target_state.cpp,
+// engine_shaping_trees.cpp, engine_apply.cpp, engine_reconcile.cpp, engine_report.cpp, with
+// their shared state in engine_state.h.
 #pragma once
 
 #include <array>
