@@ -42,6 +42,9 @@ const char* fault_state_name(FaultState s) {
 
 Result<std::unique_ptr<Engine>> Engine::create(EngineOptions opts, kernel::Features features,
                                                Journal* journal) {
+  // Refused before the port starts its threads and loads a spare data path.
+  if (opts.force_mode == kernel::AttachMode::tcx && features.tcx == kernel::Tri::no)
+    return make_error(Errc::kernel_unsupported, "--attach-mode tcx: this kernel has no tcx (needs 6.6+)");
   auto port = make_real_kernel_port(opts.spare_datapaths);
   if (!port.ok()) return port.take_error();
   return create(std::move(opts), std::move(features), journal, std::move(*port));
