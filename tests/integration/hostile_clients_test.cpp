@@ -265,11 +265,16 @@ TEST(HostileClients, AnApplyAcrossSixteenNamespacesDoesNotHoldTheLoop) {
   ASSERT_TRUE(apply.reply.contains("result")) << apply.reply.dump() << " after " << apply.op_ms << " ms, "
                                               << apply.asked << " status asked; log: " << sh("cat " + d.log_path()).out;
   const uint64_t id = apply.reply["result"]["fault"]["id"].get<uint64_t>();
-  // The list was answered after the apply, and shows it.
+  // The list sent during the apply was answered by the loop from what the worker published
+  // before it (issue 12): the apply is not in it yet, and the reply says how old it is.
   auto listed = lister.read_reply(10s);
   ASSERT_TRUE(listed.has_value());
-  ASSERT_EQ((*listed)["result"]["faults"].size(), 1u) << listed->dump();
-  EXPECT_EQ((*listed)["result"]["faults"][0]["id"], id);
+  EXPECT_EQ((*listed)["result"]["faults"].size(), 0u) << listed->dump();
+  EXPECT_TRUE((*listed)["result"].contains("counters_age_ms")) << listed->dump();
+  // Asked after the apply, it shows it.
+  auto after = d.call("list");
+  ASSERT_EQ(after["faults"].size(), 1u) << after.dump();
+  EXPECT_EQ(after["faults"][0]["id"], id);
   EXPECT_FALSE(lab.ping(0, 1)) << "the partition is not in force";
 
   const Timing heal = during(applier, request(2, "heal", {{"fault", id}}), false);

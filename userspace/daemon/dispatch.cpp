@@ -138,6 +138,12 @@ std::string Dispatcher::on_loop(const Peer& peer, proto::Request req) {
       if (!r.ok()) return proto::reply_error(id, r.error());
       return proto::reply_ok(id, *r);
     }
+    // While the worker is in a job (an apply waiting for the verifier or a grace period), list
+    // is answered from what the worker last published; when it is idle, with fresh counters.
+    if (op == "list" && worker_.busy_since_ns() != 0) {
+      auto r = list_from_snapshot();
+      if (r.ok()) return bounded(proto::reply_ok(id, *r), id);
+    }
     auto job = prepare(peer, std::move(req));
     if (!job.ok()) {
       refused(events_, peer, proto::Request{id, op, kind, {}}, job.error());
@@ -295,6 +301,10 @@ void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers
     }
     if (!r.ok()) refused(worker_events_, job->peer, job->req, r.error());
     const bool changed = op == "apply" || op == "heal";
+    // Before the reply goes: a client that saw its apply answered finds it in a list answered
+    // from the snapshot.
+    if (op == "list" && r.ok()) publish_faults(r->at("faults"));
+    else if (changed) no_throw_refresh();
     std::optional<uint64_t> next = changed ? engine_.next_expiry() : std::nullopt;
     // A wait for a fault still active is answered by the watch, from the loop: registered there
     // after every event this worker posted before, so the fault's end cannot slip past it.
@@ -378,6 +388,40 @@ Result<json> Dispatcher::on_worker(const Job& job) {
     break;
   }
   return make_error(Errc::internal, op + " is answered on the loop, not by the worker");
+}
+
+void Dispatcher::no_throw_refresh() {
+  try {
+    refresh_faults();
+  } catch (const std::exception& e) {
+    spdlog::error("list snapshot: {}", e.what());
+  }
+}
+
+void Dispatcher::publish_faults(json faults) {
+  const uint64_t now = monotonic_ns();
+  std::lock_guard lock(faults_mu_);
+  faults_ = std::move(faults);
+  faults_at_ns_ = now;
+}
+
+Result<json> Dispatcher::list_from_snapshot() {
+  const uint64_t now = monotonic_ns();
+  json faults;
+  uint64_t at = 0;
+  {
+    std::lock_guard lock(faults_mu_);
+    if (faults_at_ns_ == 0) return make_error(Errc::internal, "no snapshot yet");
+    faults = faults_;
+    at = faults_at_ns_;
+  }
+  const uint64_t age_ms = now > at ? (now - at) / 1000000 : 0;
+  // The time left has run on since the reading; the counters have not.
+  for (auto& f : faults) {
+    auto left = f.value("expires_in_ms", int64_t{0});
+    f["expires_in_ms"] = left > static_cast<int64_t>(age_ms) ? left - static_cast<int64_t>(age_ms) : 0;
+  }
+  return json{{"faults", std::move(faults)}, {"counters_age_ms", age_ms}};
 }
 
 void Dispatcher::publish_datapath(const std::array<uint64_t, FL_STAT_MAX>& counts) {

@@ -59,6 +59,12 @@ class Dispatcher {
   // The data path's program-wide counters (Engine::program_stats) as the worker last read them:
   // status shows them from the loop without waiting for the worker. Any thread.
   void publish_datapath(const std::array<uint64_t, FL_STAT_MAX>& counts);
+  // The active faults as the worker last read them (Engine::list), for `list` while the worker is
+  // busy: the loop answers from it, saying how old it is (counters_age_ms), instead of making
+  // the client wait behind a slow apply. Call on the worker after a job that may have changed
+  // the faults (expiry, reconciliation); the dispatcher's own jobs do it themselves.
+  void publish_faults(nlohmann::json faults);
+  void refresh_faults() { publish_faults(engine_.list()); }
   // The server closed this client (loop thread): an apply or reset of it still queued for the
   // worker is not run, since nobody would learn what it did.
   void client_gone(uint64_t client);
@@ -100,6 +106,11 @@ class Dispatcher {
   // Clients with a job queued or running on the worker, each with the flag client_gone() sets
   // (each client has one at most: the server holds its next requests until the reply). Loop only.
   std::unordered_map<uint64_t, std::shared_ptr<std::atomic<bool>>> queued_;
+  Result<nlohmann::json> list_from_snapshot();
+  void no_throw_refresh();
+  std::mutex faults_mu_;
+  nlohmann::json faults_ = nlohmann::json::array();
+  uint64_t faults_at_ns_ = 0;  // 0: nothing published yet
   std::mutex datapath_mu_;
   std::array<uint64_t, FL_STAT_MAX> datapath_{};
   uint64_t datapath_at_ns_ = 0;

@@ -3,6 +3,12 @@
 // a transaction across all its targets: prepared everywhere, then switched on with one store
 // per target, or rolled back completely. Single-threaded: in the daemon every call but the few
 // marked "any thread" comes from the kernel worker (daemon/kernel_worker.h).
+//
+// Every kernel call goes through a KernelPort (daemon/kernel_port.h); expiry reads only
+// EngineOptions::clock (CLOCK_MONOTONIC). The implementation is split by concept: engine.cpp
+// (registry: ids, names, heal, expiry, ended faults), engine_target_state.cpp,
+// engine_shaping_trees.cpp, engine_apply.cpp, engine_reconcile.cpp, engine_report.cpp, with
+// their shared state in engine_state.h.
 #pragma once
 
 #include <array>
@@ -25,12 +31,11 @@
 #include "core/set_map.h"
 #include "daemon/events.h"
 #include "daemon/journal.h"
+#include "daemon/kernel_port.h"
 #include "daemon/lease_keeper.h"
 #include "kernel/attach.h"
 #include "kernel/datapath.h"
-#include "kernel/datapath_pool.h"
 #include "kernel/features.h"
-#include "kernel/grace.h"
 #include "kernel/netns.h"
 
 namespace fl::daemon {
@@ -44,6 +49,19 @@ struct EngineOptions {
   std::function<void(uint64_t gap_ns)> on_lease_late;
   // 0: LeaseKeeper::default_stall_limit(lease).
   std::chrono::milliseconds stall_limit{0};
+  // Where fault expiry reads the time: CLOCK_MONOTONIC ns (monotonic_ns), the clock the data
+  // path's bpf_ktime_get_ns() reads, so setting the wall clock never ends or stretches a fault.
+  // Tests move it by hand. Unset: monotonic_ns.
+  std::function<uint64_t()> clock;
+  // Only for the created_unix_ms and ended_unix_ms a report shows. Unset: unix_ms_now.
+  std::function<int64_t()> wall_clock_ms;
+};
+
+// What the engine holds, for tests: every id a pool has handed out and not taken back.
+struct EngineUsage {
+  size_t targets = 0, recycled = 0;
+  size_t slots = 0, set_bits = 0, rule_bits = 0, if_bits = 0;
+  size_t attached = 0, egress_trees = 0, ingress_trees = 0;
 };
 
 struct AttachedIface;
@@ -57,6 +75,9 @@ class Engine {
  public:
   static Result<std::unique_ptr<Engine>> create(EngineOptions opts, kernel::Features features,
                                                 Journal* journal);
+  // With another kernel port: the tests' fake (the daemon uses the real one, above).
+  static Result<std::unique_ptr<Engine>> create(EngineOptions opts, kernel::Features features, Journal* journal,
+                                                std::unique_ptr<KernelPort> port);
   ~Engine();
 
   // Where applies and ends are reported (applied, healed, expired, gone); may stay unset.
@@ -105,6 +126,8 @@ class Engine {
   // Heals everything and detaches from every interface; used on SIGTERM.
   Status shutdown();
 
+  EngineUsage usage() const;
+
  private:
   struct Target;
   struct Fault;
@@ -148,11 +171,10 @@ class Engine {
   EventBus* events_ = nullptr;
   // Declared first so it is destroyed last: every data path leaves it before it goes.
   std::unique_ptr<LeaseKeeper> lease_;
-  std::unique_ptr<kernel::GracePeriod> grace_;
-  std::unique_ptr<kernel::DatapathPool> pool_;
+  // Then the port: every target's data path, hooks and namespace go before it.
+  std::unique_ptr<KernelPort> port_;
   static constexpr size_t kMaxRecycled = 4;
-  std::vector<std::pair<std::unique_ptr<kernel::Datapath>, uint64_t>> recycled_;  // with grace stamp
-  std::unique_ptr<kernel::Netns> host_;
+  std::vector<std::pair<std::unique_ptr<DataPath>, uint64_t>> recycled_;  // with grace stamp
   std::vector<std::unique_ptr<Target>> targets_;
   std::map<uint64_t, std::unique_ptr<Fault>> faults_;
   std::atomic<size_t> active_{0};  // faults_.size(), for readers on other threads
@@ -164,5 +186,6 @@ class Engine {
 };
 
 uint64_t monotonic_ns();
+int64_t unix_ms_now();  // CLOCK_REALTIME, for reports only
 
 }  // namespace fl::daemon

@@ -333,6 +333,9 @@ int run(const Config& cfg) {
 
   // The expiry timer, armed on the loop with what the worker last saw as the earliest end. The
   // kernel ends every fault on time by itself; this is when the daemon forgets it.
+  // Set once the dispatcher exists: what `list` answers while the worker is busy, refreshed after
+  // the worker's own jobs change the faults.
+  std::function<void()> refresh_list = [] {};
   daemon::EventLoop::TimerId expiry_timer = 0;
   bool expiry_job = false;  // one expire_due at a time on the worker
   std::function<void(std::optional<uint64_t>)> arm_expiry = [&](std::optional<uint64_t> next) {
@@ -345,7 +348,7 @@ int run(const Config& cfg) {
       expiry_timer = 0;
       expiry_job = true;
       worker.run([&]() -> daemon::KernelWorker::Then {
-        eng.expire_due();
+        if (eng.expire_due() > 0) refresh_list();
         auto next_end = eng.next_expiry();
         return [&arm_expiry, &expiry_job, next_end] {
           expiry_job = false;
@@ -388,6 +391,8 @@ int run(const Config& cfg) {
         &events, &worker_events, arm_expiry);
   }
   dispatcher->publish_datapath(eng.program_stats());  // no worker job has run yet
+  dispatcher->publish_faults(nlohmann::json::array());
+  refresh_list = [&dispatcher] { dispatcher->refresh_faults(); };
   dispatcher->set_history(history->get());
   dispatcher->set_watch(&watch);
   dispatcher->set_policy(cfg.policy);
@@ -481,6 +486,7 @@ int run(const Config& cfg) {
       if (journal->pending_removals() > 0)
         if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
       const bool changed = eng.active_count() > 0 && eng.reconcile() > 0;
+      if (changed) refresh_list();
       dispatcher->publish_datapath(eng.program_stats());
       auto next = changed ? eng.next_expiry() : std::nullopt;
       return [&, changed, next] {
