@@ -370,9 +370,9 @@ TEST(HostileClients, AListOverTheUnreadLimitButWithinTheReplyLimitArrivesWhole) 
   }
 }
 
-// Issue 10, item 12: clients that hold a partial line of almost 1 MiB and clients that pipeline
+// Issue 10, item 12: clients that hold a partial line of 1 MiB and clients that pipeline
 // requests without reading a reply. Without a bound across clients, each held up to 1 MiB of
-// input and 4 MiB of output: 1,024 of them ~5 GiB. The bound on buffered bytes (64 MiB) keeps
+// input here (the limit is 4 MiB) and 4 MiB of output: 1,024 of them ~5 GiB. The bound on buffered bytes (64 MiB) keeps
 // the daemon's RSS under 160 MiB however many there are; the 250 here need ~0.5 GiB unbounded.
 TEST(HostileClients, ManyHostileClientsCannotGrowTheDaemonsMemoryPastTheBound) {
   if (!require_root()) GTEST_SKIP() << "needs root (faultlined)";

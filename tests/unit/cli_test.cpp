@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "cli/args.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "core/model.h"
 #include "core/parse.h"
 #include "protocol/protocol.h"
 
@@ -573,6 +575,9 @@ class FakeDaemon {
     });
   }
   const std::string& path() const { return path_; }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
 
   static std::string read_line(int fd) {
     std::string s;
@@ -627,6 +632,33 @@ TEST(CliClient, IdsCountUpAndRepliesAreReassembledFromPieces) {
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(json::parse(seen[0]).at("id"), 1);
   EXPECT_EQ(json::parse(seen[1]).at("id"), 2);
+}
+
+// The largest fault validate() accepts, 65,536 IPv6 host CIDRs, fits one request line; one
+// past the limit is refused before a byte is sent (the daemon would hang up mid-write).
+TEST(CliClient, TheLargestValidFaultFitsAndALongerRequestIsRefusedBeforeSending) {
+  json side = json::array();
+  for (uint32_t i = 0; i < core::kMaxCidrsPerFault; i++) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "fd00:200:ffff:ffff:ffff:ffff:%x:%x/128", 0xf000 + (i >> 16), 0xf000 + (i & 0xffff));
+    side.push_back(buf);
+  }
+  const std::string largest = encode_request(1, "apply", json{{"fault", {{"sides", {{{"cidrs", side}}}}}}});
+  EXPECT_LT(largest.size(), proto::kMaxLine);
+
+  FakeDaemon d;
+  std::string received;
+  d.serve([&received](int fd) { received = FakeDaemon::read_line(fd); });
+  auto c = Client::connect(d.path());
+  ASSERT_TRUE(c.ok());
+  auto r = c->call("apply", json{{"pad", std::string(proto::kMaxLine, 'x')}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_NE(r.error().message.find("over faultlined's limit of 4194304"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(c->lost());
+  c = Client::connect("/nonexistent");  // closes the connection: the fake saw no request
+  d.join();
+  EXPECT_EQ(received, "");
 }
 
 TEST(CliClient, DaemonErrorIsNotATransportFailure) {

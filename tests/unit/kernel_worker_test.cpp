@@ -84,11 +84,15 @@ TEST(KernelWorker, AThrowingJobRunsItsFailedContinuationOnTheLoop) {
   bool failed_on_loop = false, then_ran = false;
   w.run([&]() -> KernelWorker::Then {
     throw std::runtime_error("out of memory, say");
-  }, [&] {
-    failed_on_loop = std::this_thread::get_id() == loop_thread;
-    loop->stop();
-  });
-  w.run([&]() -> KernelWorker::Then { return [&] { then_ran = true; }; }, [] {});
+  }, [&] { failed_on_loop = std::this_thread::get_id() == loop_thread; });
+  // Jobs run and post in order, so the second's continuation comes after the first's failure;
+  // stopping the loop there (not in the first) lets both arrive before w.stop() drops the queue.
+  w.run([&]() -> KernelWorker::Then {
+    return [&] {
+      then_ran = true;
+      loop->stop();
+    };
+  }, [&] { loop->stop(); });
   loop->run();
   w.stop();
   loop->drain_posted();

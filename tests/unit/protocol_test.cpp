@@ -182,7 +182,7 @@ TEST(ParseRequest, LineOverLimit) {
   std::string line = R"({"id":1,"op":"list","pad":")" + std::string(kMaxLine, 'x') + "\"}";
   auto e = request_error(line);
   EXPECT_EQ(e.code, Errc::invalid_request);
-  EXPECT_EQ(e.message, "request line is " + std::to_string(line.size()) + " bytes; the limit is 1048576");
+  EXPECT_EQ(e.message, "request line is " + std::to_string(line.size()) + " bytes; the limit is " + std::to_string(kMaxLine));
 }
 
 TEST(ParseRequest, DeepNestingIsRefused) {

@@ -184,7 +184,14 @@ Result<json> Client::call(std::string_view op, const json& params, std::chrono::
   if (fd_ < 0) return transport(make_error(Errc::internal, "not connected"));
   const uint64_t id = next_id_++;
   last_id_ = id;
-  FL_TRY(send_all(encode_request(id, op, params) + "\n", Clock::now() + timeout_));
+  std::string request = encode_request(id, op, params);
+  // Said here, before sending: the daemon would read the first kMaxLine bytes, answer and hang
+  // up, and the rest of the write would fail with a bare "Broken pipe".
+  if (request.size() > proto::kMaxLine)
+    return make_error(Errc::invalid_argument, "the " + std::string(op) + " request is " + std::to_string(request.size()) +
+                                                  " bytes, over faultlined's limit of " +
+                                                  std::to_string(proto::kMaxLine) + " for one request line");
+  FL_TRY(send_all(request + "\n", Clock::now() + timeout_));
   auto line = read_line(Clock::now() + timeout);
   if (!line) return line.take_error();
   return proto::parse_reply(*line, id);

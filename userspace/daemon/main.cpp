@@ -397,7 +397,7 @@ int run(const Config& cfg) {
   dispatcher->set_watch(&watch);
   dispatcher->set_policy(cfg.policy);
   (*server)->set_overlong_reply([] {
-    return proto::reply_error(std::nullopt, make_error(Errc::invalid_request, "request line exceeds 1 MiB"));
+    return proto::reply_error(std::nullopt, make_error(Errc::invalid_request, "request line exceeds 4 MiB"));
   });
   {
     daemon::Server* srv = server->get();

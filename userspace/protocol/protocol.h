@@ -19,7 +19,9 @@ namespace fl::proto {
 using json = nlohmann::json;
 
 inline constexpr int kVersion = 1;
-inline constexpr size_t kMaxLine = 1 << 20;  // a request line longer than this is refused
+// A request line longer than this is refused. Room for the largest fault validate() accepts:
+// 65,536 CIDRs of up to 46 bytes each as JSON ("ffff:...:ffff/128",) is about 3 MiB.
+inline constexpr size_t kMaxLine = 4u << 20;
 inline constexpr size_t kMaxReply = 16u << 20;  // a reply line longer than this is refused by clients
 
 // Operations: protocol/ops.h. Read-only ones may be allowed to any local user; mutating ones
