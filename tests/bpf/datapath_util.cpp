@@ -24,7 +24,7 @@ namespace fl::test {
 
 uint64_t monotonic_ns() {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the base of bpf_ktime_get_coarse_ns(), which the program reads
   return static_cast<uint64_t>(ts.tv_sec) * kSecond + static_cast<uint64_t>(ts.tv_nsec);
 }
 

@@ -56,7 +56,7 @@ class DispatchBusy : public ::testing::Test {
                                   [srv](uint64_t c) { return srv->connected(c); },
                                   [srv](uint64_t c) { srv->resume(c); }},
         nullptr, nullptr, [](std::optional<uint64_t>) {});
-    dispatcher_->publish_faults(json::array());
+    dispatcher_->publish_faults(json::array(), rig_.engine->changes());
     thread_ = std::thread([this] { loop_->run(); });
     path_ = so.socket_path;
   }
@@ -134,6 +134,33 @@ TEST_F(DispatchBusy, StatusAndListAreAnsweredWithin50msDuringASlowApply) {
   ASSERT_TRUE(fresh.value("ok", false)) << fresh.dump();
   EXPECT_EQ(fresh["result"]["faults"].size(), 2u);
   EXPECT_FALSE(fresh["result"].contains("counters_age_ms"));
+}
+
+// A heal tells its event (what `wait` and `events --follow` answer from) before it has given
+// back what the fault held; a list sent in between must not show the fault as still active
+// from a snapshot taken before the heal: it waits for the worker instead.
+TEST_F(DispatchBusy, AListAfterAFaultEndedNeverShowsItFromAnOlderSnapshot) {
+  LineClient healer(path_), other(path_);
+  ASSERT_TRUE(healer.connected() && other.connected());
+  json first = ask(healer, req(1, "apply", {{"fault", loss("first", "eth0")}}), 5s);
+  ASSERT_TRUE(first.value("ok", false)) << first.dump();
+
+  rig_.k.block_on("detach");  // the last fault on eth0: its heal detaches, after the event
+  ASSERT_TRUE(healer.send_line(req(2, "heal", {{"fault", "first"}}).dump()));
+  ASSERT_TRUE(rig_.k.wait_blocked(5s)) << "the heal never reached its detach";
+  ASSERT_TRUE(other.send_line(req(3, "list").dump()));
+  // Answered from the old snapshot, the list would be here at once, showing "first".
+  auto early = other.read_line(200ms);
+  EXPECT_FALSE(early.has_value()) << "answered while the heal was half-way: " << *early;
+  rig_.k.release();
+  auto healed = healer.read_line(5s);
+  ASSERT_TRUE(healed.has_value());
+  EXPECT_TRUE(json::parse(*healed).value("ok", false)) << *healed;
+  auto line = early ? early : other.read_line(5s);
+  ASSERT_TRUE(line.has_value());
+  json list = json::parse(*line);
+  ASSERT_TRUE(list.value("ok", false)) << list.dump();
+  EXPECT_TRUE(list["result"]["faults"].empty()) << list.dump();
 }
 
 // Without the snapshot a list waits behind the apply: the case above is what makes it fast.

@@ -303,7 +303,7 @@ void Dispatcher::to_worker(JobPtr job, std::optional<kernel::PodAnswers> answers
     const bool changed = op == "apply" || op == "heal";
     // Before the reply goes: a client that saw its apply answered finds it in a list answered
     // from the snapshot.
-    if (op == "list" && r.ok()) publish_faults(r->at("faults"));
+    if (op == "list" && r.ok()) publish_faults(r->at("faults"), engine_.changes());
     else if (changed) no_throw_refresh();
     std::optional<uint64_t> next = changed ? engine_.next_expiry() : std::nullopt;
     // A wait for a fault still active is answered by the watch, from the loop: registered there
@@ -395,14 +395,17 @@ void Dispatcher::no_throw_refresh() {
     refresh_faults();
   } catch (const std::exception& e) {
     spdlog::error("list snapshot: {}", e.what());
+    std::lock_guard lock(faults_mu_);
+    faults_at_ns_ = 0;  // a list while the worker is busy waits for it rather than read an old one
   }
 }
 
-void Dispatcher::publish_faults(json faults) {
+void Dispatcher::publish_faults(json faults, uint64_t engine_changes) {
   const uint64_t now = monotonic_ns();
   std::lock_guard lock(faults_mu_);
   faults_ = std::move(faults);
   faults_at_ns_ = now;
+  faults_changes_ = engine_changes;
 }
 
 Result<json> Dispatcher::list_from_snapshot() {
@@ -412,6 +415,8 @@ Result<json> Dispatcher::list_from_snapshot() {
   {
     std::lock_guard lock(faults_mu_);
     if (faults_at_ns_ == 0) return make_error(Errc::internal, "no snapshot yet");
+    // The worker changed the faults since (and may have told a client so): the list waits for it.
+    if (faults_changes_ != engine_.changes()) return make_error(Errc::internal, "snapshot out of date");
     faults = faults_;
     at = faults_at_ns_;
   }

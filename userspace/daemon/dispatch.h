@@ -63,8 +63,13 @@ class Dispatcher {
   // busy: the loop answers from it, saying how old it is (counters_age_ms), instead of making
   // the client wait behind a slow apply. Call on the worker after a job that may have changed
   // the faults (expiry, reconciliation); the dispatcher's own jobs do it themselves.
-  void publish_faults(nlohmann::json faults);
-  void refresh_faults() { publish_faults(engine_.list()); }
+  // faults must be what Engine::list() showed at engine_changes (Engine::changes()): a snapshot
+  // from before a change the worker has made (and perhaps told as an event) is not used.
+  void publish_faults(nlohmann::json faults, uint64_t engine_changes);
+  void refresh_faults() {
+    const uint64_t at = engine_.changes();
+    publish_faults(engine_.list(), at);
+  }
   // The server closed this client (loop thread): an apply or reset of it still queued for the
   // worker is not run, since nobody would learn what it did.
   void client_gone(uint64_t client);
@@ -111,6 +116,7 @@ class Dispatcher {
   std::mutex faults_mu_;
   nlohmann::json faults_ = nlohmann::json::array();
   uint64_t faults_at_ns_ = 0;  // 0: nothing published yet
+  uint64_t faults_changes_ = 0;  // Engine::changes() when faults_ was read
   std::mutex datapath_mu_;
   std::array<uint64_t, FL_STAT_MAX> datapath_{};
   uint64_t datapath_at_ns_ = 0;

@@ -19,7 +19,7 @@ namespace fl::daemon {
 
 uint64_t monotonic_ns() {
   struct timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the data path reads it too (bpf_ktime_get_coarse_ns)
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
@@ -80,6 +80,7 @@ Engine::~Engine() {
 }
 
 void Engine::end_fault(Fault& f, FaultState why, std::optional<Caller> caller) {
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   // Off everywhere first (one store each), then the bookkeeping.
   for (auto& p : f.parts)
     if (p.active)

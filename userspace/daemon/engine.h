@@ -50,7 +50,7 @@ struct EngineOptions {
   // 0: LeaseKeeper::default_stall_limit(lease).
   std::chrono::milliseconds stall_limit{0};
   // Where fault expiry reads the time: CLOCK_MONOTONIC ns (monotonic_ns), the clock the data
-  // path's bpf_ktime_get_ns() reads, so setting the wall clock never ends or stretches a fault.
+  // path's bpf_ktime_get_coarse_ns() reads, so setting the wall clock never ends or stretches a fault.
   // Tests move it by hand. Unset: monotonic_ns.
   std::function<uint64_t()> clock;
   // Only for the created_unix_ms and ended_unix_ms a report shows. Unset: unix_ms_now.
@@ -116,6 +116,10 @@ class Engine {
   std::chrono::milliseconds stall_limit() const;
   // Any thread (status on the loop while the kernel worker applies).
   size_t active_count() const { return active_.load(std::memory_order_relaxed); }
+  // Counts every change to what list() would show (a fault applied or ended, a part or an
+  // interface of one gone), made before the change's event is emitted. Any thread: a list
+  // snapshot read at another count is out of date (Dispatcher::list_from_snapshot).
+  uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
   const kernel::Features& features() const { return features_; }
   // The data paths' program-wide counters (bpf/abi.h enum fl_stat), summed over every target
   // since start: what the targets since dropped had counted stays in, so each only grows.
@@ -178,6 +182,7 @@ class Engine {
   std::vector<std::unique_ptr<Target>> targets_;
   std::map<uint64_t, std::unique_ptr<Fault>> faults_;
   std::atomic<size_t> active_{0};  // faults_.size(), for readers on other threads
+  std::atomic<uint64_t> changes_{0};
   std::deque<nlohmann::json> ended_;  // recent ended faults, for get
   uint64_t next_id_ = 1;
   uint32_t next_gen_ = 1;

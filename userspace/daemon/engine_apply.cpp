@@ -363,6 +363,7 @@ Result<json> Engine::apply(core::FaultSpec spec, std::optional<Caller> caller) {
   uint64_t id = f->id;
   faults_[id] = std::move(f);
   active_.store(faults_.size(), std::memory_order_relaxed);
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   rollback.release();
   spdlog::info("fault {} ({} {}) applied on {} target(s) for {} ms", id, core::kind_name(faults_[id]->spec.kind),
                faults_[id]->spec.name, faults_[id]->parts.size(), faults_[id]->spec.duration.count());

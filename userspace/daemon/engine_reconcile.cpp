@@ -20,6 +20,7 @@ namespace fl::daemon {
 // served) remain. If the device is still there (someone removed our hooks), it is put back as
 // it was, as when its last fault ends.
 void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   std::string ifname = std::to_string(ifindex);
   auto at = t.attached.find(ifindex);
   if (at != t.attached.end()) {
@@ -152,6 +153,7 @@ void Engine::reap_dead_interfaces(Target& t) {
 void Engine::end_part(Fault& f, size_t i, const std::string& why) {
   Fault::Part& p = f.parts[i];
   if (p.gone) return;
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   Target* t = p.t;
   if (p.active)
     for (uint32_t idx : p.slots) t->dp->deactivate_slot(idx);

@@ -391,7 +391,7 @@ int run(const Config& cfg) {
         &events, &worker_events, arm_expiry);
   }
   dispatcher->publish_datapath(eng.program_stats());  // no worker job has run yet
-  dispatcher->publish_faults(nlohmann::json::array());
+  dispatcher->publish_faults(nlohmann::json::array(), eng.changes());
   refresh_list = [&dispatcher] { dispatcher->refresh_faults(); };
   dispatcher->set_history(history->get());
   dispatcher->set_watch(&watch);
@@ -486,7 +486,9 @@ int run(const Config& cfg) {
       if (journal->pending_removals() > 0)
         if (auto st = journal->retry(); st.ok()) spdlog::info("journal: pending removals written");
       const bool changed = eng.active_count() > 0 && eng.reconcile() > 0;
-      if (changed) refresh_list();
+      // Also unchanged: the counters a list shows while the worker is busy are then at most
+      // about a second old.
+      if (changed || eng.active_count() > 0) refresh_list();
       dispatcher->publish_datapath(eng.program_stats());
       auto next = changed ? eng.next_expiry() : std::nullopt;
       return [&, changed, next] {

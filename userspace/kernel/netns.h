@@ -20,7 +20,7 @@ struct NetnsId {
   dev_t dev = 0;
   ino_t ino = 0;
   bool operator==(const NetnsId&) const = default;
-  std::string str() const;  // "ns:4026532008@0x4" style, for logs and the journal
+  std::string str() const;  // "netns 4026532008@dev 4", for logs and the journal
 };
 
 class Netns {
