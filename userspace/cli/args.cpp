@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: faultctl's whole command line (every command's options, help and
+// the checks that name an option), table-driven from one command table; the pieces are short
+// and read best next to each other and to `faultctl --help`.
 #include "cli/args.h"
 
 #include <sys/un.h>

@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: one parser per thing a user types (CIDR, duration, rate, size,
+// percent, port, target, exemption, names), each small and with its own precise error; they
+// share the number and quoting helpers at the top, which is why they stay together.
 #include "core/parse.h"
 
 #include <arpa/inet.h>

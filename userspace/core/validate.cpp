@@ -1,3 +1,7 @@
+// Over 600 lines on purpose: every rule a fault or a reset must meet before the kernel is
+// touched, in the order validate.h lists them; validate() reads as that list (230 lines), with
+// one small checker per concern above it. Split, rules that depend on each other (kind, profile
+// and direction; sides and matrix pairs) would be read in two places.
 #include "core/validate.h"
 
 #include <algorithm>

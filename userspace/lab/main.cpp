@@ -1,6 +1,8 @@
 // faultline-lab: a local lab of network namespaces on one bridge, for trying faultline by hand,
 // in the demo and in tests. `faultctl lab ARGS` runs this program with ARGS, so the CLI itself
-// still never touches the kernel. See docs/LAB.md.
+// still never touches the kernel. See docs/LAB.md. Over 600 lines on purpose: the program's
+// whole command line (up, down, exec, status, state file) as one readable sequence; what it does
+// to the system is in system.cpp.
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>

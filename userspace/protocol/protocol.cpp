@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: the whole wire format v1 (request envelope, fault and reset
+// decoders, replies) in one file, so that every key the daemon accepts and every error it names
+// can be read against docs/PROTOCOL.md in one place; the op list itself is protocol/ops.h.
 #include "protocol/protocol.h"
 
 #include <chrono>
