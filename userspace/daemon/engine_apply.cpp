@@ -148,14 +148,14 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
 
   core::SlotBits bits;
   auto needs = core::set_needs(spec);
+  auto acquire_a = [&](const char* what) {
+    return [this, &t, what](core::IndexPool& pool) { return acquire(pool, *port_, what, t.label); };
+  };
+  auto stamp_now = [this] { return port_->grace_current(); };
   auto ref_set = [&](const std::vector<Cidr>& cidrs) -> Result<uint64_t> {
-    auto it = t.set_refs.find(cidrs);
-    if (it != t.set_refs.end()) {
-      it->second.refs++;
-      part.sets.push_back(cidrs);
-      return uint64_t{1} << it->second.bit;
-    }
+    // A set already held costs nothing more; a new one must fit the maps.
     for (uint8_t fam : {uint8_t{4}, uint8_t{6}}) {
+      if (t.set_bits.bit_of(cidrs)) break;
       size_t hosts = 0, prefixes = 0;
       for (const auto& c : cidrs) {
         if (c.family != fam) continue;
@@ -166,69 +166,57 @@ Status Engine::prepare(Fault& f, FaultPart& part) {
                           "node sets in " + t.label + " would exceed " + std::to_string(FL_MAX_HOSTS) +
                               " IPv" + std::to_string(fam) + " hosts or " + std::to_string(FL_MAX_CIDRS) + " prefixes");
     }
-    auto bit = acquire(t.set_bits, *port_, "node-set bit", t.label);
+    auto bit = t.set_bits.take(
+        cidrs, acquire_a("node-set bit"),
+        [&](uint32_t b) {
+          const uint64_t mask = uint64_t{1} << b;
+          auto st = write_set_changes(*t.dp, t.sets.add(cidrs, mask), false);
+          if (!st.ok()) (void)write_set_changes(*t.dp, t.sets.remove(cidrs, mask), false);
+          return st;
+        },
+        stamp_now);
     if (!bit.ok()) return bit.take_error();
-    uint64_t mask = uint64_t{1} << *bit;
-    auto changes = t.sets.add(cidrs, mask);
-    auto st = write_set_changes(*t.dp, changes, false);
-    if (!st.ok()) {
-      (void)write_set_changes(*t.dp, t.sets.remove(cidrs, mask), false);
-      t.set_bits.release(*bit, port_->grace_current());
-      return st.take_error();
-    }
-    t.set_refs[cidrs] = RefBit<Cidr>{*bit, 1};
     part.sets.push_back(cidrs);
-    return mask;
+    return uint64_t{1} << *bit;
   };
   FL_TRY(core::assign_set_bits(needs, ref_set, &bits));
 
   for (const auto& ex : core::exemptions_for(spec, opts_.exemptions)) {
-    auto it = t.rule_refs.find(ex);
-    if (it != t.rule_refs.end()) {
-      it->second.refs++;
-      part.rules.push_back(ex);
-      bits.exempt |= uint64_t{1} << it->second.bit;
-      continue;
-    }
-    auto bit = acquire(t.rule_bits, *port_, "exemption rule", t.label);
+    auto bit = t.rule_bits.take(
+        ex, acquire_a("exemption rule"),
+        [&](uint32_t b) -> Status {
+          const uint64_t mask = uint64_t{1} << b;
+          auto st = write_set_changes(*t.dp, t.exempt_cidrs.add({ex.cidr}, mask), true);
+          uint32_t key = core::exempt_port_key(ex);
+          if (st.ok()) st = t.dp->set_exempt_port(key, t.port_masks[key] | mask);
+          if (!st.ok()) {
+            (void)write_set_changes(*t.dp, t.exempt_cidrs.remove({ex.cidr}, mask), true);
+            if (t.port_masks[key] == 0) {
+              t.port_masks.erase(key);
+              (void)t.dp->delete_exempt_port(key);
+            }
+            return st.take_error().wrap("exemption " + ex.str());
+          }
+          t.port_masks[key] |= mask;
+          return {};
+        },
+        stamp_now);
     if (!bit.ok()) return bit.take_error();
-    uint64_t mask = uint64_t{1} << *bit;
-    auto st = write_set_changes(*t.dp, t.exempt_cidrs.add({ex.cidr}, mask), true);
-    uint32_t key = core::exempt_port_key(ex);
-    if (st.ok()) st = t.dp->set_exempt_port(key, t.port_masks[key] | mask);
-    if (!st.ok()) {
-      (void)write_set_changes(*t.dp, t.exempt_cidrs.remove({ex.cidr}, mask), true);
-      if (t.port_masks[key] == 0) {
-        t.port_masks.erase(key);
-        (void)t.dp->delete_exempt_port(key);
-      }
-      t.rule_bits.release(*bit, port_->grace_current());
-      return st.take_error().wrap("exemption " + ex.str());
-    }
-    t.port_masks[key] |= mask;
-    t.rule_refs[ex] = RefBit<Exemption>{*bit, 1};
     part.rules.push_back(ex);
-    bits.exempt |= mask;
+    bits.exempt |= uint64_t{1} << *bit;
   }
 
   // Every fault names its interfaces by bit, also when it took the default list: otherwise an
   // interface attached later for another fault would widen it.
   {
     for (const auto& ifc : part.ifaces) {
-      auto it = t.if_refs.find(ifc.index);
-      if (it == t.if_refs.end()) {
-        auto bit = acquire(t.if_bits, *port_, "interface bit", t.label);
-        if (!bit.ok()) return bit.take_error();
-        auto st = t.dp->set_iface_bit(static_cast<uint32_t>(ifc.index), uint64_t{1} << *bit);
-        if (!st.ok()) {
-          t.if_bits.release(*bit, port_->grace_current());
-          return st.take_error();
-        }
-        it = t.if_refs.emplace(ifc.index, RefBit<int>{*bit, 0}).first;
-      }
-      it->second.refs++;
+      auto bit = t.if_bits.take(
+          ifc.index, acquire_a("interface bit"),
+          [&](uint32_t b) { return t.dp->set_iface_bit(static_cast<uint32_t>(ifc.index), uint64_t{1} << b); },
+          stamp_now);
+      if (!bit.ok()) return bit.take_error();
       part.if_bits.push_back(ifc.index);
-      bits.ifaces |= uint64_t{1} << it->second.bit;
+      bits.ifaces |= uint64_t{1} << *bit;
     }
   }
 

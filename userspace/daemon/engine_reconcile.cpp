@@ -41,17 +41,15 @@ void Engine::forget_interface(Target& t, int ifindex, bool device_present) {
     t.attached.erase(at);
   }
   std::optional<uint32_t> bit;
-  auto ib = t.if_refs.find(ifindex);
-  if (ib != t.if_refs.end()) {
+  if (auto held = t.if_bits.forget(ifindex)) {
     // The entry goes now, so a device that gets this index never matches the faults.
     auto st = t.dp->delete_iface(static_cast<uint32_t>(ifindex));
     if (!st.ok()) {
       spdlog::error("{}: remove interface bit of {}: {}", t.label, ifname, st.error().message);
       t.dirty = true;
     }
-    bit = ib->second.bit;
-    t.dead_if_bits[ib->second.bit] += ib->second.refs;
-    t.if_refs.erase(ib);
+    bit = held->first;
+    t.dead_if_bits[held->first] += held->second;
   }
   int egress_dev = -1, ifb_dev = -1;
   if (auto eg = t.egress_trees.find(ifindex); eg != t.egress_trees.end()) {

@@ -108,9 +108,9 @@ EngineUsage Engine::usage() const {
   u.recycled = recycled_.size();
   for (const auto& t : targets_) {
     u.slots += t->slots.in_use();
-    u.set_bits += t->set_bits.in_use();
-    u.rule_bits += t->rule_bits.in_use();
-    u.if_bits += t->if_bits.in_use();
+    u.set_bits += t->set_bits.pool().in_use();
+    u.rule_bits += t->rule_bits.pool().in_use();
+    u.if_bits += t->if_bits.pool().in_use();
     u.attached += t->attached.size();
     u.egress_trees += t->egress_trees.size();
     u.ingress_trees += t->ingress_trees.size();

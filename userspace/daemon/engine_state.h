@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/index_pool.h"
+#include "core/ref_bit_pool.h"
 #include "core/set_map.h"
 #include "daemon/engine.h"
 #include "kernel/shaping.h"
@@ -76,12 +77,6 @@ namespace fl::daemon {
 
 using namespace engine_detail;
 
-template <typename K>
-struct RefBit {
-  uint32_t bit = 0;
-  int refs = 0;
-};
-
 struct AttachedIface {
   std::unique_ptr<Attachment> a;
   JournalEntry je;
@@ -108,16 +103,13 @@ struct Engine::Target {
   std::map<int, AttachedIface> attached;  // by ifindex
 
   core::SetMap sets;
-  core::IndexPool set_bits{FL_SET_BITS};
-  std::map<std::vector<Cidr>, RefBit<Cidr>> set_refs;
+  core::RefBitPool<std::vector<Cidr>> set_bits{FL_SET_BITS};
 
   core::SetMap exempt_cidrs;
-  core::IndexPool rule_bits{FL_EXEMPT_BITS};
-  std::map<Exemption, RefBit<Exemption>> rule_refs;
+  core::RefBitPool<Exemption> rule_bits{FL_EXEMPT_BITS};
   std::map<uint32_t, uint64_t> port_masks;
 
-  core::IndexPool if_bits{FL_MAX_IFACES};
-  std::map<int, RefBit<int>> if_refs;
+  core::RefBitPool<int> if_bits{FL_MAX_IFACES};
   // Bits of interfaces that are gone, by bit: references of the faults still naming them. Such a
   // bit goes back to the pool only when the last of those faults ends, or a new interface given
   // it would fall under them.

@@ -75,7 +75,7 @@ void Engine::drop_target_if_idle(Target& t) {
   // from its old attachment can still be reading its slots.
   if (auto* l = t.dp->leased()) lease_->remove(l);
   bool clean = !t.dirty && t.sets.size() == 0 && t.exempt_cidrs.size() == 0 && t.port_masks.empty() &&
-               t.if_refs.empty() && t.dead_if_bits.empty();
+               t.if_bits.empty() && t.dead_if_bits.empty();
   if (clean && recycled_.size() < kMaxRecycled) {
     t.dp->set_nslots(0);
     recycled_.push_back({std::move(t.dp), port_->grace_current()});
@@ -129,57 +129,47 @@ void Engine::release_part(Fault& f, size_t i, uint64_t stamp) {
     part.ingress_trees.clear();
   }
   for (const auto& cidrs : part.sets) {
-    auto it = t.set_refs.find(cidrs);
-    if (it == t.set_refs.end() || --it->second.refs > 0) continue;
-    uint64_t mask = uint64_t{1} << it->second.bit;
-    auto st = write_set_changes(*t.dp, t.sets.remove(cidrs, mask), false);
-    if (st.ok()) {
-      t.set_bits.release(it->second.bit, stamp);
-    } else {
+    auto st = t.set_bits.give_back(cidrs, stamp, [&](uint32_t b) {
+      return write_set_changes(*t.dp, t.sets.remove(cidrs, uint64_t{1} << b), false);
+    });
+    if (!st.ok()) {
       spdlog::error("{}: remove node set: {}; its bit stays retired", t.label, st.error().message);
       t.dirty = true;
     }
-    t.set_refs.erase(it);
   }
   part.sets.clear();
   for (const auto& ex : part.rules) {
-    auto it = t.rule_refs.find(ex);
-    if (it == t.rule_refs.end() || --it->second.refs > 0) continue;
-    uint64_t mask = uint64_t{1} << it->second.bit;
-    auto st = write_set_changes(*t.dp, t.exempt_cidrs.remove({ex.cidr}, mask), true);
-    uint32_t key = core::exempt_port_key(ex);
-    uint64_t left = t.port_masks[key] & ~mask;
-    if (st.ok()) st = left ? t.dp->set_exempt_port(key, left) : t.dp->delete_exempt_port(key);
-    if (left)
-      t.port_masks[key] = left;
-    else
-      t.port_masks.erase(key);
-    if (st.ok()) {
-      t.rule_bits.release(it->second.bit, stamp);
-    } else {
+    auto st = t.rule_bits.give_back(ex, stamp, [&](uint32_t b) {
+      const uint64_t mask = uint64_t{1} << b;
+      auto st = write_set_changes(*t.dp, t.exempt_cidrs.remove({ex.cidr}, mask), true);
+      uint32_t key = core::exempt_port_key(ex);
+      uint64_t left = t.port_masks[key] & ~mask;
+      if (st.ok()) st = left ? t.dp->set_exempt_port(key, left) : t.dp->delete_exempt_port(key);
+      if (left)
+        t.port_masks[key] = left;
+      else
+        t.port_masks.erase(key);
+      return st;
+    });
+    if (!st.ok()) {
       spdlog::error("{}: remove exemption {}: {}; its bit stays retired", t.label, ex.str(), st.error().message);
       t.dirty = true;
     }
-    t.rule_refs.erase(it);
   }
   part.rules.clear();
   for (int ifindex : part.if_bits) {
-    auto it = t.if_refs.find(ifindex);
-    if (it == t.if_refs.end() || --it->second.refs > 0) continue;
-    auto st = t.dp->delete_iface(static_cast<uint32_t>(ifindex));
-    if (st.ok()) {
-      t.if_bits.release(it->second.bit, stamp);
-    } else {
+    auto st = t.if_bits.give_back(ifindex, stamp,
+                                  [&](uint32_t) { return t.dp->delete_iface(static_cast<uint32_t>(ifindex)); });
+    if (!st.ok()) {
       spdlog::error("{}: remove interface bit: {}; the bit stays retired", t.label, st.error().message);
       t.dirty = true;
     }
-    t.if_refs.erase(it);
   }
   part.if_bits.clear();
   for (uint32_t bit : part.dead_if_bits) {
     auto it = t.dead_if_bits.find(bit);
     if (it == t.dead_if_bits.end() || --it->second > 0) continue;
-    t.if_bits.release(bit, stamp);
+    t.if_bits.pool().release(bit, stamp);
     t.dead_if_bits.erase(it);
   }
   part.dead_if_bits.clear();
