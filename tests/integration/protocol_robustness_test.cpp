@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/lab_util.h"
+#include "protocol/protocol.h"
 
 namespace fl::test {
 namespace {
@@ -130,10 +131,12 @@ TEST_F(Robustness, RandomBytesAndInvalidUtf8) {
   expect_served("after random bytes");
 }
 
-TEST_F(Robustness, TwoMebibyteLineIsRefusedAndDisconnected) {
+// Twice the line limit (4 MiB, room for the largest valid fault).
+TEST_F(Robustness, LineOfTwiceTheLimitIsRefusedAndDisconnected) {
   int s = connect_to(d_->socket());
   ASSERT_GE(s, 0);
-  std::thread writer([&] { send_all(s, "{\"id\":1,\"op\":\"status\",\"pad\":\"" + std::string(2 << 20, 'a') + "\"}\n"); });
+  std::thread writer(
+      [&] { send_all(s, "{\"id\":1,\"op\":\"status\",\"pad\":\"" + std::string(2 * proto::kMaxLine, 'a') + "\"}\n"); });
   std::string reply = read_line(s, 5s);
   writer.join();
   ASSERT_FALSE(reply.empty());
@@ -144,7 +147,7 @@ TEST_F(Robustness, TwoMebibyteLineIsRefusedAndDisconnected) {
   ASSERT_EQ(poll(&p, 1, 2000), 1);
   EXPECT_EQ(read(s, &c, 1), 0) << "expected the daemon to hang up";
   close(s);
-  expect_served("after a 2 MiB line");
+  expect_served("after an 8 MiB line");
 }
 
 TEST_F(Robustness, ClientThatNeverReadsIsCutOffWithoutStallingOthers) {
